@@ -1,0 +1,157 @@
+#include "autograd/node.hpp"
+
+#include <cmath>
+
+#include "autograd/ops.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad::autograd {
+
+namespace {
+thread_local bool t_grad_enabled = true;
+thread_local bool t_anomaly_enabled = false;
+std::atomic<std::int64_t> g_live_nodes{0};
+std::atomic<std::uint64_t> g_next_sequence_nr{1};
+}  // namespace
+
+bool grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
+bool anomaly_enabled() { return t_anomaly_enabled; }
+void set_anomaly_enabled(bool enabled) { t_anomaly_enabled = enabled; }
+std::int64_t live_nodes() { return g_live_nodes.load(std::memory_order_relaxed); }
+
+// --- iterative teardown ---------------------------------------------------------------------
+// Destroying the last tensor of a 150 000-op chain would otherwise recurse once per node
+// (tensor -> grad_fn -> captured input tensor -> its grad_fn ...). Every owning reference to
+// a node is dropped through release_node, which defers the destruction of a node whose last
+// owner we are onto a thread-local stack and drains it in a loop.
+
+void detail::release_node(std::shared_ptr<Node>& node) {
+  if (!node) return;
+  if (node.use_count() > 1) {
+    node.reset();
+    return;
+  }
+  thread_local std::vector<std::shared_ptr<Node>> stack;
+  thread_local bool draining = false;
+  stack.push_back(std::move(node));
+  if (draining) return;
+  draining = true;
+  while (!stack.empty()) {
+    std::shared_ptr<Node> last = std::move(stack.back());
+    stack.pop_back();
+    last.reset();  // may push this node's inputs onto the stack
+  }
+  draining = false;
+}
+
+}  // namespace xgrad::autograd
+
+xgrad::TensorImpl::~TensorImpl() { autograd::detail::release_node(grad_fn); }
+
+namespace xgrad::autograd {
+
+// --- nodes ---------------------------------------------------------------------------------
+
+Node::Node(const char* name, std::size_t num_inputs)
+    : name_(name), sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)), next_(num_inputs) {
+  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Created lazily, after the first node that uses its leaf, yet it must run after all of them.
+Node::Node(const char* name, Last) : name_(name), sequence_nr_(0) {
+  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+}
+
+Node::~Node() {
+  for (auto& edge : next_) detail::release_node(edge);
+  g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Node::release() {
+  released_ = true;
+  for (auto& edge : next_) detail::release_node(edge);
+  out_storage_.reset();
+}
+
+Tensor Node::saved_output() {
+  if (!out_storage_) fail("{}: its saved output was freed by an earlier backward", name_);
+  auto impl = std::make_shared<TensorImpl>(out_storage_, out_offset_, out_shape_, out_dtype_);
+  if (grad_enabled()) {  // create_graph: the output stays connected, so its use is differentiated
+    impl->grad_fn = shared_from_this();
+    impl->requires_grad = true;
+  }
+  return Tensor(std::move(impl));
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
+    : Node("AccumulateGrad", Last{}), leaf_(std::move(leaf)) {}
+
+Grads AccumulateGrad::apply(const Tensor& grad) {
+  Tensor& acc = leaf_->grad;
+  const bool sole_owner = grad.impl_ptr().use_count() == 1 && grad.impl().storage.use_count() == 1 &&
+                          !grad.requires_grad();
+  if (!acc.defined()) {
+    // Keep the incoming buffer when nobody else can see it; otherwise copy, so that later
+    // in-place accumulation never writes into another tensor.
+    acc = grad_enabled() || sole_owner ? grad : grad.detach().clone();
+  } else if (grad_enabled() || acc.requires_grad()) {
+    acc = acc + grad;  // create_graph: the accumulation itself is differentiable
+  } else {
+    xgrad::detail::dispatch(acc.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      auto a = xgrad::detail::view<T>(acc);
+      a += xgrad::detail::view<T>(grad);
+    });
+  }
+  return {};
+}
+
+// --- recording -------------------------------------------------------------------------------
+
+std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+  auto& impl = t.impl();
+  if (impl.grad_fn) return impl.grad_fn;
+  if (!impl.requires_grad) return nullptr;
+  auto acc = impl.grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    impl.grad_accumulator = acc;
+  }
+  return acc;
+}
+
+bool needs_grad(std::span<const Tensor> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.impl().requires_grad) return true;
+  return false;
+}
+
+void connect(Node& node, std::span<const Tensor> inputs, Tensor& out, bool save_output) {
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].defined()) node.next_[i] = gradient_edge(inputs[i]);
+  auto& impl = out.impl();
+  if (save_output) {
+    node.out_storage_ = impl.storage;
+    node.out_offset_ = impl.offset;
+    node.out_shape_ = impl.shape;
+    node.out_dtype_ = impl.dtype;
+  }
+  impl.grad_fn = node.shared_from_this();
+  impl.requires_grad = true;
+}
+
+void check_anomaly(const Tensor& t, const char* op, const char* phase) {
+  if (!t_anomaly_enabled || !t.defined() || !is_floating(t.dtype())) return;
+  bool finite = xgrad::detail::dispatch_floating(t.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
+  if (!finite) fail("anomaly: the {} of '{}' produced NaN or Inf (shape {})", phase, op, t.shape());
+}
+
+}  // namespace xgrad::autograd

@@ -1,0 +1,174 @@
+#pragma once
+// The define-by-run graph. Every op on a tensor that requires grad records a Node: its
+// name, edges to the nodes of its inputs, what it saved, and its backward. Nodes are owned
+// by the tensors that reference them; backward() frees them unless retain_graph is set.
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace xgrad::autograd {
+
+/// Gradients with respect to each input of a node; an undefined tensor means none.
+using Grads = std::vector<Tensor>;
+
+// --- grad mode and anomaly mode (thread-local) -----------------------------------------------
+
+bool grad_enabled();
+void set_grad_enabled(bool enabled);
+
+/// Sets grad mode for a scope, restoring the previous mode on exit.
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradModeGuard() { set_grad_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// No op records a node while this guard lives (inference, parameter updates).
+class NoGradGuard : public GradModeGuard {
+ public:
+  NoGradGuard() : GradModeGuard(false) {}
+};
+
+/// When on, the first op whose forward or backward yields NaN/Inf throws an Error naming it.
+bool anomaly_enabled();
+void set_anomaly_enabled(bool enabled);
+
+class AnomalyModeGuard {
+ public:
+  explicit AnomalyModeGuard(bool enabled = true) : previous_(anomaly_enabled()) { set_anomaly_enabled(enabled); }
+  ~AnomalyModeGuard() { set_anomaly_enabled(previous_); }
+  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Number of graph nodes alive in the process (for tests of graph lifetime).
+std::int64_t live_nodes();
+
+// --- nodes --------------------------------------------------------------------------------
+
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  Node(const char* name, std::size_t num_inputs);
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const char* name() const { return name_; }
+  /// Creation order: a backward runs nodes by decreasing number (a topological order).
+  std::uint64_t sequence_nr() const { return sequence_nr_; }
+  /// Edges to the nodes of the inputs, one per input; null where no gradient is needed.
+  const std::vector<std::shared_ptr<Node>>& next() const { return next_; }
+
+  /// The gradients of the inputs, given the gradient of this node's output.
+  virtual Grads apply(const Tensor& grad) = 0;
+  /// Frees what backward needed; a later backward through this node throws.
+  virtual void release();
+  bool released() const { return released_; }
+
+ protected:
+  struct Last {};  ///< tag: sequence number 0, for nodes without inputs (AccumulateGrad)
+  Node(const char* name, Last);
+  friend struct Engine;
+  friend void connect(Node& node, std::span<const Tensor> inputs, Tensor& out, bool save_output);
+  /// The output as saved by connect(): tied to this node when grad mode is on (create_graph).
+  Tensor saved_output();
+
+ private:
+  const char* name_;
+  std::uint64_t sequence_nr_;
+  std::vector<std::shared_ptr<Node>> next_;
+  bool released_ = false;
+  // Saved output storage (only for ops whose backward reads their output, e.g. tanh).
+  std::shared_ptr<Storage> out_storage_;
+  std::int64_t out_offset_ = 0;
+  Shape out_shape_;
+  Dtype out_dtype_ = Dtype::f32;
+  // Engine scratch, valid during one backward pass.
+  Tensor pending_grad_;
+  std::uint64_t visit_mark_ = 0;
+  bool needed_ = false;
+  int target_index_ = -1;
+};
+
+/// The node of a recorded op: its backward is a lambda taking the output's gradient, or
+/// (output's gradient, output) for ops whose derivative is written with their output.
+template <class F>
+class LambdaNode final : public Node {
+ public:
+  static constexpr bool kSavesOutput = std::is_invocable_v<F&, const Tensor&, const Tensor&>;
+  LambdaNode(const char* name, std::size_t num_inputs, F fn) : Node(name, num_inputs), fn_(std::move(fn)) {}
+  Grads apply(const Tensor& grad) override {
+    if constexpr (kSavesOutput) return (*fn_)(grad, saved_output());
+    else return (*fn_)(grad);
+  }
+  void release() override {
+    fn_.reset();
+    Node::release();
+  }
+
+ private:
+  std::optional<F> fn_;
+};
+
+/// The node that adds a leaf's incoming gradient into its .grad.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  Grads apply(const Tensor& grad) override;
+  void release() override {}  // a leaf's accumulator serves every graph the leaf joins
+  const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
+
+ private:
+  std::shared_ptr<TensorImpl> leaf_;
+};
+
+/// The node that receives gradients for tensor t: its grad_fn, or a leaf's accumulator.
+std::shared_ptr<Node> gradient_edge(const Tensor& t);
+
+/// True when an op on these inputs must be recorded (grad mode on, some input requires grad).
+bool needs_grad(std::span<const Tensor> inputs);
+
+/// Wires a recorded node: edges to the inputs, output's grad_fn, saved output.
+void connect(Node& node, std::span<const Tensor> inputs, Tensor& out, bool save_output);
+
+/// Throws "anomaly: <op> ..." when anomaly mode is on and t holds NaN/Inf.
+void check_anomaly(const Tensor& t, const char* op, const char* phase);
+
+/// Records `out` as the result of op `name` on `inputs`, with `backward` giving the input
+/// gradients. Nothing is recorded when no input requires grad or grad mode is off.
+template <class F>
+Tensor record(const char* name, Tensor out, std::span<const Tensor> inputs, F&& backward) {
+  check_anomaly(out, name, "forward");
+  if (!needs_grad(inputs)) return out;
+  using Fn = std::decay_t<F>;
+  auto node = std::make_shared<LambdaNode<Fn>>(name, inputs.size(), std::forward<F>(backward));
+  connect(*node, inputs, out, LambdaNode<Fn>::kSavesOutput);
+  return out;
+}
+template <class F>
+Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs, F&& backward) {
+  return record(name, std::move(out), std::span<const Tensor>(inputs.begin(), inputs.size()),
+                std::forward<F>(backward));
+}
+
+namespace detail {
+/// Releases a node reference without recursing down a long chain (iterative teardown).
+void release_node(std::shared_ptr<Node>& node);
+}  // namespace detail
+
+}  // namespace xgrad::autograd

@@ -1,0 +1,143 @@
+#pragma once
+// The differentiable primitives every layer is composed from, and a few composites.
+// Each doc line gives the formula and its derivative; the backward of each op is written
+// with these same ops, so gradients of gradients come for free. Binary ops broadcast like
+// NumPy; a tensor-scalar op converts the scalar to the tensor's dtype.
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace xgrad {
+
+/// A list of axes: sum(x, 1), sum(x, {0, 2}).
+struct Axes {
+  Axes(std::int64_t axis) : list{axis} {}  // NOLINT: implicit by design
+  Axes(std::initializer_list<std::int64_t> axes) : list(axes) {}
+  Axes(const std::vector<std::int64_t>& axes) : list(axes.begin(), axes.end()) {}  // NOLINT
+  xt::svector<std::int64_t, 5> list;
+};
+
+// --- elementwise, unary (ops_elementwise.cpp) ------------------------------------------------
+Tensor neg(const Tensor& x);      ///< -x;            d/dx = -1
+Tensor exp(const Tensor& x);      ///< e^x;           d/dx = e^x
+Tensor log(const Tensor& x);      ///< ln x;          d/dx = 1/x
+Tensor tanh(const Tensor& x);     ///< tanh x;        d/dx = 1 - tanh(x)^2
+Tensor sigmoid(const Tensor& x);  ///< 1/(1+e^-x);    d/dx = s(1 - s)
+Tensor relu(const Tensor& x);     ///< max(x, 0);     d/dx = [x > 0]
+Tensor sqrt(const Tensor& x);     ///< x^(1/2);       d/dx = 1/(2 sqrt x)
+Tensor abs(const Tensor& x);      ///< |x|;           d/dx = sign x
+Tensor pow(const Tensor& x, double p);  ///< x^p;     d/dx = p x^(p-1)
+Tensor sign(const Tensor& x);     ///< -1, 0 or 1 (not differentiated: derivative 0 a.e.)
+
+// --- elementwise, binary with broadcasting ---------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);      ///< a + b;  d/da = 1, d/db = 1
+Tensor sub(const Tensor& a, const Tensor& b);      ///< a - b;  d/da = 1, d/db = -1
+Tensor mul(const Tensor& a, const Tensor& b);      ///< a * b;  d/da = b, d/db = a
+Tensor div(const Tensor& a, const Tensor& b);      ///< a / b;  d/da = 1/b, d/db = -a/b^2
+Tensor pow(const Tensor& a, const Tensor& b);      ///< a^b;    d/da = b a^(b-1), d/db = a^b ln a (a > 0)
+Tensor maximum(const Tensor& a, const Tensor& b);  ///< max(a, b); the gradient goes to the larger, halved at ties
+/// cond ? a : b, elementwise (cond of any dtype, nonzero = true); d/da = [cond], d/db = [!cond]
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+/// Comparisons: 1 where true, 0 elsewhere, in the dtype of `a` (never differentiated).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+/// 1 where x is finite, 0 where it is NaN or +-Inf.
+Tensor isfinite(const Tensor& x);
+
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+
+// --- reductions (ops_reduce.cpp) ----------------------------------------------------------------
+Tensor sum(const Tensor& x);                                       ///< all elements; d/dx = 1
+Tensor sum(const Tensor& x, const Axes& axes, bool keepdim = false);
+Tensor mean(const Tensor& x);                                      ///< sum / count
+Tensor mean(const Tensor& x, const Axes& axes, bool keepdim = false);
+struct MaxResult {
+  Tensor values;   ///< the maxima
+  Tensor indices;  ///< i64 positions along the axis (the first of ties)
+};
+/// Maximum along an axis with its indices; the gradient goes to the (first) maximum.
+MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim = false);
+/// Maximum of all elements (rank 0).
+Tensor max(const Tensor& x);
+/// log(sum(exp(x))) along axes, computed stably; d/dx = softmax(x). All -inf gives -inf
+/// with a zero gradient.
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim = false);
+
+// --- shape (ops_shape.cpp) -------------------------------------------------------------------------
+/// Same elements, new shape (one entry may be -1); shares storage. d: reshape back.
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x);                         ///< reshape to [numel]
+Tensor unsqueeze(const Tensor& x, std::int64_t axis);    ///< insert a size-1 axis
+Tensor squeeze(const Tensor& x, std::int64_t axis);      ///< remove a size-1 axis
+/// Reorders axes: out.shape[i] = x.shape[dims[i]]. d: the inverse permutation.
+Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
+Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1);
+/// Broadcasts x to `shape` (NumPy rules). d: sum_to(grad, x.shape)
+Tensor expand(const Tensor& x, const Shape& shape);
+/// Sums x down to `shape`, undoing a broadcast. d: expand(grad, x.shape)
+Tensor sum_to(const Tensor& x, const Shape& shape);
+/// Elements start, start+step, ... < stop along an axis (negative start/stop count from
+/// the end; clamped like Python). d: embed_slice
+Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_t stop, std::int64_t step = 1);
+/// Zeros of `shape` with x written into slice(axis, start, stop, step): slice's adjoint. d: slice
+Tensor embed_slice(const Tensor& x, const Shape& shape, std::int64_t axis, std::int64_t start,
+                   std::int64_t stop, std::int64_t step = 1);
+/// Joins tensors along an existing axis. d: slices of grad
+Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis);
+/// Joins tensors along a new axis.
+Tensor stack(const std::vector<Tensor>& xs, std::int64_t axis);
+/// Splits into pieces of the given sizes along an axis.
+std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes, std::int64_t axis);
+/// Splits into `chunks` equal pieces along an axis.
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis);
+/// Pads one axis with `before` and `after` elements of `value`. d: slice
+Tensor pad(const Tensor& x, std::int64_t axis, std::int64_t before, std::int64_t after, double value = 0);
+
+// --- indexing (ops_index.cpp) -----------------------------------------------------------------------
+/// Picks entries of x along an axis by a 1-D i64 index. d: index_add (scatter-add)
+Tensor index_select(const Tensor& x, std::int64_t axis, const Tensor& index);
+/// Zeros of `shape` plus src's entries added at positions `index` along an axis:
+/// index_select's adjoint. d/dsrc: index_select
+Tensor index_add(const Shape& shape, std::int64_t axis, const Tensor& index, const Tensor& src);
+/// out[..i..] = x[.. index[..i..] (at axis) ..], index of x's rank (torch.gather). d: scatter_add
+Tensor gather(const Tensor& x, std::int64_t axis, const Tensor& index);
+/// Zeros of `shape` with src added at the positions gather would read: gather's adjoint.
+Tensor scatter_add(const Shape& shape, std::int64_t axis, const Tensor& index, const Tensor& src);
+/// Sliding windows along an axis: that axis becomes the window count and a new last axis of
+/// `size` holds each window, x[w*step + j*dilation] (Tensor.unfold, plus dilation). d: fold
+Tensor unfold(const Tensor& x, std::int64_t axis, std::int64_t size, std::int64_t step = 1, std::int64_t dilation = 1);
+/// Adds windows back into a tensor of `shape`: unfold's adjoint. d: unfold
+Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::int64_t size,
+            std::int64_t step = 1, std::int64_t dilation = 1);
+
+// --- linear algebra (ops_linalg.cpp) ------------------------------------------------------------------
+/// op(a) @ op(b) over the last two axes, op = transpose where asked; batch axes broadcast;
+/// a 1-D operand is a vector. d/da = g op(b)^T, d/db = op(a)^T g (then transposed back).
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+// --- composites (ops_composite.cpp): no backward of their own ---------------------------------------
+Tensor softmax(const Tensor& x, std::int64_t axis);      ///< exp(x - logsumexp(x))
+Tensor log_softmax(const Tensor& x, std::int64_t axis);  ///< x - logsumexp(x)
+Tensor square(const Tensor& x);                          ///< x * x
+Tensor minimum(const Tensor& a, const Tensor& b);        ///< -max(-a, -b)
+
+}  // namespace xgrad

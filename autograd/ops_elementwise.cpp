@@ -1,0 +1,253 @@
+// Elementwise primitives: forward kernel, derivative, shape rule and errors, side by side.
+#include <cmath>
+
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+using autograd::Grads;
+using autograd::record;
+using detail::dispatch;
+using detail::dispatch_floating;
+using detail::evaluate;
+using detail::view;
+
+namespace {
+
+/// out = kernel(x) for floating x.
+template <class Kernel>
+Tensor map_floating(const char* op, const Tensor& x, Kernel kernel) {
+  return dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(x.shape(), kernel(view<T>(x)));
+  });
+}
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    fail("{}: dtypes differ: {} {} and {} {}", op, dtype_name(a.dtype()), a.shape(), dtype_name(b.dtype()),
+         b.shape());
+}
+
+/// out = kernel(a, b) over the broadcast shape of a and b.
+template <class Kernel>
+Tensor zip(const char* op, const Tensor& a, const Tensor& b, Kernel kernel) {
+  check_same_dtype(op, a, b);
+  Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(shape, kernel(view<T>(a), view<T>(b)));
+  });
+}
+
+template <class Kernel>
+Tensor zip_floating(const char* op, const Tensor& a, const Tensor& b, Kernel kernel) {
+  if (a.dtype() == Dtype::i64) fail("{}: expects floating tensors (f32 or f64), got i64", op);
+  return zip(op, a, b, kernel);
+}
+
+Tensor constant_like(const Tensor& t, double value) { return scalar(value, t.dtype()); }
+
+}  // namespace
+
+// --- unary ------------------------------------------------------------------------------------
+
+Tensor neg(const Tensor& x) {
+  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(x.shape(), -view<T>(x));
+  });
+  return record("neg", y, {x}, [](const Tensor& g) -> Grads { return {neg(g)}; });
+}
+
+Tensor exp(const Tensor& x) {
+  Tensor y = map_floating("exp", x, [](auto&& v) { return xt::exp(v); });
+  return record("exp", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g * y}; });
+}
+
+Tensor log(const Tensor& x) {
+  Tensor y = map_floating("log", x, [](auto&& v) { return xt::log(v); });
+  return record("log", y, {x}, [x](const Tensor& g) -> Grads { return {g / x}; });
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor y = map_floating("tanh", x, [](auto&& v) { return xt::tanh(v); });
+  return record("tanh", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g * (1.0 - y * y)}; });
+}
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor y = map_floating("sigmoid", x, [](auto&& v) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    return T(1) / (T(1) + xt::exp(-v));
+  });
+  return record("sigmoid", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g * y * (1.0 - y)}; });
+}
+
+Tensor relu(const Tensor& x) {
+  Tensor y = map_floating("relu", x, [](auto&& v) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    return xt::maximum(v, T(0));
+  });
+  return record("relu", y, {x}, [x](const Tensor& g) -> Grads { return {g * gt(x, constant_like(x, 0))}; });
+}
+
+Tensor sqrt(const Tensor& x) {
+  Tensor y = map_floating("sqrt", x, [](auto&& v) { return xt::sqrt(v); });
+  return record("sqrt", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g / (2.0 * y)}; });
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(x.shape(), xt::abs(view<T>(x)));
+  });
+  return record("abs", y, {x}, [x](const Tensor& g) -> Grads { return {g * sign(x)}; });
+}
+
+Tensor pow(const Tensor& x, double p) {
+  Tensor y = map_floating("pow", x, [p](auto&& v) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    return xt::pow(v, static_cast<T>(p));
+  });
+  return record("pow", y, {x}, [x, p](const Tensor& g) -> Grads { return {g * (p * pow(x, p - 1))}; });
+}
+
+Tensor sign(const Tensor& x) {
+  return dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(x.shape(), xt::sign(view<T>(x)));
+  });
+}
+
+Tensor isfinite(const Tensor& x) {
+  return dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(x.shape(), xt::cast<T>(xt::isfinite(view<T>(x))));
+  });
+}
+
+// --- binary ----------------------------------------------------------------------------------------
+// Broadcasting is differentiated in one place: every input gradient goes through sum_to.
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = zip("add", a, b, [](auto&& u, auto&& v) { return u + v; });
+  return record("add", y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+    return {sum_to(g, sa), sum_to(g, sb)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor y = zip("sub", a, b, [](auto&& u, auto&& v) { return u - v; });
+  return record("sub", y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+    return {sum_to(g, sa), sum_to(neg(g), sb)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = zip("mul", a, b, [](auto&& u, auto&& v) { return u * v; });
+  return record("mul", y, {a, b}, [a, b](const Tensor& g) -> Grads {
+    return {a.requires_grad() ? sum_to(g * b, a.shape()) : Tensor(),
+            b.requires_grad() ? sum_to(g * a, b.shape()) : Tensor()};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor y = zip_floating("div", a, b, [](auto&& u, auto&& v) { return u / v; });
+  return record("div", y, {a, b}, [a, b](const Tensor& g) -> Grads {
+    Tensor ga = g / b;
+    return {a.requires_grad() ? sum_to(ga, a.shape()) : Tensor(),
+            b.requires_grad() ? sum_to(neg(ga * a / b), b.shape()) : Tensor()};
+  });
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor y = zip_floating("pow", a, b, [](auto&& u, auto&& v) { return xt::pow(u, v); });
+  return record("pow", y, {a, b}, [a, b](const Tensor& g, const Tensor& y) -> Grads {
+    Tensor ga, gb;
+    if (a.requires_grad()) ga = sum_to(g * b * pow(a, b - 1.0), a.shape());
+    if (b.requires_grad()) {
+      // a^b ln a, taken as 0 where a <= 0 (the limit at a = 0 for b > 0)
+      Tensor positive = gt(a, constant_like(a, 0));
+      Tensor safe_a = where(positive, a, constant_like(a, 1));
+      gb = sum_to(g * y * log(safe_a), b.shape());
+    }
+    return {ga, gb};
+  });
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor y = zip("maximum", a, b, [](auto&& u, auto&& v) { return xt::maximum(u, v); });
+  return record("maximum", y, {a, b}, [a, b](const Tensor& g) -> Grads {
+    // weight of a: 1 where a > b, 1/2 at ties, 0 elsewhere (constant: piecewise linear)
+    Tensor wa = gt(a, b) + 0.5 * eq(a, b);
+    return {sum_to(g * wa, a.shape()), sum_to(g * (1.0 - wa), b.shape())};
+  });
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_dtype("where", a, b);
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor y = dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return dispatch(cond.dtype(), [&](auto ctag) {
+      using C = decltype(ctag);
+      return evaluate<T>(shape, xt::where(xt::not_equal(view<C>(cond), C(0)), view<T>(a), view<T>(b)));
+    });
+  });
+  return record("where", y, {a, b}, [cond, sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+    Tensor zero = constant_like(g, 0);
+    return {sum_to(where(cond, g, zero), sa), sum_to(where(cond, zero, g), sb)};
+  });
+}
+
+#define XGRAD_COMPARISON(name, expr)                                                      \
+  Tensor name(const Tensor& a, const Tensor& b) {                                         \
+    return zip(#name, a, b, [](auto&& u, auto&& v) {                                      \
+      using T = typename std::decay_t<decltype(u)>::value_type;                           \
+      return xt::cast<T>(expr);                                                           \
+    });                                                                                   \
+  }
+XGRAD_COMPARISON(eq, xt::equal(u, v))
+XGRAD_COMPARISON(ne, xt::not_equal(u, v))
+XGRAD_COMPARISON(lt, u < v)
+XGRAD_COMPARISON(le, u <= v)
+XGRAD_COMPARISON(gt, u > v)
+XGRAD_COMPARISON(ge, u >= v)
+#undef XGRAD_COMPARISON
+
+// --- operators ---------------------------------------------------------------------------------
+
+Tensor operator-(const Tensor& x) { return neg(x); }
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, constant_like(a, b)); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, constant_like(a, b)); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, constant_like(a, b)); }
+Tensor operator/(const Tensor& a, double b) { return div(a, constant_like(a, b)); }
+Tensor operator+(double a, const Tensor& b) { return add(constant_like(b, a), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(constant_like(b, a), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(constant_like(b, a), b); }
+Tensor operator/(double a, const Tensor& b) { return div(constant_like(b, a), b); }
+
+// --- dtype conversion and copies ----------------------------------------------------------------
+
+Tensor Tensor::to(Dtype target) const {
+  const Tensor& x = *this;
+  Tensor y = dispatch(target, [&](auto tag) {
+    using T = decltype(tag);
+    return dispatch(x.dtype(), [&](auto stag) {
+      using S = decltype(stag);
+      return evaluate<T>(x.shape(), xt::cast<T>(view<S>(x)));
+    });
+  });
+  if (!is_floating(target) || !is_floating(x.dtype())) return y;
+  return record("to", y, {x}, [source = x.dtype()](const Tensor& g) -> Grads { return {g.to(source)}; });
+}
+
+Tensor Tensor::clone() const { return to(dtype()); }
+
+}  // namespace xgrad

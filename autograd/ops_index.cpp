@@ -1,0 +1,225 @@
+// Indexing primitives and their adjoints: index_select <-> index_add, gather <-> scatter_add,
+// unfold <-> fold. Each adjoint's backward is the forward op, so all of them differentiate twice.
+#include <algorithm>
+
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+using autograd::Grads;
+using autograd::record;
+using detail::dispatch;
+
+namespace {
+
+struct AxisLayout {  // a tensor seen as [outer, length, inner] around one axis
+  std::int64_t outer = 1, length = 1, inner = 1;
+};
+
+AxisLayout layout_around(const Shape& s, int axis) {
+  AxisLayout l;
+  for (int i = 0; i < axis; ++i) l.outer *= s[i];
+  l.length = s[axis];
+  for (std::size_t i = axis + 1; i < s.size(); ++i) l.inner *= s[i];
+  return l;
+}
+
+const std::int64_t* checked_index(const Tensor& index, const char* op, std::int64_t bound, std::int64_t axis,
+                                  const Shape& shape) {
+  if (index.dtype() != Dtype::i64) fail("{}: index must be i64, got {} {}", op, dtype_name(index.dtype()), index.shape());
+  const std::int64_t* p = index.data<std::int64_t>();
+  for (std::int64_t k = 0, n = index.numel(); k < n; ++k)
+    if (p[k] < 0 || p[k] >= bound)
+      fail("{}: index {} is out of range for axis {} of size {} (shape {})", op, p[k], axis, bound, shape);
+  return p;
+}
+
+/// Row-major element strides of a shape.
+Shape strides_of(const Shape& s) {
+  Shape st(s.size(), 1);
+  for (std::size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+/// Calls f(index_position, data_position) for every element of an index tensor of shape
+/// `index_shape` (rank of `data_shape`), where data_position replaces the coordinate along
+/// `axis` by the index value (the addressing of gather and scatter_add).
+template <class F>
+void for_each_gather(const Shape& index_shape, const Shape& data_shape, int axis, const std::int64_t* idx, F f) {
+  const Shape dst = strides_of(data_shape);
+  Shape coord(index_shape.size(), 0);
+  const std::int64_t n = numel(index_shape);
+  for (std::int64_t k = 0; k < n; ++k) {
+    std::int64_t pos = 0;
+    for (std::size_t d = 0; d < coord.size(); ++d) pos += (static_cast<int>(d) == axis ? idx[k] : coord[d]) * dst[d];
+    f(k, pos);
+    for (std::size_t d = coord.size(); d-- > 0;) {  // advance the row-major counter
+      if (++coord[d] < index_shape[d]) break;
+      coord[d] = 0;
+    }
+  }
+}
+
+void check_gather_shapes(const char* op, const Shape& index_shape, const Shape& data_shape, int axis) {
+  bool ok = index_shape.size() == data_shape.size();
+  for (std::size_t d = 0; ok && d < data_shape.size(); ++d)
+    ok = static_cast<int>(d) == axis || index_shape[d] <= data_shape[d];
+  if (!ok) fail("{}: index shape {} does not fit data shape {} (axis {})", op, index_shape, data_shape, axis);
+}
+
+struct Windows {  // unfold geometry along one axis
+  std::int64_t count, size, step, dilation;
+};
+
+Windows window_geometry(const char* op, std::int64_t length, std::int64_t size, std::int64_t step,
+                        std::int64_t dilation) {
+  if (size < 1 || step < 1 || dilation < 1)
+    fail("{}: size, step and dilation must be positive, got {}, {}, {}", op, size, step, dilation);
+  const std::int64_t span = dilation * (size - 1) + 1;
+  return {length >= span ? (length - span) / step + 1 : 0, size, step, dilation};
+}
+
+Shape unfolded_shape(const Shape& s, int axis, const Windows& w) {
+  Shape out = s;
+  out[axis] = w.count;
+  out.push_back(w.size);
+  return out;
+}
+
+/// Visits (window element position, source element position) pairs of an unfold.
+template <class F>
+void for_each_window(const AxisLayout& l, const Windows& w, F f) {
+  std::int64_t k = 0;
+  for (std::int64_t o = 0; o < l.outer; ++o)
+    for (std::int64_t c = 0; c < w.count; ++c)
+      for (std::int64_t i = 0; i < l.inner; ++i)
+        for (std::int64_t j = 0; j < w.size; ++j, ++k)
+          f(k, (o * l.length + c * w.step + j * w.dilation) * l.inner + i);
+}
+
+}  // namespace
+
+// --- index_select <-> index_add ------------------------------------------------------------------
+
+Tensor index_select(const Tensor& x, std::int64_t axis, const Tensor& index) {
+  int a = normalize_axis(axis, x.shape().size(), "index_select", x.shape());
+  if (index.dim() != 1) fail("index_select: index must be 1-D, got shape {}", index.shape());
+  const std::int64_t* idx = checked_index(index, "index_select", x.shape()[a], axis, x.shape());
+  AxisLayout l = layout_around(x.shape(), a);
+  Shape out = x.shape();
+  out[a] = index.numel();
+  Tensor y = empty(out, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const std::int64_t n = index.numel();
+    for (std::int64_t o = 0; o < l.outer; ++o)
+      for (std::int64_t k = 0; k < n; ++k)
+        std::copy_n(px + (o * l.length + idx[k]) * l.inner, l.inner, py + (o * n + k) * l.inner);
+  });
+  return record("index_select", y, {x}, [sx = x.shape(), a, index](const Tensor& g) -> Grads {
+    return {index_add(sx, a, index, g)};
+  });
+}
+
+Tensor index_add(const Shape& shape, std::int64_t axis, const Tensor& index, const Tensor& src) {
+  int a = normalize_axis(axis, shape.size(), "index_add", shape);
+  if (index.dim() != 1) fail("index_add: index must be 1-D, got shape {}", index.shape());
+  Shape expected = shape;
+  expected[a] = index.numel();
+  if (src.shape() != expected)
+    fail("index_add: source shape {} does not match {} (shape {} with {} indices along axis {})", src.shape(),
+         expected, shape, index.numel(), axis);
+  const std::int64_t* idx = checked_index(index, "index_add", shape[a], axis, shape);
+  AxisLayout l = layout_around(shape, a);
+  Tensor y = zeros(shape, src.dtype());
+  dispatch(src.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* ps = src.data<T>();
+    T* py = y.data<T>();
+    const std::int64_t n = index.numel();
+    for (std::int64_t o = 0; o < l.outer; ++o)
+      for (std::int64_t k = 0; k < n; ++k) {
+        T* dst = py + (o * l.length + idx[k]) * l.inner;
+        const T* s = ps + (o * n + k) * l.inner;
+        for (std::int64_t i = 0; i < l.inner; ++i) dst[i] += s[i];
+      }
+  });
+  return record("index_add", y, {src}, [a, index](const Tensor& g) -> Grads { return {index_select(g, a, index)}; });
+}
+
+// --- gather <-> scatter_add -----------------------------------------------------------------------
+
+Tensor gather(const Tensor& x, std::int64_t axis, const Tensor& index) {
+  int a = normalize_axis(axis, x.shape().size(), "gather", x.shape());
+  check_gather_shapes("gather", index.shape(), x.shape(), a);
+  const std::int64_t* idx = checked_index(index, "gather", x.shape()[a], axis, x.shape());
+  Tensor y = empty(index.shape(), x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for_each_gather(index.shape(), x.shape(), a, idx, [&](std::int64_t k, std::int64_t pos) { py[k] = px[pos]; });
+  });
+  return record("gather", y, {x}, [sx = x.shape(), a, index](const Tensor& g) -> Grads {
+    return {scatter_add(sx, a, index, g)};
+  });
+}
+
+Tensor scatter_add(const Shape& shape, std::int64_t axis, const Tensor& index, const Tensor& src) {
+  int a = normalize_axis(axis, shape.size(), "scatter_add", shape);
+  if (src.shape() != index.shape())
+    fail("scatter_add: source shape {} differs from index shape {}", src.shape(), index.shape());
+  check_gather_shapes("scatter_add", index.shape(), shape, a);
+  const std::int64_t* idx = checked_index(index, "scatter_add", shape[a], axis, shape);
+  Tensor y = zeros(shape, src.dtype());
+  dispatch(src.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* ps = src.data<T>();
+    T* py = y.data<T>();
+    for_each_gather(index.shape(), shape, a, idx, [&](std::int64_t k, std::int64_t pos) { py[pos] += ps[k]; });
+  });
+  return record("scatter_add", y, {src}, [a, index](const Tensor& g) -> Grads { return {gather(g, a, index)}; });
+}
+
+// --- unfold <-> fold -----------------------------------------------------------------------------------
+
+Tensor unfold(const Tensor& x, std::int64_t axis, std::int64_t size, std::int64_t step, std::int64_t dilation) {
+  int a = normalize_axis(axis, x.shape().size(), "unfold", x.shape());
+  Windows w = window_geometry("unfold", x.shape()[a], size, step, dilation);
+  Tensor y = empty(unfolded_shape(x.shape(), a, w), x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for_each_window(layout_around(x.shape(), a), w, [&](std::int64_t k, std::int64_t pos) { py[k] = px[pos]; });
+  });
+  return record("unfold", y, {x}, [sx = x.shape(), a, size, step, dilation](const Tensor& g) -> Grads {
+    return {fold(g, sx, a, size, step, dilation)};
+  });
+}
+
+Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::int64_t size, std::int64_t step,
+            std::int64_t dilation) {
+  int a = normalize_axis(axis, shape.size(), "fold", shape);
+  Windows w = window_geometry("fold", shape[a], size, step, dilation);
+  Shape expected = unfolded_shape(shape, a, w);
+  if (windows.shape() != expected)
+    fail("fold: windows of shape {} do not match {} (the unfold of {} along axis {})", windows.shape(), expected, shape,
+         axis);
+  Tensor y = zeros(shape, windows.dtype());
+  dispatch(windows.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pw = windows.data<T>();
+    T* py = y.data<T>();
+    for_each_window(layout_around(shape, a), w, [&](std::int64_t k, std::int64_t pos) { py[pos] += pw[k]; });
+  });
+  return record("fold", y, {windows}, [a, size, step, dilation](const Tensor& g) -> Grads {
+    return {unfold(g, a, size, step, dilation)};
+  });
+}
+
+}  // namespace xgrad

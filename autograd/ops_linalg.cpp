@@ -1,0 +1,86 @@
+// matmul: the one linear-algebra primitive; every matrix product runs through core/gemm.
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "core/gemm.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+using autograd::Grads;
+using autograd::record;
+
+namespace {
+
+/// op(a) @ op(b) for operands of equal rank >= 2 and equal batch axes.
+Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  const auto& sa = a.shape();
+  const auto& sb = b.shape();
+  const std::size_t r = sa.size();
+  const std::int64_t m = ta ? sa[r - 1] : sa[r - 2], k = ta ? sa[r - 2] : sa[r - 1];
+  const std::int64_t n = tb ? sb[r - 2] : sb[r - 1];
+  Shape out(sa.begin(), sa.end() - 2);
+  const std::int64_t batch = numel(out);
+  out.push_back(m);
+  out.push_back(n);
+  Tensor y = empty(out, a.dtype());
+  detail::dispatch_floating(a.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    gemm_batched<T>(ta, tb, m, n, k, T(1), a.data<T>(), m * k, b.data<T>(), k * n, T(0), y.data<T>(), m * n, batch);
+  });
+  return record("matmul", y, {a, b}, [a, b, ta, tb](const Tensor& g) -> Grads {
+    Tensor ga, gb;
+    const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    if (!ta && !tb) {  // C = A B
+      if (need_a) ga = matmul(g, b, false, true);
+      if (need_b) gb = matmul(a, g, true, false);
+    } else if (!ta && tb) {  // C = A B^T
+      if (need_a) ga = matmul(g, b);
+      if (need_b) gb = matmul(g, a, true, false);
+    } else if (ta && !tb) {  // C = A^T B
+      if (need_a) ga = matmul(b, g, false, true);
+      if (need_b) gb = matmul(a, g);
+    } else {  // C = A^T B^T
+      if (need_a) ga = matmul(b, g, true, true);
+      if (need_b) gb = matmul(g, a, true, true);
+    }
+    return {ga, gb};
+  });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  if (a.dtype() != b.dtype())
+    fail("matmul: dtypes differ: {} {} x {} {}", dtype_name(a.dtype()), a.shape(), dtype_name(b.dtype()), b.shape());
+  if (a.dim() == 0 || b.dim() == 0) fail("matmul: operands must have rank >= 1: {} x {}", a.shape(), b.shape());
+  // A vector is a one-row (left) or one-column (right) matrix, removed again afterwards.
+  if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b, false, transpose_b), -2);
+  if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, -1), transpose_a, false), -1);
+
+  const auto& sa = a.shape();
+  const auto& sb = b.shape();
+  const std::int64_t k_a = transpose_a ? sa[sa.size() - 2] : sa.back();
+  const std::int64_t k_b = transpose_b ? sb.back() : sb[sb.size() - 2];
+  if (k_a != k_b)
+    fail("matmul: inner dimensions differ: {}{} x {}{}", sa, transpose_a ? "^T" : "", sb, transpose_b ? "^T" : "");
+
+  // [..., M, K] @ [K, N]: fold the batch into M for one large GEMM (and a cheap weight gradient).
+  if (sb.size() == 2 && sa.size() > 2 && !transpose_a) {
+    Shape out(sa.begin(), sa.end() - 1);
+    out.push_back(transpose_b ? sb[0] : sb[1]);
+    return reshape(matmul(reshape(a, {-1, k_a}), b, false, transpose_b), out);
+  }
+
+  // Broadcast the batch axes, then multiply matrix by matrix.
+  Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  auto expanded = [&batch](const Tensor& t) {
+    Shape s = batch;
+    s.push_back(t.shape()[t.shape().size() - 2]);
+    s.push_back(t.shape().back());
+    return expand(t, s);
+  };
+  return batched_matmul(expanded(a), expanded(b), transpose_a, transpose_b);
+}
+
+}  // namespace xgrad

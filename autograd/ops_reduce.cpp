@@ -1,0 +1,147 @@
+// Reductions: sum, mean, max with indices, logsumexp.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <xtensor/xreducer.hpp>
+#include <xtensor/xsort.hpp>
+
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+using autograd::Grads;
+using autograd::record;
+using detail::dispatch;
+using detail::evaluate;
+using detail::view;
+
+namespace {
+
+/// Normalised, sorted, distinct axes; throws naming the op on a bad or repeated axis.
+std::vector<std::size_t> reduce_axes(const Axes& axes, const Shape& shape, const char* op) {
+  std::vector<std::size_t> out;
+  for (auto a : axes.list) out.push_back(static_cast<std::size_t>(normalize_axis(a, shape.size(), op, shape)));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end())
+    fail("{}: repeated axis in the axes of a reduction over shape {}", op, shape);
+  return out;
+}
+
+/// The shape after reducing `axes`: size 1 there (keepdim) or removed.
+Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bool keepdim) {
+  Shape out;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    bool reduced = std::binary_search(axes.begin(), axes.end(), i);
+    if (!reduced) out.push_back(shape[i]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+
+std::int64_t count_over(const Shape& shape, const std::vector<std::size_t>& axes) {
+  std::int64_t n = 1;
+  for (auto a : axes) n *= shape[a];
+  return n;
+}
+
+}  // namespace
+
+// --- sum, mean ---------------------------------------------------------------------------------
+
+Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
+  auto ax = reduce_axes(axes, x.shape(), "sum");
+  Shape keep_shape = reduced_shape(x.shape(), ax, true);
+  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return detail::evaluate_as<T>(reduced_shape(x.shape(), ax, keepdim), xt::sum(view<T>(x), ax));
+  });
+  return record("sum", y, {x}, [keep_shape, sx = x.shape()](const Tensor& g) -> Grads {
+    return {expand(reshape(g, keep_shape), sx)};
+  });
+}
+
+Tensor sum(const Tensor& x) {
+  std::vector<std::int64_t> all(x.shape().size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
+  return sum(x, Axes(all), false);
+}
+
+Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
+  auto n = count_over(x.shape(), reduce_axes(axes, x.shape(), "mean"));
+  return sum(x, axes, keepdim) / static_cast<double>(n);
+}
+
+Tensor mean(const Tensor& x) { return sum(x) / static_cast<double>(x.numel()); }
+
+// --- max -----------------------------------------------------------------------------------------
+
+MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
+  const int a = normalize_axis(axis, x.shape().size(), "max", x.shape());
+  const std::int64_t n = x.shape()[a];
+  if (n == 0) fail("max: cannot reduce over axis {} of size 0 (shape {})", axis, x.shape());
+  std::vector<std::size_t> ax{static_cast<std::size_t>(a)};
+  Shape keep_shape = reduced_shape(x.shape(), ax, true);
+  Shape out_shape = reduced_shape(x.shape(), ax, keepdim);
+  std::int64_t inner = 1;
+  for (std::size_t i = a + 1; i < x.shape().size(); ++i) inner *= x.shape()[i];
+  const std::int64_t outer = n == 0 ? 0 : x.numel() / (n * inner);
+
+  Tensor values = empty(out_shape, x.dtype());
+  Tensor indices = empty(out_shape, i64);
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* pv = values.data<T>();
+    std::int64_t* pi = indices.data<std::int64_t>();
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t i = 0; i < inner; ++i) {
+        const T* p = px + o * n * inner + i;
+        std::int64_t best = 0;
+        for (std::int64_t k = 1; k < n; ++k)  // NaN propagates: a NaN is never replaced
+          if (p[k * inner] > p[best * inner] || (std::isnan(static_cast<double>(p[k * inner])) &&
+                                                 !std::isnan(static_cast<double>(p[best * inner]))))
+            best = k;
+        pv[o * inner + i] = p[best * inner];
+        pi[o * inner + i] = best;
+      }
+  });
+  Tensor index_keep = reshape(indices, keep_shape);
+  values = record("max", values, {x}, [index_keep, keep_shape, a, sx = x.shape()](const Tensor& g) -> Grads {
+    return {scatter_add(sx, a, index_keep, reshape(g, keep_shape))};
+  });
+  return {values, indices};
+}
+
+Tensor max(const Tensor& x) {
+  if (x.numel() == 0) fail("max: cannot reduce an empty tensor (shape {})", x.shape());
+  return max(reshape(x, {-1}), 0).values;
+}
+
+// --- logsumexp -------------------------------------------------------------------------------------
+
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
+  auto ax = reduce_axes(axes, x.shape(), "logsumexp");
+  Shape keep_shape = reduced_shape(x.shape(), ax, true);
+  Shape out_shape = reduced_shape(x.shape(), ax, keepdim);
+  Tensor y = detail::dispatch_floating(x.dtype(), "logsumexp", [&](auto tag) {
+    using T = decltype(tag);
+    auto v = view<T>(x);
+    // m = max, taken as 0 where it is not finite (all -inf: exp(-inf - 0) = 0, log 0 = -inf)
+    Tensor m = detail::evaluate_as<T>(keep_shape, xt::amax(v, ax));
+    auto mv = view<T>(m);
+    mv = xt::where(xt::isfinite(mv), mv, T(0));
+    Tensor s = detail::evaluate_as<T>(keep_shape, xt::sum(xt::exp(v - mv), ax));
+    return detail::evaluate_as<T>(out_shape, xt::log(view<T>(s)) + view<T>(m));
+  });
+  return record("logsumexp", y, {x}, [x, keep_shape](const Tensor& g, const Tensor& y) -> Grads {
+    // d/dx = exp(x - lse): softmax, and 0 where lse = -inf
+    Tensor lse = reshape(y, keep_shape);
+    Tensor safe = where(isfinite(lse), lse, scalar(0, lse.dtype()));
+    return {expand(reshape(g, keep_shape), x.shape()) * exp(x - safe)};
+  });
+}
+
+}  // namespace xgrad

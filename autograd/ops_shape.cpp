@@ -1,0 +1,275 @@
+// Shape primitives: reshape (a view), permute, expand <-> sum_to, slice <-> embed_slice,
+// concat; stack, split, chunk and pad are composed from them.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmanipulation.hpp>
+
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+using autograd::Grads;
+using autograd::record;
+using detail::dispatch;
+using detail::evaluate;
+using detail::view;
+
+namespace {
+
+std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
+  std::int64_t n = 1;
+  for (std::size_t i = begin; i < end; ++i) n *= s[i];
+  return n;
+}
+
+/// dst[o, dst_start + k*dst_step, :] = src[o, src_start + k*src_step, :] for k < n, viewing
+/// both tensors as [outer, length along `axis`, inner] (equal outer and inner).
+void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_t n, std::int64_t src_start,
+                     std::int64_t src_step, std::int64_t dst_start, std::int64_t dst_step) {
+  const std::size_t item = dtype_size(src.dtype());
+  const std::int64_t outer = product(src.shape(), 0, axis);
+  const std::int64_t inner = product(src.shape(), axis + 1, src.shape().size());
+  const std::int64_t src_len = src.shape()[axis], dst_len = dst.shape()[axis];
+  const char* s = static_cast<const char*>(src.impl().storage->data()) + src.impl().offset * item;
+  char* d = static_cast<char*>(dst.impl().storage->data()) + dst.impl().offset * item;
+  const std::size_t block = static_cast<std::size_t>(inner) * item;
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t k = 0; k < n; ++k)
+      std::memcpy(d + ((o * dst_len + dst_start + k * dst_step) * inner) * item,
+                  s + ((o * src_len + src_start + k * src_step) * inner) * item, block);
+}
+
+/// Python's slice clamping for a positive step: the normalised start and the count.
+std::pair<std::int64_t, std::int64_t> slice_range(std::int64_t len, std::int64_t start, std::int64_t stop,
+                                                  std::int64_t step) {
+  auto clamp = [len](std::int64_t i) { return std::clamp(i < 0 ? i + len : i, std::int64_t{0}, len); };
+  std::int64_t b = clamp(start), e = clamp(stop);
+  std::int64_t n = e > b ? (e - b + step - 1) / step : 0;
+  return {b, n};
+}
+
+}  // namespace
+
+// --- reshape ---------------------------------------------------------------------------------------
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  Shape out = shape;
+  std::int64_t known = 1;
+  int infer = -1;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      if (infer >= 0) fail("reshape: more than one -1 in {} (input shape {})", shape, x.shape());
+      infer = static_cast<int>(i);
+    } else if (out[i] < 0) {
+      fail("reshape: negative dimension in {} (input shape {})", shape, x.shape());
+    } else {
+      known *= out[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || x.numel() % known != 0)
+      fail("reshape: cannot reshape {} ({} elements) into {}", x.shape(), x.numel(), shape);
+    out[infer] = x.numel() / known;
+  }
+  if (numel(out) != x.numel())
+    fail("reshape: cannot reshape {} ({} elements) into {}", x.shape(), x.numel(), shape);
+  auto& i = x.impl();
+  Tensor y(std::make_shared<TensorImpl>(i.storage, i.offset, out, i.dtype));  // a view: shares storage
+  return record("reshape", y, {x}, [sx = x.shape()](const Tensor& g) -> Grads { return {reshape(g, sx)}; });
+}
+
+Tensor flatten(const Tensor& x) { return reshape(x, {-1}); }
+
+Tensor unsqueeze(const Tensor& x, std::int64_t axis) {
+  Shape s = x.shape();
+  int a = normalize_axis(axis, s.size() + 1, "unsqueeze", s);
+  s.insert(s.begin() + a, 1);
+  return reshape(x, s);
+}
+
+Tensor squeeze(const Tensor& x, std::int64_t axis) {
+  Shape s = x.shape();
+  int a = normalize_axis(axis, s.size(), "squeeze", s);
+  if (s[a] != 1) fail("squeeze: axis {} of shape {} has size {}, not 1", axis, s, s[a]);
+  s.erase(s.begin() + a);
+  return reshape(x, s);
+}
+
+// --- permute ---------------------------------------------------------------------------------------
+
+Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
+  const auto& s = x.shape();
+  if (dims.size() != s.size()) fail("permute: {} axes given for shape {}", dims.size(), s);
+  std::vector<std::size_t> perm;
+  for (auto d : dims) perm.push_back(static_cast<std::size_t>(normalize_axis(d, s.size(), "permute", s)));
+  std::vector<std::size_t> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i)
+    if (sorted[i] != i) fail("permute: [{}] is not a permutation of the axes of {}", fmt::join(dims, ", "), s);
+  Shape out;
+  for (auto p : perm) out.push_back(s[p]);
+  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(out, xt::transpose(view<T>(x), perm));
+  });
+  std::vector<std::int64_t> inverse(perm.size());
+  for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<std::int64_t>(i);
+  return record("permute", y, {x}, [inverse](const Tensor& g) -> Grads { return {permute(g, inverse)}; });
+}
+
+Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
+  std::vector<std::int64_t> dims(x.shape().size());
+  std::iota(dims.begin(), dims.end(), 0);
+  std::swap(dims[normalize_axis(axis0, dims.size(), "transpose", x.shape())],
+            dims[normalize_axis(axis1, dims.size(), "transpose", x.shape())]);
+  return permute(x, dims);
+}
+
+// --- expand <-> sum_to -------------------------------------------------------------------------------
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  if (shape.size() < x.shape().size() || broadcast_shapes(x.shape(), shape, "expand") != shape)
+    fail("expand: cannot expand {} to {}", x.shape(), shape);
+  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return evaluate<T>(shape, xt::broadcast(view<T>(x), detail::size_shape(shape)));
+  });
+  return record("expand", y, {x}, [sx = x.shape()](const Tensor& g) -> Grads { return {sum_to(g, sx)}; });
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const auto& s = x.shape();
+  if (shape.size() > s.size() || broadcast_shapes(shape, s, "sum_to") != s)
+    fail("sum_to: cannot sum {} down to {}", s, shape);
+  const std::size_t lead = s.size() - shape.size();
+  std::vector<std::int64_t> axes;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && s[i] != 1)) axes.push_back(static_cast<std::int64_t>(i));
+  return reshape(sum(x, Axes(axes), true), shape);
+}
+
+// --- slice <-> embed_slice -------------------------------------------------------------------------------
+
+Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_t stop, std::int64_t step) {
+  int a = normalize_axis(axis, x.shape().size(), "slice", x.shape());
+  if (step <= 0) fail("slice: step must be positive, got {} (shape {})", step, x.shape());
+  auto [b, n] = slice_range(x.shape()[a], start, stop, step);
+  Shape out = x.shape();
+  out[a] = n;
+  Tensor y = empty(out, x.dtype());
+  copy_along_axis(x, y, a, n, b, step, 0, 1);
+  return record("slice", y, {x}, [sx = x.shape(), a, b, n, step](const Tensor& g) -> Grads {
+    return {embed_slice(g, sx, a, b, b + n * step, step)};
+  });
+}
+
+Tensor embed_slice(const Tensor& x, const Shape& shape, std::int64_t axis, std::int64_t start, std::int64_t stop,
+                   std::int64_t step) {
+  if (shape.size() != x.shape().size()) fail("embed_slice: cannot embed {} into {}", x.shape(), shape);
+  int a = normalize_axis(axis, shape.size(), "embed_slice", shape);
+  if (step <= 0) fail("embed_slice: step must be positive, got {}", step);
+  auto [b, n] = slice_range(shape[a], start, stop, step);
+  Shape expected = shape;
+  expected[a] = n;
+  if (expected != x.shape())
+    fail("embed_slice: a slice of {} along axis {} has shape {}, got {}", shape, axis, expected, x.shape());
+  Tensor y = zeros(shape, x.dtype());
+  copy_along_axis(x, y, a, n, 0, 1, b, step);
+  return record("embed_slice", y, {x}, [a, b, n, step](const Tensor& g) -> Grads {
+    return {slice(g, a, b, b + n * step, step)};
+  });
+}
+
+// --- concat, stack, split, chunk, pad ----------------------------------------------------------------------
+
+Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
+  if (xs.empty()) fail("concat: expects at least one tensor");
+  const Shape& s0 = xs[0].shape();
+  int a = normalize_axis(axis, s0.size(), "concat", s0);
+  Shape out = s0;
+  out[a] = 0;
+  for (const auto& x : xs) {
+    Shape probe = x.shape();
+    if (probe.size() == s0.size()) probe[a] = s0[a];
+    if (probe != s0 || x.dtype() != xs[0].dtype())
+      fail("concat: tensors must match except along axis {}: {} {} and {} {}", axis, s0, dtype_name(xs[0].dtype()),
+           x.shape(), dtype_name(x.dtype()));
+    out[a] += x.shape()[a];
+  }
+  Tensor y = empty(out, xs[0].dtype());
+  std::vector<std::int64_t> offsets;
+  std::int64_t offset = 0;
+  for (const auto& x : xs) {
+    copy_along_axis(x, y, a, x.shape()[a], 0, 1, offset, 1);
+    offsets.push_back(offset);
+    offset += x.shape()[a];
+  }
+  return record("concat", y, std::span<const Tensor>(xs), [a, offsets, out](const Tensor& g) -> Grads {
+    Grads grads;
+    for (std::size_t i = 0; i < offsets.size(); ++i) {
+      std::int64_t end = i + 1 < offsets.size() ? offsets[i + 1] : out[a];
+      grads.push_back(slice(g, a, offsets[i], end));
+    }
+    return grads;
+  });
+}
+
+Tensor stack(const std::vector<Tensor>& xs, std::int64_t axis) {
+  if (xs.empty()) fail("stack: expects at least one tensor");
+  for (const auto& x : xs)
+    if (x.shape() != xs[0].shape()) fail("stack: tensors must have equal shapes: {} and {}", xs[0].shape(), x.shape());
+  int a = normalize_axis(axis, xs[0].shape().size() + 1, "stack", xs[0].shape());
+  std::vector<Tensor> parts;
+  for (const auto& x : xs) parts.push_back(unsqueeze(x, a));
+  return concat(parts, a);
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes, std::int64_t axis) {
+  int a = normalize_axis(axis, x.shape().size(), "split", x.shape());
+  std::int64_t total = 0;
+  for (auto n : sizes) {
+    if (n < 0) fail("split: negative size {} (shape {})", n, x.shape());
+    total += n;
+  }
+  if (total != x.shape()[a])
+    fail("split: sizes [{}] add up to {}, but axis {} of {} has {}", fmt::join(sizes, ", "), total, axis, x.shape(),
+         x.shape()[a]);
+  std::vector<Tensor> out;
+  std::int64_t offset = 0;
+  for (auto n : sizes) {
+    out.push_back(slice(x, a, offset, offset + n));
+    offset += n;
+  }
+  return out;
+}
+
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis) {
+  int a = normalize_axis(axis, x.shape().size(), "chunk", x.shape());
+  if (chunks <= 0) fail("chunk: chunks must be positive, got {}", chunks);
+  const std::int64_t len = x.shape()[a], size = (len + chunks - 1) / chunks;
+  std::vector<std::int64_t> sizes;
+  for (std::int64_t left = len; left > 0; left -= size) sizes.push_back(std::min(size, left));
+  if (sizes.empty()) sizes.push_back(0);
+  return split(x, sizes, a);
+}
+
+Tensor pad(const Tensor& x, std::int64_t axis, std::int64_t before, std::int64_t after, double value) {
+  int a = normalize_axis(axis, x.shape().size(), "pad", x.shape());
+  if (before < 0 || after < 0) fail("pad: negative padding ({}, {}) for shape {}", before, after, x.shape());
+  Shape out = x.shape();
+  out[a] += before + after;
+  Tensor y = embed_slice(x, out, a, before, before + x.shape()[a]);
+  if (value == 0) return y;
+  Tensor fill = full(out, value, x.dtype());  // value outside, 0 where x goes (a constant)
+  copy_along_axis(zeros_like(x), fill, a, x.shape()[a], 0, 1, before, 1);
+  return y + fill;
+}
+
+}  // namespace xgrad

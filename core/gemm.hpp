@@ -1,0 +1,25 @@
+#pragma once
+// The one place that calls BLAS (through xtensor-blas). Everything that multiplies
+// matrices goes through gemm / gemm_batched.
+#include <cstdint>
+
+namespace xgrad {
+
+/// C = alpha * op(A) op(B) + beta * C for row-major contiguous matrices, op(X) = X or X^T.
+/// op(A) is [m, k], op(B) is [k, n], C is [m, n]. Defined for float and double.
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+          const T* b, T beta, T* c);
+
+/// `count` independent gemms; consecutive matrices start stride_a, stride_b, stride_c elements
+/// apart (a stride of 0 reuses one matrix for every batch entry).
+template <class T>
+void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+                  const T* a, std::int64_t stride_a, const T* b, std::int64_t stride_b, T beta, T* c,
+                  std::int64_t stride_c, std::int64_t count);
+
+/// Threads BLAS may use (the only thread pool xgrad runs).
+void set_num_threads(int threads);
+int num_threads();
+
+}  // namespace xgrad

@@ -1,0 +1,44 @@
+#include "core/random.hpp"
+
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+Generator& default_generator() {
+  static Generator generator(0);
+  return generator;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+
+namespace {
+template <class Distribution>
+Tensor sample(const Shape& shape, Dtype dtype, Generator* gen, Distribution dist) {
+  auto& engine = (gen ? *gen : default_generator()).engine();
+  Tensor t = empty(shape, dtype);
+  detail::dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(dist(engine));
+  });
+  return t;
+}
+}  // namespace
+
+Tensor randn(const Shape& shape, Dtype dtype, Generator* gen) {
+  check(is_floating(dtype), "randn: expects a floating dtype, got {}", dtype_name(dtype));
+  return sample(shape, dtype, gen, std::normal_distribution<double>(0.0, 1.0));
+}
+
+Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Generator* gen) {
+  check(is_floating(dtype), "uniform: expects a floating dtype, got {}", dtype_name(dtype));
+  check(low <= high, "uniform: low {} is above high {}", low, high);
+  return sample(shape, dtype, gen, std::uniform_real_distribution<double>(low, high));
+}
+
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator* gen) {
+  check(low < high, "randint: empty range [{}, {})", low, high);
+  return sample(shape, i64, gen, std::uniform_int_distribution<std::int64_t>(low, high - 1));
+}
+
+}  // namespace xgrad

@@ -1,0 +1,152 @@
+#include "core/tensor.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/kernel.hpp"
+
+namespace xgrad {
+
+// --- storage --------------------------------------------------------------------------
+
+namespace {
+constexpr std::size_t kAlign = 64;  // a cache line; lets SIMD loads start aligned
+}
+
+Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
+  if (bytes == 0) return;
+  data_ = ::operator new(bytes, std::align_val_t(kAlign));
+}
+
+Storage::~Storage() {
+  if (data_) ::operator delete(data_, std::align_val_t(kAlign));
+}
+
+// --- accessors --------------------------------------------------------------------------
+
+std::int64_t Tensor::size(std::int64_t axis) const {
+  return shape()[normalize_axis(axis, shape().size(), "size", shape())];
+}
+
+template <class T>
+T Tensor::item() const {
+  check(numel() == 1, "item: expects a tensor with one element, got shape {}", shape());
+  return detail::dispatch(dtype(), [&](auto tag) { return static_cast<T>(*data<decltype(tag)>()); });
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+template std::int64_t Tensor::item<std::int64_t>() const;
+template int Tensor::item<int>() const;
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  return detail::dispatch(dtype(), [&](auto tag) {
+    const auto* p = data<decltype(tag)>();
+    std::vector<T> out(static_cast<std::size_t>(numel()));
+    std::transform(p, p + out.size(), out.begin(), [](auto v) { return static_cast<T>(v); });
+    return out;
+  });
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+
+template <class T>
+xt::xarray<T> Tensor::to_xarray() const {
+  auto out = xt::xarray<T>::from_shape(detail::size_shape(shape()));
+  auto values = to_vector<T>();
+  std::copy(values.begin(), values.end(), out.begin());
+  return out;
+}
+template xt::xarray<float> Tensor::to_xarray<float>() const;
+template xt::xarray<double> Tensor::to_xarray<double>() const;
+template xt::xarray<std::int64_t> Tensor::to_xarray<std::int64_t>() const;
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check(src.shape() == shape(), "copy_: shapes differ: {} into {}", src.shape(), shape());
+  Tensor converted = src.dtype() == dtype() ? src : src.detach().to(dtype());
+  std::memcpy(static_cast<char*>(impl().storage->data()) + impl().offset * dtype_size(dtype()),
+              static_cast<char*>(converted.impl().storage->data()) +
+                  converted.impl().offset * dtype_size(dtype()),
+              static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  return *this;
+}
+
+Tensor& Tensor::requires_grad_(bool enabled) {
+  check(!enabled || is_floating(dtype()), "requires_grad_: only floating tensors can require grad, got {}",
+        dtype_name(dtype()));
+  check(is_leaf(), "requires_grad_: can only change the flag of a leaf tensor (this one has grad_fn)");
+  impl().requires_grad = enabled;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return impl().grad; }
+void Tensor::set_grad(const Tensor& g) const {
+  if (g.defined())
+    check(g.shape() == shape() && g.dtype() == dtype(), "set_grad: gradient {} {} for a {} {} tensor",
+          g.shape(), dtype_name(g.dtype()), shape(), dtype_name(dtype()));
+  impl().grad = g;
+}
+void Tensor::zero_grad() const { impl().grad = Tensor(); }
+
+Tensor Tensor::detach() const {
+  auto& i = impl();
+  return Tensor(std::make_shared<TensorImpl>(i.storage, i.offset, i.shape, i.dtype));
+}
+
+// --- creation -------------------------------------------------------------------------------
+
+Tensor empty(const Shape& shape, Dtype dtype) {
+  for (auto d : shape) check(d >= 0, "empty: negative dimension in shape {}", shape);
+  auto bytes = static_cast<std::size_t>(numel(shape)) * dtype_size(dtype);
+  return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(bytes), 0, shape, dtype));
+}
+
+Tensor full(const Shape& shape, double value, Dtype dtype) {
+  Tensor t = empty(shape, dtype);
+  detail::dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
+  });
+  return t;
+}
+Tensor zeros(const Shape& shape, Dtype dtype) { return full(shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, Dtype dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype()); }
+Tensor scalar(double value, Dtype dtype) { return full({}, value, dtype); }
+
+Tensor arange(double start, double stop, double step, Dtype dtype) {
+  check(step != 0, "arange: step must be non-zero");
+  auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  Tensor t = empty({n}, dtype);
+  detail::dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return t;
+}
+Tensor arange(double stop, Dtype dtype) { return arange(0, stop, 1, dtype); }
+
+namespace {
+template <class T, class U>
+Tensor copy_from(const xt::xarray<U>& values, Dtype dtype) {
+  Shape shape(values.shape().begin(), values.shape().end());
+  Tensor t = empty(shape, dtype);
+  std::transform(values.begin(), values.end(), t.data<T>(), [](U v) { return static_cast<T>(v); });
+  return t;
+}
+}  // namespace
+
+Tensor tensor(const xt::xarray<double>& values, Dtype dtype) {
+  return detail::dispatch(dtype, [&](auto tag) { return copy_from<decltype(tag)>(values, dtype); });
+}
+Tensor from_xarray(const xt::xarray<float>& values) { return copy_from<float>(values, f32); }
+Tensor from_xarray(const xt::xarray<double>& values) { return copy_from<double>(values, f64); }
+Tensor from_xarray(const xt::xarray<std::int64_t>& values) { return copy_from<std::int64_t>(values, i64); }
+
+}  // namespace xgrad

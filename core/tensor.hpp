@@ -1,0 +1,166 @@
+#pragma once
+// Tensor: a cheap, shared handle to an n-d array with a runtime dtype, plus the autograd
+// fields (requires_grad, grad, grad_fn) that autograd/ fills in. Copies are shallow.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <xtensor/xarray.hpp>
+
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+#include "core/shape.hpp"
+
+namespace xgrad {
+
+namespace autograd {
+class Node;
+}
+
+/// A flat, typed buffer shared by the tensors that alias it (reshape, detach).
+class Storage {
+ public:
+  explicit Storage(std::size_t bytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_;
+  std::size_t bytes_;
+};
+
+class Tensor;
+struct TensorImpl;
+
+class Tensor {
+ public:
+  Tensor() = default;  ///< an undefined tensor (like a None gradient)
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  std::int64_t dim() const;                   ///< rank
+  std::int64_t size(std::int64_t axis) const;  ///< extent of one axis (negative counts from the end)
+  std::int64_t numel() const;
+  Dtype dtype() const;
+
+  /// Typed pointer to the first element; throws if T is not this tensor's dtype.
+  template <class T> T* data() const;
+  /// The value of a one-element tensor, converted to T.
+  template <class T = double> T item() const;
+  /// A copy of the values as an xtensor array of T (converting the dtype).
+  template <class T> xt::xarray<T> to_xarray() const;
+  /// All values converted to T, in row-major order.
+  template <class T> std::vector<T> to_vector() const;
+
+  /// Differentiable dtype conversion (the identity when the dtype already matches).
+  Tensor to(Dtype dtype) const;
+  /// A new tensor with its own copy of the data (differentiable).
+  Tensor clone() const;
+  /// Writes src's values into this tensor's storage, in place, recording nothing
+  /// (parameter updates). Shapes must match; src's dtype is converted.
+  Tensor& copy_(const Tensor& src);
+
+  // --- autograd ---------------------------------------------------------------------
+  bool requires_grad() const;
+  /// Marks a leaf as requiring grad (floating dtypes only).
+  Tensor& requires_grad_(bool enabled = true);
+  /// True for tensors created by the user rather than by a recorded op.
+  bool is_leaf() const;
+  /// The accumulated gradient of a leaf (undefined until a backward reaches it).
+  Tensor grad() const;
+  void set_grad(const Tensor& grad) const;
+  /// Drops the accumulated gradient (PyTorch's set_to_none).
+  void zero_grad() const;
+  /// The node that produced this tensor (null for leaves and untracked tensors).
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  /// Same data, cut from the graph: requires_grad false, no grad_fn.
+  Tensor detach() const;
+  /// Reverse-mode differentiation from this tensor into the leaves' .grad. A scalar
+  /// uses an implicit gradient of 1; otherwise pass `gradient` of this tensor's shape.
+  void backward(const Tensor& gradient = {}, bool retain_graph = false, bool create_graph = false) const;
+
+  TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+/// What a Tensor handle points to. Views (reshape, detach) share `storage`.
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  std::int64_t offset = 0;  ///< in elements
+  Shape shape;
+  Dtype dtype = Dtype::f32;
+  bool requires_grad = false;
+  std::shared_ptr<autograd::Node> grad_fn;            ///< null for leaves
+  std::weak_ptr<autograd::Node> grad_accumulator;     ///< leaves: the node adding into grad
+  Tensor grad;
+
+  TensorImpl(std::shared_ptr<Storage> s, std::int64_t off, Shape sh, Dtype dt)
+      : storage(std::move(s)), offset(off), shape(std::move(sh)), dtype(dt) {}
+  ~TensorImpl();  // hands grad_fn to the iterative graph teardown
+};
+
+// --- creation -----------------------------------------------------------------------------
+
+/// Uninitialised values: for kernels that write every element.
+Tensor empty(const Shape& shape, Dtype dtype = f32);
+Tensor zeros(const Shape& shape, Dtype dtype = f32);
+Tensor ones(const Shape& shape, Dtype dtype = f32);
+Tensor full(const Shape& shape, double value, Dtype dtype = f32);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+/// A rank-0 tensor.
+Tensor scalar(double value, Dtype dtype = f32);
+/// [start, stop) in steps of `step`.
+Tensor arange(double start, double stop, double step = 1, Dtype dtype = f32);
+Tensor arange(double stop, Dtype dtype = f32);
+/// From nested initializer lists: tensor({{1, 2}, {3, 4}}), tensor({1, 2, 3}, i64), tensor(3.5).
+Tensor tensor(const xt::xarray<double>& values, Dtype dtype = f32);
+/// From an xtensor array, keeping its element type.
+Tensor from_xarray(const xt::xarray<float>& values);
+Tensor from_xarray(const xt::xarray<double>& values);
+Tensor from_xarray(const xt::xarray<std::int64_t>& values);
+
+/// PyTorch-style text: values (summarised when large), shape, dtype, grad_fn.
+std::string to_string(const Tensor& t);
+
+// --- inline accessors -------------------------------------------------------------------
+
+inline TensorImpl& Tensor::impl() const {
+  if (!impl_) fail("tensor: use of an undefined tensor");
+  return *impl_;
+}
+inline const Shape& Tensor::shape() const { return impl().shape; }
+inline std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(impl().shape.size()); }
+inline std::int64_t Tensor::numel() const { return xgrad::numel(impl().shape); }
+inline Dtype Tensor::dtype() const { return impl().dtype; }
+inline bool Tensor::requires_grad() const { return impl().requires_grad; }
+inline bool Tensor::is_leaf() const { return impl().grad_fn == nullptr; }
+inline const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return impl().grad_fn; }
+
+template <class T>
+T* Tensor::data() const {
+  auto& i = impl();
+  if (i.dtype != dtype_of<T>())
+    fail("tensor: data<{}>() on a {} tensor", dtype_name(dtype_of<T>()), dtype_name(i.dtype));
+  return static_cast<T*>(i.storage->data()) + i.offset;
+}
+
+}  // namespace xgrad
+
+template <>
+struct fmt::formatter<xgrad::Tensor> : fmt::formatter<std::string_view> {
+  auto format(const xgrad::Tensor& t, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(xgrad::to_string(t), ctx);
+  }
+};
