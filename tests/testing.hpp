@@ -1,0 +1,58 @@
+#pragma once
+// Shared helpers for the tests: float64 inputs, gradient checks, regex matching of errors.
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "xgrad.hpp"
+
+namespace xgrad::testing {
+
+/// f64 values uniform in [low, high), requiring grad (seeded: every run sees the same numbers).
+inline Tensor input(const Shape& shape, double low = -1, double high = 1, std::uint64_t seed = 1) {
+  Generator gen(seed);
+  return uniform(shape, low, high, f64, &gen).requires_grad_();
+}
+
+/// Like input(), but with |x| in [0.5, 1.5]: away from the kinks of relu, abs and sign.
+inline Tensor input_away_from_zero(const Shape& shape, std::uint64_t seed = 1) {
+  Generator gen(seed);
+  Tensor magnitude = uniform(shape, 0.5, 1.5, f64, &gen);
+  Tensor signs = sign(uniform(shape, -1, 1, f64, &gen));
+  return (magnitude * signs).detach().requires_grad_();
+}
+
+/// gradcheck and gradgradcheck, reporting the failing message through doctest.
+inline void check_gradients(const TensorFunction& f, const std::vector<Tensor>& inputs, bool second_order = true) {
+  CHECK_NOTHROW(gradcheck(f, inputs));
+  if (second_order) CHECK_NOTHROW(gradgradcheck(f, inputs));
+}
+
+/// The message of the xgrad::Error that `f` throws ("" if it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool matches(const std::string& text, const std::string& pattern) {
+  return std::regex_search(text, std::regex(pattern));
+}
+
+/// Max |a - b| over all elements (shapes must match).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  auto x = a.to_vector<double>();
+  auto y = b.to_vector<double>();
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return worst;
+}
+
+}  // namespace xgrad::testing
