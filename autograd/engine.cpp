@@ -79,7 +79,12 @@ struct Engine {
              "freed by the first backward); pass retain_graph=true to the first backward if you need to",
              n.name_);
       if (targets && n.next_.empty()) continue;  // an AccumulateGrad: grad() leaves .grad alone
-      Grads grads = n.apply(g);
+      Grads grads;
+      {
+        // The ops inside a backward formula are checked as that formula's result, not one by one.
+        AnomalyModeGuard formula_ops(false);
+        grads = n.apply(g);
+      }
       if (!n.next_.empty() && grads.size() != n.next_.size())
         fail("backward: '{}' returned {} gradients for {} inputs", n.name_, grads.size(), n.next_.size());
       for (std::size_t i = 0; i < n.next_.size(); ++i) {

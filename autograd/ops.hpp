@@ -135,8 +135,8 @@ Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::i
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
 // --- composites (ops_composite.cpp): no backward of their own ---------------------------------------
-Tensor softmax(const Tensor& x, std::int64_t axis);      ///< exp(x - logsumexp(x))
-Tensor log_softmax(const Tensor& x, std::int64_t axis);  ///< x - logsumexp(x)
+Tensor softmax(const Tensor& x, std::int64_t axis);      ///< exp(log_softmax(x))
+Tensor log_softmax(const Tensor& x, std::int64_t axis);  ///< x - logsumexp(x), computed as (x - max) - logsumexp(x - max)
 Tensor square(const Tensor& x);                          ///< x * x
 Tensor minimum(const Tensor& a, const Tensor& b);        ///< -max(-a, -b)
 

@@ -140,10 +140,23 @@ Tensor copy_from(const xt::xarray<U>& values, Dtype dtype) {
   std::transform(values.begin(), values.end(), t.data<T>(), [](U v) { return static_cast<T>(v); });
   return t;
 }
+
+Tensor from_doubles(const xt::xarray<double>& values, Dtype dtype) {
+  return detail::dispatch(dtype, [&](auto tag) { return copy_from<decltype(tag)>(values, dtype); });
+}
 }  // namespace
 
-Tensor tensor(const xt::xarray<double>& values, Dtype dtype) {
-  return detail::dispatch(dtype, [&](auto tag) { return copy_from<decltype(tag)>(values, dtype); });
+Tensor tensor(double value, Dtype dtype) { return from_doubles(xt::xarray<double>(value), dtype); }
+Tensor tensor(std::initializer_list<ListValue> values, Dtype dtype) {
+  xt::xarray<double> a = xt::xarray<double>::from_shape({values.size()});
+  std::transform(values.begin(), values.end(), a.begin(), [](ListValue v) { return v.value; });
+  return from_doubles(a, dtype);
+}
+Tensor tensor(std::initializer_list<std::initializer_list<double>> values, Dtype dtype) {
+  return from_doubles(xt::xarray<double>(values), dtype);
+}
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values, Dtype dtype) {
+  return from_doubles(xt::xarray<double>(values), dtype);
 }
 Tensor from_xarray(const xt::xarray<float>& values) { return copy_from<float>(values, f32); }
 Tensor from_xarray(const xt::xarray<double>& values) { return copy_from<double>(values, f64); }

@@ -2,8 +2,10 @@
 // Tensor: a cheap, shared handle to an n-d array with a runtime dtype, plus the autograd
 // fields (requires_grad, grad, grad_fn) that autograd/ fills in. Copies are shallow.
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -124,8 +126,21 @@ Tensor scalar(double value, Dtype dtype = f32);
 /// [start, stop) in steps of `step`.
 Tensor arange(double start, double stop, double step = 1, Dtype dtype = f32);
 Tensor arange(double stop, Dtype dtype = f32);
-/// From nested initializer lists: tensor({{1, 2}, {3, 4}}), tensor({1, 2, 3}, i64), tensor(3.5).
-Tensor tensor(const xt::xarray<double>& values, Dtype dtype = f32);
+/// A number in a 1-D initializer list. Being a class, it makes tensor({{4.5}}) and
+/// tensor({{1}, {2}}) pick the 2-D overload (a column) instead of being ambiguous.
+struct ListValue {
+  template <class T>
+    requires std::is_arithmetic_v<T>
+  ListValue(T v) : value(static_cast<double>(v)) {}  // NOLINT: implicit by design
+  double value;
+};
+
+/// From (nested) initializer lists: tensor(3.5), tensor({1, 2, 3}, i64), tensor({{1, 2}, {3, 4}}).
+/// (A 3-D literal whose innermost lists hold one number each is ambiguous: use reshape.)
+Tensor tensor(double value, Dtype dtype = f32);
+Tensor tensor(std::initializer_list<ListValue> values, Dtype dtype = f32);
+Tensor tensor(std::initializer_list<std::initializer_list<double>> values, Dtype dtype = f32);
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values, Dtype dtype = f32);
 /// From an xtensor array, keeping its element type.
 Tensor from_xarray(const xt::xarray<float>& values);
 Tensor from_xarray(const xt::xarray<double>& values);

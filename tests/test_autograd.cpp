@@ -1,0 +1,223 @@
+// autograd/: the engine, graph lifetime, grad modes, higher-order derivatives, anomaly mode.
+#include <cmath>
+
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+
+TEST_CASE("backward: implicit 1 for scalars, explicit gradient otherwise") {
+  Tensor x = tensor({1.0, 2.0, 3.0}, f64).requires_grad_();
+  sum(x * x).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 4, 6});
+
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+  (x * 3.0).backward(tensor({1.0, 0.5, 0.0}, f64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{3, 1.5, 0});
+
+  CHECK(matches(error_of([&] { (x * 2.0).backward(); }), R"(backward: .*one-element outputs.*\[3\])"));
+  CHECK(matches(error_of([&] { (x * 2.0).backward(ones({2}, f64)); }),
+                R"(backward: gradient \[2\] f64 does not match output \[3\] f64)"));
+  CHECK(matches(error_of([] { ones({1}).backward(); }), R"(backward: an output does not require grad)"));
+}
+
+TEST_CASE("backward: leaf gradients accumulate until zero_grad") {
+  Tensor a = tensor({2.0}, f64).requires_grad_(), b = tensor({5.0}, f64).requires_grad_();
+  for (int i = 0; i < 3; ++i) (a * b).backward();
+  CHECK(a.grad().item() == 15);
+  CHECK(b.grad().item() == 6);
+  // add passes one gradient to both inputs: accumulating into a.grad must not write into b.grad
+  a.zero_grad();
+  b.zero_grad();
+  (a + b).backward();
+  (a + b).backward();
+  CHECK(a.grad().item() == 2);
+  CHECK(b.grad().item() == 2);
+  // a leaf as the root
+  a.zero_grad();
+  a.backward();
+  CHECK(a.grad().item() == 1);
+}
+
+TEST_CASE("backward: shared subexpressions (a diamond) sum their contributions") {
+  Tensor x = tensor({3.0}, f64).requires_grad_();
+  Tensor h = tanh(x);
+  Tensor y = h * h + 2.0 * h;  // dy/dx = (2h + 2)(1 - h^2)
+  y.backward();
+  double t = std::tanh(3.0);
+  CHECK(x.grad().item() == doctest::Approx((2 * t + 2) * (1 - t * t)).epsilon(1e-14));
+}
+
+TEST_CASE("retain_graph: a second backward works with it and throws without it") {
+  Tensor x = tensor({1.5}, f64).requires_grad_();
+  Tensor y = exp(x) * x;
+  y.backward({}, true);
+  y.backward();
+  CHECK(x.grad().item() == doctest::Approx(2 * std::exp(1.5) * 2.5).epsilon(1e-14));
+  CHECK(matches(error_of([&] { y.backward(); }), R"(second time.*retain_graph=true)"));
+}
+
+TEST_CASE("create_graph: gradients of gradients") {
+  Tensor x = tensor({0.7, -1.2}, f64).requires_grad_();
+  Tensor y = sum(x * x * x);  // dy/dx = 3x^2, d2y/dx2 = 6x
+  auto [g] = std::array<Tensor, 1>{autograd::grad({y}, {x}, {}, true)[0]};
+  CHECK(g.requires_grad());
+  CHECK(max_abs_diff(g, tensor({3 * 0.49, 3 * 1.44}, f64)) < 1e-14);
+  auto [h] = std::array<Tensor, 1>{autograd::grad({sum(g)}, {x})[0]};
+  CHECK(max_abs_diff(h, tensor({6 * 0.7, -6 * 1.2}, f64)) < 1e-14);
+  CHECK_FALSE(x.grad().defined());  // grad() leaves .grad alone
+
+  // backward(create_graph) writes a differentiable .grad
+  Tensor z = tensor({2.0}, f64).requires_grad_();
+  sum(pow(z, 4.0)).backward({}, false, true);  // 4 z^3
+  Tensor dz = z.grad();
+  z.zero_grad();
+  dz.backward();  // 12 z^2
+  CHECK(z.grad().item() == doctest::Approx(48).epsilon(1e-14));
+}
+
+TEST_CASE("Hessian-vector product through grad of grad") {
+  // f(x) = sum(tanh(A x)); H v checked against central differences of the gradient
+  Generator gen(11);
+  Tensor A = uniform({3, 3}, -1, 1, f64, &gen);
+  Tensor x = uniform({3}, -1, 1, f64, &gen).requires_grad_();
+  Tensor v = tensor({0.3, -0.2, 0.5}, f64);
+  auto gradient = [&](const Tensor& at) {
+    Tensor p = at.detach().requires_grad_();
+    return autograd::grad({sum(tanh(matmul(A, p)))}, {p})[0];
+  };
+  Tensor g = autograd::grad({sum(tanh(matmul(A, x)))}, {x}, {}, true)[0];
+  Tensor hv = autograd::grad({sum(g * v)}, {x})[0];
+  const double eps = 1e-6;
+  Tensor numeric = (gradient(x.detach() + eps * v) - gradient(x.detach() - eps * v)) / (2 * eps);
+  CHECK(max_abs_diff(hv, numeric) < 1e-8);
+}
+
+TEST_CASE("grad(): allow_unused, non-leaf inputs, several outputs") {
+  Tensor x = tensor({1.0, 2.0}, f64).requires_grad_(), unused = tensor({1.0}, f64).requires_grad_();
+  Tensor h = x * 2.0;
+  Tensor y = sum(h * h);
+  CHECK(matches(error_of([&] { autograd::grad({y}, {x, unused}, {}, false, true); }), R"(grad: input 1 .*not used)"));
+  auto gs = autograd::grad({y}, {h, unused}, {}, false, true, true);
+  CHECK(gs[0].to_vector<double>() == std::vector<double>{4, 8});  // d/dh = 2h
+  CHECK_FALSE(gs[1].defined());
+  auto two = autograd::grad({sum(x), sum(3.0 * x)}, {x});
+  CHECK(two[0].to_vector<double>() == std::vector<double>{4, 4});
+}
+
+TEST_CASE("NoGradGuard, detach and requires_grad_") {
+  Tensor x = ones({2}, f64).requires_grad_();
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor y = x * 2.0;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+  }
+  CHECK(autograd::grad_enabled());
+  Tensor y = x * 2.0;
+  CHECK(y.requires_grad());
+  CHECK(std::string(y.grad_fn()->name()) == "mul");
+  CHECK_FALSE(y.is_leaf());
+  Tensor d = y.detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.is_leaf());
+  CHECK(matches(error_of([&] { sum(d * 3.0).backward(); }), R"(does not require grad)"));
+  CHECK(matches(error_of([&] { y.requires_grad_(false); }), R"(requires_grad_: .*leaf)"));
+  // ops on tensors that need no grad record nothing
+  Tensor c = ones({2}, f64) * 2.0;
+  CHECK(c.grad_fn() == nullptr);
+}
+
+TEST_CASE("graph lifetime: backward frees the graph") {
+  const auto before = autograd::live_nodes();
+  Tensor w = input({4, 4});
+  {
+    Tensor h = zeros({1, 4}, f64);
+    for (int t = 0; t < 20; ++t) h = tanh(matmul(h + 1.0, w));
+    Tensor loss = sum(h);
+    CHECK(autograd::live_nodes() - before > 40);
+    loss.backward();
+    // the root stays alive with `loss` (released), and so does the node of `h`, which `loss` no longer needs
+    CHECK(autograd::live_nodes() - before <= 2);
+  }
+  CHECK(autograd::live_nodes() == before);
+}
+
+TEST_CASE("graph lifetime: a 150 000-node chain is destroyed (and differentiated) without recursion") {
+  const auto before = autograd::live_nodes();
+  {
+    Tensor x = tensor({0.5}, f64).requires_grad_();
+    Tensor y = x;
+    for (int i = 0; i < 150000; ++i) y = y * 1.0;
+    CHECK(autograd::live_nodes() - before >= 150000);
+  }
+  CHECK(autograd::live_nodes() == before);
+  {
+    Tensor x = tensor({0.5}, f64).requires_grad_();
+    Tensor y = x;
+    for (int i = 0; i < 150000; ++i) y = y + 0.0;
+    y.backward();
+    CHECK(x.grad().item() == 1.0);
+  }
+  CHECK(autograd::live_nodes() == before);
+}
+
+TEST_CASE("graph lifetime: 10 000 recurrent steps with detach every 35 keep the live graph bounded") {
+  const auto before = autograd::live_nodes();
+  Tensor w = input({8, 8}, -0.3, 0.3), b = input({8}, -0.1, 0.1);
+  Tensor h = zeros({2, 8}, f64);
+  std::int64_t peak = 0;
+  Tensor loss = scalar(0, f64);
+  for (int step = 1; step <= 10000; ++step) {
+    h = tanh(matmul(h, w) + b);
+    loss = loss + sum(h);
+    if (step % 35 == 0) {
+      loss.backward();
+      h = h.detach();
+      loss = scalar(0, f64);
+      w.zero_grad();
+      b.zero_grad();
+    }
+    peak = std::max(peak, autograd::live_nodes() - before);
+  }
+  CHECK(peak <= 35 * 6 + 10);  // one window of 35 steps, about 5 nodes each
+}
+
+TEST_CASE("anomaly mode names the first op whose forward or backward is not finite") {
+  autograd::AnomalyModeGuard anomaly;
+  Tensor x = tensor({-1.0, 4.0}, f64).requires_grad_();
+  CHECK(matches(error_of([&] { log(x); }), R"(anomaly: the forward of 'log' produced NaN or Inf \(shape \[2\]\))"));
+  Tensor z = tensor({0.0, 4.0}, f64).requires_grad_();
+  Tensor y = sqrt(z);  // finite forward, infinite derivative at 0
+  CHECK(matches(error_of([&] { sum(y).backward(); }), R"(anomaly: the backward of 'sqrt' produced NaN or Inf)"));
+  {
+    autograd::AnomalyModeGuard off(false);
+    CHECK_NOTHROW(log(x));
+  }
+}
+
+TEST_CASE("gradcheck reports the input, the worst element and both values") {
+  // a deliberately wrong derivative: record an op whose backward is off by a factor of 2
+  auto wrong_square = [](const std::vector<Tensor>& in) {
+    const Tensor& x = in[0];
+    Tensor y = (x * x).detach();
+    return autograd::record("wrong_square", y, {x}, [x](const Tensor& g) -> autograd::Grads { return {g * x}; });
+  };
+  Tensor x = tensor({{0.5, -1.0}, {2.0, 0.25}}, f64).requires_grad_();
+  std::string message = error_of([&] { gradcheck(wrong_square, {x}); });
+  CHECK(matches(message, R"(gradcheck: d output\[1, 0\] / d input 0\[1, 0\]: analytic 2 vs numeric 4)"));
+  CHECK(matches(error_of([] { gradcheck([](auto& in) { return in[0] * 2.0; }, {ones({2}).requires_grad_()}); }),
+                R"(gradcheck: input 0 is f32)"));
+  CHECK(gradcheck([](auto& in) { return in[0] * in[0]; }, {x}));
+  // a right first derivative whose own derivative is wrong (a detached value inside backward):
+  // gradcheck passes, gradgradcheck catches it
+  auto frozen_backward = [](const std::vector<Tensor>& in) {
+    const Tensor& x = in[0];
+    Tensor y = (x * x).detach();
+    return autograd::record("frozen_square", y, {x},
+                            [x](const Tensor& g) -> autograd::Grads { return {g * x.detach() * 2.0}; });
+  };
+  CHECK(gradcheck(frozen_backward, {x}));
+  CHECK(matches(error_of([&] { gradgradcheck(frozen_backward, {x}); }), R"(gradcheck: .*analytic)"));
+}

@@ -1,0 +1,161 @@
+// core/: tensor creation, dtypes, printing, broadcasting, RNG, GEMM, errors.
+#include <cmath>
+
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+
+TEST_CASE("creation: zeros, ones, full, scalar, arange") {
+  Tensor z = zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.dtype() == f32);
+  CHECK(z.numel() == 6);
+  CHECK(z.to_vector<double>() == std::vector<double>(6, 0.0));
+  CHECK(ones({4}, f64).to_vector<double>() == std::vector<double>(4, 1.0));
+  CHECK(full({2}, 2.5, f64).to_vector<double>() == std::vector<double>{2.5, 2.5});
+  Tensor s = scalar(3.0, i64);
+  CHECK(s.dim() == 0);
+  CHECK(s.item<std::int64_t>() == 3);
+  CHECK(arange(5, i64).to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 1, 2, 3, 4});
+  CHECK(arange(1, 2, 0.25, f64).to_vector<double>() == std::vector<double>{1, 1.25, 1.5, 1.75});
+  CHECK(arange(3, 1).numel() == 0);
+  CHECK(zeros({0, 3}).numel() == 0);
+  CHECK(zeros_like(ones({2, 2}, f64)).dtype() == f64);
+  CHECK(full_like(ones({2}), 7).to_vector<float>() == std::vector<float>{7, 7});
+}
+
+TEST_CASE("creation: nested initializer lists and xtensor arrays") {
+  Tensor t = tensor({{1, 2, 3}, {4, 5, 6}});
+  CHECK(t.shape() == Shape{2, 3});
+  CHECK(t.dtype() == f32);
+  CHECK(t.to_vector<float>() == std::vector<float>{1, 2, 3, 4, 5, 6});
+  CHECK(tensor({7, 8}, i64).to_vector<std::int64_t>() == std::vector<std::int64_t>{7, 8});
+  CHECK(tensor(2.5, f64).dim() == 0);
+
+  xt::xarray<double> a = {{1.5, -2.0}, {0.0, 4.0}};
+  Tensor d = from_xarray(a);
+  CHECK(d.dtype() == f64);
+  CHECK(d.to_xarray<double>() == a);
+  CHECK(from_xarray(xt::xarray<std::int64_t>{3, 4}).dtype() == i64);
+  CHECK(from_xarray(xt::xarray<float>{1.f}).dtype() == f32);
+}
+
+TEST_CASE("dtype conversion, item, clone, copy_") {
+  Tensor x = tensor({1.75, -2.5, 3.0}, f64);
+  CHECK(x.to(f32).dtype() == f32);
+  CHECK(x.to(i64).to_vector<std::int64_t>() == std::vector<std::int64_t>{1, -2, 3});  // truncation, like C++
+  CHECK(x.to(f32).to(f64).to_vector<double>() == x.to_vector<double>());
+  CHECK(tensor({{4.5}}).item() == 4.5);
+  CHECK(matches(error_of([&] { x.item(); }), R"(item: .*one element.*\[3\])"));
+
+  Tensor c = x.clone();
+  c.copy_(zeros({3}, f64));
+  CHECK(x.to_vector<double>() == std::vector<double>{1.75, -2.5, 3.0});  // the clone owns its data
+  CHECK(c.to_vector<double>() == std::vector<double>{0, 0, 0});
+  c.copy_(tensor({1, 2, 3}, i64));  // converts the source dtype
+  CHECK(c.to_vector<double>() == std::vector<double>{1, 2, 3});
+  CHECK(matches(error_of([&] { c.copy_(zeros({2}, f64)); }), R"(copy_: shapes differ: \[2\] into \[3\])"));
+}
+
+TEST_CASE("detach shares storage; data<T> checks the dtype") {
+  Tensor x = ones({2, 2}, f64).requires_grad_();
+  Tensor d = x.detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.data<double>() == x.data<double>());
+  CHECK(matches(error_of([&] { x.data<float>(); }), R"(data<f32>\(\) on a f64 tensor)"));
+  CHECK(matches(error_of([] { zeros({2}, i64).requires_grad_(); }), R"(requires_grad_: only floating tensors)"));
+  CHECK(matches(error_of([] { empty({2, -1}); }), R"(negative dimension in shape \[2, -1\])"));
+  CHECK(matches(error_of([] { Tensor().shape(); }), R"(undefined tensor)"));
+}
+
+TEST_CASE("fmt printing shows values, shape, dtype and grad_fn") {
+  std::string s = fmt::format("{}", tensor({{1, 2}, {3, 4}}));
+  CHECK(s == "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=f32)");
+  CHECK(fmt::format("{}", tensor({5, -6}, i64)) == "tensor([ 5, -6], shape=[2], dtype=i64)");
+  CHECK(fmt::format("{}", scalar(0.5, f64)) == "tensor(0.5000, shape=[], dtype=f64)");
+  CHECK(fmt::format("{}", zeros({0, 3})) == "tensor([], shape=[0, 3], dtype=f32)");
+  Tensor x = ones({2}).requires_grad_();
+  CHECK(matches(fmt::format("{}", x), "requires_grad=true"));
+  CHECK(matches(fmt::format("{}", tanh(x)), R"(grad_fn=<tanh>)"));
+  std::string big = fmt::format("{}", arange(2000));
+  CHECK(matches(big, R"(\[   0\.0000,    1\.0000,    2\.0000, \.\.\., 1997\.0000, 1998\.0000, 1999\.0000\])"));
+  CHECK(matches(fmt::format("{}", tensor({1e-6, 1.0}, f64)), R"(1\.0000e-06)"));
+}
+
+TEST_CASE("broadcast_shapes follows NumPy and names both shapes on failure") {
+  CHECK(broadcast_shapes({3, 1, 4}, {5, 4}, "add") == Shape{3, 5, 4});
+  CHECK(broadcast_shapes({}, {2, 3}, "add") == Shape{2, 3});
+  CHECK(broadcast_shapes({1}, {0}, "add") == Shape{0});
+  CHECK(matches(error_of([] { broadcast_shapes({2, 3}, {4, 3}, "mul"); }),
+                R"(^mul: shapes \[2, 3\] and \[4, 3\] cannot be broadcast$)"));
+  CHECK(matches(error_of([] { normalize_axis(2, 2, "sum", {2, 3}); }), R"(sum: axis 2 is out of range for shape \[2, 3\])"));
+  CHECK(normalize_axis(-1, 3, "sum", {1, 2, 3}) == 2);
+}
+
+TEST_CASE("RNG: one seed, the same numbers") {
+  manual_seed(42);
+  auto a = randn({100}).to_vector<float>();
+  manual_seed(42);
+  auto b = randn({100}).to_vector<float>();
+  CHECK(a == b);
+  manual_seed(43);
+  CHECK(randn({100}).to_vector<float>() != a);
+
+  Generator g(5);
+  Tensor u = uniform({10000}, -2, 3, f64, &g);
+  auto v = u.to_vector<double>();
+  CHECK(*std::min_element(v.begin(), v.end()) >= -2);
+  CHECK(*std::max_element(v.begin(), v.end()) < 3);
+  CHECK(mean(u).item() == doctest::Approx(0.5).epsilon(0.05));
+  Tensor n = randn({20000}, f64, &g);
+  CHECK(mean(n).item() == doctest::Approx(0).epsilon(0.03).scale(1));
+  CHECK(mean(n * n).item() == doctest::Approx(1).epsilon(0.05));
+  auto r = randint(3, 7, {1000}, &g).to_vector<std::int64_t>();
+  CHECK(*std::min_element(r.begin(), r.end()) == 3);
+  CHECK(*std::max_element(r.begin(), r.end()) == 6);
+}
+
+namespace {
+// Naive reference: C = op(A) op(B), row-major.
+template <class T>
+std::vector<T> naive_gemm(bool ta, bool tb, int m, int n, int k, const std::vector<T>& a, const std::vector<T>& b) {
+  std::vector<T> c(m * n, 0);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int p = 0; p < k; ++p) c[i * n + j] += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+  return c;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float, double) {
+  const int m = 3, n = 4, k = 5;
+  Generator g(3);
+  auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
+  auto b = uniform({k * n}, -1, 1, f64, &g).to_vector<T>();
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      auto want = naive_gemm<T>(ta, tb, m, n, k, a, b);
+      std::vector<T> c(m * n, T(1));
+      gemm<T>(ta, tb, m, n, k, T(2), a.data(), b.data(), T(0.5), c.data());
+      for (int i = 0; i < m * n; ++i) CHECK(c[i] == doctest::Approx(2 * want[i] + 0.5).epsilon(1e-5));
+    }
+  // k = 0 is an empty sum; beta scales C
+  std::vector<T> c(m * n, T(3));
+  gemm<T>(false, false, m, n, 0, T(1), a.data(), b.data(), T(0), c.data());
+  CHECK(c == std::vector<T>(m * n, T(0)));
+}
+
+TEST_CASE("gemm_batched: strides, including a shared matrix (stride 0)") {
+  const int m = 2, n = 3, k = 4, batch = 3;
+  Generator g(9);
+  auto a = uniform({batch * m * k}, -1, 1, f64, &g).to_vector<double>();
+  auto b = uniform({k * n}, -1, 1, f64, &g).to_vector<double>();
+  std::vector<double> c(batch * m * n);
+  gemm_batched<double>(false, false, m, n, k, 1.0, a.data(), m * k, b.data(), 0, 0.0, c.data(), m * n, batch);
+  for (int i = 0; i < batch; ++i) {
+    std::vector<double> ai(a.begin() + i * m * k, a.begin() + (i + 1) * m * k);
+    auto want = naive_gemm<double>(false, false, m, n, k, ai, b);
+    for (int j = 0; j < m * n; ++j) CHECK(c[i * m * n + j] == doctest::Approx(want[j]).epsilon(1e-12));
+  }
+}
