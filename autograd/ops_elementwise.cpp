@@ -1,18 +1,9 @@
 // Elementwise primitives: forward kernel, derivative, shape rule and errors, side by side.
 #include <cmath>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "core/kernel.hpp"
+#include "autograd/op_impl.hpp"
 
 namespace xgrad {
-
-using autograd::Grads;
-using autograd::record;
-using detail::dispatch;
-using detail::dispatch_floating;
-using detail::evaluate;
-using detail::view;
 
 namespace {
 

@@ -2,15 +2,9 @@
 // unfold <-> fold. Each adjoint's backward is the forward op, so all of them differentiate twice.
 #include <algorithm>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "core/kernel.hpp"
+#include "autograd/op_impl.hpp"
 
 namespace xgrad {
-
-using autograd::Grads;
-using autograd::record;
-using detail::dispatch;
 
 namespace {
 

@@ -1,13 +1,8 @@
 // matmul: the one linear-algebra primitive; every matrix product runs through core/gemm.
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
+#include "autograd/op_impl.hpp"
 #include "core/gemm.hpp"
-#include "core/kernel.hpp"
 
 namespace xgrad {
-
-using autograd::Grads;
-using autograd::record;
 
 namespace {
 

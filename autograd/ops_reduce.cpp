@@ -6,17 +6,9 @@
 #include <xtensor/xreducer.hpp>
 #include <xtensor/xsort.hpp>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "core/kernel.hpp"
+#include "autograd/op_impl.hpp"
 
 namespace xgrad {
-
-using autograd::Grads;
-using autograd::record;
-using detail::dispatch;
-using detail::evaluate;
-using detail::view;
 
 namespace {
 
