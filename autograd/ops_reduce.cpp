@@ -33,6 +33,12 @@ Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bo
   return out;
 }
 
+Axes all_axes(const Tensor& x) {
+  std::vector<std::int64_t> all(x.shape().size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
+  return Axes(all);
+}
+
 std::int64_t count_over(const Shape& shape, const std::vector<std::size_t>& axes) {
   std::int64_t n = 1;
   for (auto a : axes) n *= shape[a];
@@ -55,18 +61,15 @@ Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
   });
 }
 
-Tensor sum(const Tensor& x) {
-  std::vector<std::int64_t> all(x.shape().size());
-  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
-  return sum(x, Axes(all), false);
-}
+Tensor sum(const Tensor& x) { return sum(x, all_axes(x)); }
 
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
+  if (!is_floating(x.dtype())) fail("mean: expects a floating tensor (f32 or f64), got i64 {}", x.shape());
   auto n = count_over(x.shape(), reduce_axes(axes, x.shape(), "mean"));
   return sum(x, axes, keepdim) / static_cast<double>(n);
 }
 
-Tensor mean(const Tensor& x) { return sum(x) / static_cast<double>(x.numel()); }
+Tensor mean(const Tensor& x) { return mean(x, all_axes(x)); }
 
 // --- max -----------------------------------------------------------------------------------------
 

@@ -1,0 +1,288 @@
+// Reductions: float64 gradcheck + gradgradcheck over axes cases (one, several, negative, keepdim,
+// size-1, rank-0 result, zero-size), closed-form gradients, exact values, and error messages.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/ranges.h>
+
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+
+namespace {
+
+using Inputs = std::vector<Tensor>;
+
+struct ReduceCase {
+  Shape shape;
+  std::vector<std::int64_t> axes;
+  bool keepdim;
+};
+
+/// One axis, several axes, negative axes, keepdim both ways, a size-1 reduced axis, a rank-0
+/// result, zero-size (the empty axis reduced last: it is meaningful for sum and logsumexp only).
+const std::vector<ReduceCase> kAxisCases = {
+    {{2, 3, 4}, {1}, false},  {{2, 3, 4}, {1}, true},   {{2, 3, 4}, {0, 2}, false}, {{2, 3, 4}, {0, 2}, true},
+    {{2, 3, 4}, {-1}, false}, {{2, 3, 4}, {-1, 0}, true}, {{3, 1, 4}, {1}, false},  {{5}, {0}, false},
+    {{0, 3}, {1}, true},      {{0, 3}, {0}, false},
+};
+
+/// Shapes for reductions over all elements: plain, size-1 dims, rank 0, zero-size.
+const std::vector<Shape> kAllShapes = {{2, 3, 4}, {3, 1, 4}, {}, {0, 3}};
+
+std::string describe(const ReduceCase& c) {
+  return fmt::format("shape {} axes {} keepdim {}", to_string(c.shape), c.axes, c.keepdim);
+}
+
+/// Exact comparison of t's shape and row-major values with the expected ones.
+void check_exact(const Tensor& t, const Shape& shape, const std::vector<double>& expected) {
+  INFO("got ", to_string(t), "; expected shape ", to_string(shape), " values ", fmt::format("{}", expected));
+  CHECK(t.shape() == shape);
+  CHECK(t.to_vector<double>() == expected);
+}
+
+/// f64 values 0.1 * (a permutation of 0..n-1), requiring grad: distinct, no ties within eps.
+Tensor distinct(const Shape& shape, std::uint64_t seed = 1) {
+  Tensor t = empty(shape, f64);
+  std::vector<double> v(static_cast<std::size_t>(t.numel()));
+  std::iota(v.begin(), v.end(), 0.0);
+  std::mt19937_64 engine(seed);
+  std::shuffle(v.begin(), v.end(), engine);
+  for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = 0.1 * v[i] - 1;
+  return t.requires_grad_();
+}
+
+/// For each flat element of `shape`, the flat index in the reduced result of the element it
+/// is reduced into (its multi-index with the reduced axes dropped, row-major).
+std::vector<std::size_t> groups(const Shape& shape, std::vector<std::int64_t> axes) {
+  const auto rank = static_cast<std::int64_t>(shape.size());
+  for (auto& a : axes) a = a < 0 ? a + rank : a;
+  std::vector<std::size_t> out(static_cast<std::size_t>(numel(shape)));
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    std::int64_t rest = static_cast<std::int64_t>(k), key = 0, stride = 1;
+    for (std::int64_t d = rank - 1; d >= 0; --d) {
+      const std::int64_t i = rest % shape[d];
+      rest /= shape[d];
+      if (std::find(axes.begin(), axes.end(), d) != axes.end()) continue;
+      key += i * stride;
+      stride *= shape[d];
+    }
+    out[k] = static_cast<std::size_t>(key);
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- sum ----------------------------------------------------------------------------------------
+
+TEST_CASE("sum: gradcheck, closed form, values") {
+  for (const Shape& s : kAllShapes) {
+    INFO("sum of all, shape ", to_string(s));
+    check_gradients([](const Inputs& in) { return sum(in[0]); }, {input(s)});
+  }
+  for (const auto& c : kAxisCases) {
+    INFO(describe(c));
+    check_gradients([c](const Inputs& in) { return sum(in[0], c.axes, c.keepdim); }, {input(c.shape)});
+  }
+
+  // d/dx sum(x) = 1
+  Tensor x = input({2, 3, 4});
+  sum(x).backward();
+  check_exact(x.grad(), {2, 3, 4}, std::vector<double>(24, 1.0));
+  // d/dx (v . sum(x, {0, 2})) = v broadcast back over the reduced axes
+  Tensor v = input({3}, -1, 1, 5).detach();
+  Tensor g = autograd::grad({sum(x, {0, 2})}, {x}, {v})[0];
+  auto key = groups({2, 3, 4}, {0, 2});
+  auto gs = g.to_vector<double>(), vs = v.to_vector<double>();
+  double worst = 0;
+  for (std::size_t k = 0; k < gs.size(); ++k) worst = std::max(worst, std::abs(gs[k] - vs[key[k]]));
+  CHECK(worst <= 1e-12);
+
+  const Tensor m = tensor({{1, 2, 3}, {4, 5, 6}}, f64);
+  check_exact(sum(m, 1), {2}, {6, 15});
+  check_exact(sum(m, 0), {3}, {5, 7, 9});
+  check_exact(sum(m, -1), {2}, {6, 15});
+  check_exact(sum(m, 1, true), {2, 1}, {6, 15});
+  check_exact(sum(m, {0, 1}), {}, {21});
+  check_exact(sum(m), {}, {21});
+  check_exact(sum(reshape(arange(24, f64), {2, 3, 4}), {0, 2}), {3}, {60, 92, 124});
+  check_exact(sum(zeros({0, 3}, f64), 0), {3}, {0, 0, 0});
+  check_exact(sum(scalar(2.5, f64)), {}, {2.5});
+  Tensor k = sum(tensor({{1, 2}, {3, 4}}, i64), 0);
+  CHECK(k.dtype() == i64);
+  check_exact(k, {2}, {4, 6});
+}
+
+// --- mean ---------------------------------------------------------------------------------------
+
+TEST_CASE("mean: gradcheck, closed form, values") {
+  for (const Shape& s : {Shape{2, 3, 4}, Shape{3, 1, 4}, Shape{}}) {
+    INFO("mean of all, shape ", to_string(s));
+    check_gradients([](const Inputs& in) { return mean(in[0]); }, {input(s)});
+  }
+  for (const auto& c : kAxisCases) {
+    if (c.shape == Shape{0, 3} && c.axes == std::vector<std::int64_t>{0}) continue;  // 0 / 0
+    INFO(describe(c));
+    check_gradients([c](const Inputs& in) { return mean(in[0], c.axes, c.keepdim); }, {input(c.shape)});
+  }
+
+  // the gradient of a mean is 1/n, n the number of elements averaged
+  Tensor x = input({2, 3, 4});
+  mean(x).backward();
+  CHECK(max_abs_diff(x.grad(), full({2, 3, 4}, 1.0 / 24, f64)) <= 1e-12);
+  Tensor g = autograd::grad({sum(mean(x, {0, 2}))}, {x})[0];
+  CHECK(max_abs_diff(g, full({2, 3, 4}, 1.0 / 8, f64)) <= 1e-12);
+  g = autograd::grad({sum(mean(x, -2, true))}, {x})[0];
+  CHECK(max_abs_diff(g, full({2, 3, 4}, 1.0 / 3, f64)) <= 1e-12);
+
+  const Tensor m = tensor({{1, 2, 3}, {4, 5, 6}}, f64);
+  check_exact(mean(m, 1), {2}, {2, 5});
+  check_exact(mean(m, 0, true), {1, 3}, {2.5, 3.5, 4.5});
+  check_exact(mean(m), {}, {3.5});
+  check_exact(mean(reshape(arange(24, f64), {2, 3, 4}), {0, 2}), {3}, {7.5, 11.5, 15.5});
+  check_exact(mean(zeros({0, 3}, f64), 1), {0}, {});
+}
+
+// --- max ----------------------------------------------------------------------------------------
+
+TEST_CASE("max along an axis: gradcheck, indices, values") {
+  struct MaxCase {
+    Shape shape;
+    std::int64_t axis;
+    bool keepdim;
+  };
+  const std::vector<MaxCase> cases = {
+      {{3, 4}, 1, false},    {{3, 4}, 0, true},   {{2, 3, 4}, -1, false}, {{2, 3, 4}, 1, true},
+      {{3, 1, 4}, 1, false}, {{5}, 0, false},     {{0, 3}, 1, false},
+  };
+  for (const auto& c : cases) {
+    INFO("shape ", to_string(c.shape), " axis ", c.axis, " keepdim ", c.keepdim);
+    check_gradients([c](const Inputs& in) { return max(in[0], c.axis, c.keepdim).values; }, {distinct(c.shape)});
+  }
+
+  const Tensor m = tensor({{1, 5, 3}, {7, 2, 9}, {4, 8, 6}, {0, -1, 10}}, f64);
+  auto rows = max(m, 1);
+  check_exact(rows.values, {4}, {5, 9, 8, 10});
+  CHECK(rows.indices.dtype() == i64);
+  check_exact(rows.indices, {4}, {1, 2, 1, 2});
+  auto cols = max(m, -2, true);
+  check_exact(cols.values, {1, 3}, {7, 8, 10});
+  check_exact(cols.indices, {1, 3}, {1, 2, 3});
+  // a middle axis of a rank-3 tensor, with a tie (5, 5) that resolves to the first
+  auto mid = max(reshape(tensor({3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8}, f64), {2, 3, 2}), 1);
+  check_exact(mid.values, {2, 2}, {5, 9, 5, 8});
+  check_exact(mid.indices, {2, 2}, {2, 2, 1, 2});
+  auto one = max(tensor({2, 7, 3}, f64), 0);
+  check_exact(one.values, {}, {7});
+  check_exact(one.indices, {}, {1});
+  check_exact(max(zeros({0, 3}, f64), 1).indices, {0}, {});
+
+  // the gradient goes to the maximum only, the first of ties
+  Tensor x = tensor({{1, 5, 3}, {7, 2, 9}, {4, 8, 6}, {0, -1, 10}}, f64).requires_grad_();
+  sum(max(x, 1).values).backward();
+  check_exact(x.grad(), {4, 3}, {0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1});
+  Tensor t = tensor({3, 1, 3}, f64).requires_grad_();
+  max(t, 0).values.backward();
+  check_exact(t.grad(), {3}, {1, 0, 0});
+}
+
+TEST_CASE("max of all: gradcheck, values") {
+  for (const Shape& s : {Shape{3, 4}, Shape{2, 1, 3}, Shape{7}, Shape{}}) {
+    INFO("shape ", to_string(s));
+    check_gradients([](const Inputs& in) { return max(in[0]); }, {distinct(s, 2)});
+  }
+  check_exact(max(tensor({{1, 5, 3}, {7, 2, 9}, {4, 8, 6}, {0, -1, 10}}, f64)), {}, {10});
+  check_exact(max(scalar(2.5, f64)), {}, {2.5});
+  check_exact(max(tensor({-3, -1, -2}, i64)), {}, {-1});
+  Tensor x = tensor({{1, 4}, {6, 2}}, f64).requires_grad_();
+  max(x).backward();
+  check_exact(x.grad(), {2, 2}, {0, 0, 1, 0});
+}
+
+// --- logsumexp ----------------------------------------------------------------------------------
+
+TEST_CASE("logsumexp: gradcheck, closed form (softmax), values") {
+  for (const auto& c : kAxisCases) {
+    INFO(describe(c));
+    check_gradients([c](const Inputs& in) { return logsumexp(in[0], c.axes, c.keepdim); },
+                    {input(c.shape, -2, 2)});
+  }
+
+  // d/dx (v . logsumexp(x, axes)) = v * softmax(x) over each reduced group
+  for (const auto& c : {ReduceCase{{3, 4}, {1}, false}, ReduceCase{{2, 3, 4}, {0, 2}, true}}) {
+    INFO(describe(c));
+    Tensor x = input(c.shape, -3, 3);
+    Tensor y = logsumexp(x, c.axes, c.keepdim);
+    Tensor v = input(y.shape(), -1, 1, 5).detach();
+    Tensor g = autograd::grad({y}, {x}, {v})[0];
+    auto key = groups(c.shape, c.axes);
+    auto xs = x.to_vector<double>(), gs = g.to_vector<double>(), vs = v.to_vector<double>();
+    auto ys = y.to_vector<double>();
+    std::vector<double> total(ys.size(), 0.0);
+    for (std::size_t k = 0; k < xs.size(); ++k) total[key[k]] += std::exp(xs[k]);
+    double worst = 0;
+    for (std::size_t k = 0; k < xs.size(); ++k)
+      worst = std::max(worst, std::abs(gs[k] - vs[key[k]] * std::exp(xs[k]) / total[key[k]]));
+    CHECK(worst <= 1e-12);
+    // and the forward value is the log of each group's sum of exponentials
+    double worst_y = 0;
+    for (std::size_t j = 0; j < ys.size(); ++j) worst_y = std::max(worst_y, std::abs(ys[j] - std::log(total[j])));
+    CHECK(worst_y <= 1e-12);
+  }
+
+  // softmax rows sum to 1
+  Tensor p = softmax(input({4, 5}, -3, 3), 1);
+  CHECK(max_abs_diff(sum(p, 1), ones({4}, f64)) <= 1e-12);
+
+  Tensor small = tensor({{std::log(1.0), std::log(2.0), std::log(5.0)}, {0, 0, 0}}, f64);
+  Tensor lse = logsumexp(small, 1, true);
+  CHECK(lse.shape() == Shape{2, 1});
+  CHECK(max_abs_diff(lse, tensor({{std::log(8.0)}, {std::log(3.0)}}, f64)) <= 1e-12);
+  // stable for large magnitudes
+  CHECK(logsumexp(tensor({1000, 1000}, f64), 0).item() == 1000 + std::log(2.0));
+  CHECK(logsumexp(tensor({-1000, -1000}, f64), 0).item() == -1000 + std::log(2.0));
+  // all -inf: -inf with a zero gradient; an empty axis: -inf
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor x = tensor({-inf, -inf}, f64).requires_grad_();
+  Tensor y = logsumexp(x, 0);
+  CHECK(y.item() == -inf);
+  y.backward();
+  check_exact(x.grad(), {2}, {0, 0});
+  check_exact(logsumexp(zeros({0, 3}, f64), 0), {3}, {-inf, -inf, -inf});
+}
+
+// --- errors -------------------------------------------------------------------------------------
+
+TEST_CASE("reductions: errors name the op and the shape") {
+  const Tensor x = ones({2, 3}, f64);
+  std::string e = error_of([&] { sum(x, 5); });
+  CHECK_MESSAGE(matches(e, R"(sum: .*5.*\[2, 3\])"), e);
+  e = error_of([&] { sum(x, {0, 2}); });
+  CHECK_MESSAGE(matches(e, R"(sum: .*2.*\[2, 3\])"), e);
+  e = error_of([&] { sum(x, {1, -1}); });
+  CHECK_MESSAGE(matches(e, R"(sum: .*repeated.*\[2, 3\])"), e);
+  e = error_of([&] { mean(x, -3); });
+  CHECK_MESSAGE(matches(e, R"(mean: .*-3.*\[2, 3\])"), e);
+  e = error_of([&] { max(x, 2); });
+  CHECK_MESSAGE(matches(e, R"(max: .*2.*\[2, 3\])"), e);
+  e = error_of([&] { logsumexp(x, 5); });
+  CHECK_MESSAGE(matches(e, R"(logsumexp: .*5.*\[2, 3\])"), e);
+  // max over nothing has no value
+  e = error_of([&] { max(zeros({0, 3}, f64), 0); });
+  CHECK_MESSAGE(matches(e, R"(max: .*\[0, 3\])"), e);
+  e = error_of([&] { max(zeros({0, 3}, f64)); });
+  CHECK_MESSAGE(matches(e, R"(max: .*\[0, 3\])"), e);
+  // floating-only reductions on i64
+  const Tensor k = tensor({1, 2}, i64);
+  e = error_of([&] { logsumexp(k, 0); });
+  CHECK_MESSAGE(matches(e, R"(logsumexp: .*i64)"), e);
+  e = error_of([&] { mean(k); });
+  CHECK_MESSAGE(matches(e, R"(mean: .*i64)"), e);
+}
