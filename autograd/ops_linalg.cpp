@@ -48,26 +48,34 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
   if (a.dtype() != b.dtype())
     fail("matmul: dtypes differ: {} {} x {} {}", dtype_name(a.dtype()), a.shape(), dtype_name(b.dtype()), b.shape());
   if (a.dim() == 0 || b.dim() == 0) fail("matmul: operands must have rank >= 1: {} x {}", a.shape(), b.shape());
-  // A vector is a one-row (left) or one-column (right) matrix, removed again afterwards.
-  if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b, false, transpose_b), -2);
-  if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, -1), transpose_a, false), -1);
-
   const auto& sa = a.shape();
   const auto& sb = b.shape();
-  const std::int64_t k_a = transpose_a ? sa[sa.size() - 2] : sa.back();
-  const std::int64_t k_b = transpose_b ? sb.back() : sb[sb.size() - 2];
+  const bool vector_a = a.dim() == 1, vector_b = b.dim() == 1;
+  const std::int64_t k_a = vector_a ? sa[0] : transpose_a ? sa[sa.size() - 2] : sa.back();
+  const std::int64_t k_b = vector_b ? sb[0] : transpose_b ? sb.back() : sb[sb.size() - 2];
   if (k_a != k_b)
     fail("matmul: inner dimensions differ: {}{} x {}{}", sa, transpose_a ? "^T" : "", sb, transpose_b ? "^T" : "");
+  Shape batch_a(sa.begin(), sa.end() - std::min<std::size_t>(2, sa.size()));
+  Shape batch_b(sb.begin(), sb.end() - std::min<std::size_t>(2, sb.size()));
+  if (!can_broadcast(batch_a, batch_b)) fail("matmul: batch dimensions cannot be broadcast: {} x {}", sa, sb);
+
+  // A vector is a one-row (left) or one-column (right) matrix, removed again afterwards.
+  if (vector_a || vector_b) {
+    Tensor out = matmul(vector_a ? unsqueeze(a, 0) : a, vector_b ? unsqueeze(b, -1) : b, transpose_a && !vector_a,
+                        transpose_b && !vector_b);
+    if (vector_b) out = squeeze(out, -1);
+    if (vector_a) out = squeeze(out, vector_b ? -1 : -2);
+    return out;
+  }
 
   // [..., M, K] @ [K, N]: fold the batch into M for one large GEMM (and a cheap weight gradient).
   if (sb.size() == 2 && sa.size() > 2 && !transpose_a) {
     Shape out(sa.begin(), sa.end() - 1);
     out.push_back(transpose_b ? sb[0] : sb[1]);
-    return reshape(matmul(reshape(a, {-1, k_a}), b, false, transpose_b), out);
+    return reshape(matmul(reshape(a, {numel(out) / out.back(), k_a}), b, false, transpose_b), out);
   }
 
   // Broadcast the batch axes, then multiply matrix by matrix.
-  Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
   Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
   auto expanded = [&batch](const Tensor& t) {
     Shape s = batch;

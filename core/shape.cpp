@@ -1,5 +1,7 @@
 #include "core/shape.hpp"
 
+#include <algorithm>
+
 #include <fmt/ranges.h>
 
 #include "core/error.hpp"
@@ -14,16 +16,20 @@ std::int64_t numel(const Shape& shape) {
 
 std::string to_string(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
+bool can_broadcast(const Shape& a, const Shape& b) {
+  for (std::size_t i = 1; i <= std::min(a.size(), b.size()); ++i) {
+    auto x = a[a.size() - i], y = b[b.size() - i];
+    if (x != y && x != 1 && y != 1) return false;
+  }
+  return true;
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
-  const Shape& longer = a.size() >= b.size() ? a : b;
-  const Shape& shorter = a.size() >= b.size() ? b : a;
-  Shape out = longer;
-  const std::size_t lead = longer.size() - shorter.size();
-  for (std::size_t i = 0; i < shorter.size(); ++i) {
-    auto x = longer[lead + i], y = shorter[i];
-    if (x == y || y == 1) continue;
-    if (x == 1) { out[lead + i] = y; continue; }
-    fail("{}: shapes {} and {} cannot be broadcast", op, a, b);
+  if (!can_broadcast(a, b)) fail("{}: shapes {} and {} cannot be broadcast", op, a, b);
+  Shape out = a.size() >= b.size() ? a : b;
+  for (std::size_t i = 1; i <= std::min(a.size(), b.size()); ++i) {
+    auto x = a[a.size() - i], y = b[b.size() - i];
+    out[out.size() - i] = x == 1 ? y : x;
   }
   return out;
 }

@@ -17,6 +17,9 @@ std::int64_t numel(const Shape& shape);
 /// "[2, 3]": how every message prints a shape.
 std::string to_string(const Shape& shape);
 
+/// True when two shapes broadcast together (NumPy rules).
+bool can_broadcast(const Shape& a, const Shape& b);
+
 /// The NumPy broadcast of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 

@@ -1,0 +1,302 @@
+// Shape primitives: forward values on small hand-computed cases, float64 gradcheck and
+// gradgradcheck over typical, size-1, rank-0 and zero-size shapes, and the error messages.
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+
+namespace {
+
+using Values = std::vector<double>;
+
+/// The pieces of a split, flattened, scaled by 1, 2, 3, ... and joined: one output that
+/// depends on every piece differently.
+Tensor join_pieces(const std::vector<Tensor>& pieces) {
+  std::vector<Tensor> flat;
+  for (std::size_t i = 0; i < pieces.size(); ++i) flat.push_back(flatten(pieces[i]) * static_cast<double>(i + 1));
+  return concat(flat, 0);
+}
+
+}  // namespace
+
+TEST_CASE("reshape: values, shared storage, gradcheck") {
+  SUBCASE("values and -1") {
+    check_values(reshape(iota({2, 3}), {3, -1}), {3, 2}, {0, 1, 2, 3, 4, 5});
+    check_values(reshape(iota({2, 3}), {-1}), {6}, {0, 1, 2, 3, 4, 5});
+    check_values(reshape(iota({1}), {}), {}, {0});
+    check_values(reshape(iota({0, 3}), {3, -1}), {3, 0}, {});
+  }
+  SUBCASE("a view of the same storage") {
+    Tensor x = input({2, 3});
+    Tensor y = reshape(x, {3, 2});
+    CHECK(y.data<double>() == x.data<double>());
+    CHECK(reshape(x, {-1}).data<double>() == x.data<double>());
+    y.detach().copy_(iota({3, 2}));
+    check_values(x.detach(), {2, 3}, {0, 1, 2, 3, 4, 5});
+  }
+  SUBCASE("backward through a view leaves the given gradient untouched") {
+    Tensor x = input({2, 3});
+    Tensor g = iota({6});
+    reshape(x, {6}).backward(g);
+    reshape(x, {6}).backward(g);
+    check_values(x.grad(), {2, 3}, {0, 2, 4, 6, 8, 10});
+    check_values(g, {6}, {0, 1, 2, 3, 4, 5});
+  }
+  SUBCASE("gradcheck: [2, 3, 4] -> [4, -1]") {
+    check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {4, -1}); }, {input({2, 3, 4})});
+  }
+  SUBCASE("gradcheck: size-1 axes") {
+    check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {4, 1}); }, {input({1, 4})});
+  }
+  SUBCASE("gradcheck: rank 0 <-> [1, 1]") {
+    check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {1, 1}); }, {input({})});
+    check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {}); }, {input({1, 1})});
+  }
+  SUBCASE("gradcheck: zero-size") {
+    check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {1, -1, 3}); }, {input({0, 3})});
+    check_gradients([](const std::vector<Tensor>& in) { return reshape(in[0], {3, 0}); }, {input({0, 3})});
+  }
+  SUBCASE("errors") {
+    Tensor x = iota({2, 3});
+    CHECK(matches(error_of([&] { reshape(x, {4, 2}); }), R"(reshape: cannot reshape \[2, 3\] \(6 elements\) into \[4, 2\])"));
+    CHECK(matches(error_of([&] { reshape(x, {4, -1}); }), R"(reshape: cannot reshape \[2, 3\] \(6 elements\) into \[4, -1\])"));
+    CHECK(matches(error_of([&] { reshape(x, {-1, -1}); }), R"(reshape: more than one -1 in \[-1, -1\] \(input shape \[2, 3\]\))"));
+    // like PyTorch: -1 next to a 0 is ambiguous
+    CHECK(matches(error_of([] { reshape(iota({0, 3}), {-1, 3, 0}); }), R"(reshape: cannot reshape \[0, 3\] \(0 elements\) into \[-1, 3, 0\])"));
+    CHECK(matches(error_of([&] { reshape(x, {-2, -3}); }), R"(reshape: negative dimension in \[-2, -3\] \(input shape \[2, 3\]\))"));
+  }
+}
+
+TEST_CASE("flatten: values, gradcheck") {
+  check_values(flatten(iota({2, 3})), {6}, {0, 1, 2, 3, 4, 5});
+  check_values(flatten(iota({})), {1}, {0});
+  auto f = [](const std::vector<Tensor>& in) { return flatten(in[0]); };
+  check_gradients(f, {input({2, 3, 4})});
+  check_gradients(f, {input({1, 3, 1})});
+  check_gradients(f, {input({})});
+  check_gradients(f, {input({0, 3})});
+}
+
+TEST_CASE("unsqueeze: values, gradcheck") {
+  check_values(unsqueeze(iota({2, 3}), 0), {1, 2, 3}, {0, 1, 2, 3, 4, 5});
+  check_values(unsqueeze(iota({2, 3}), 1), {2, 1, 3}, {0, 1, 2, 3, 4, 5});
+  check_values(unsqueeze(iota({2, 3}), -1), {2, 3, 1}, {0, 1, 2, 3, 4, 5});
+  check_values(unsqueeze(iota({}), 0), {1}, {0});
+  check_gradients([](const std::vector<Tensor>& in) { return unsqueeze(in[0], 1); }, {input({2, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return unsqueeze(in[0], -1); }, {input({1})});
+  check_gradients([](const std::vector<Tensor>& in) { return unsqueeze(in[0], 0); }, {input({})});
+  check_gradients([](const std::vector<Tensor>& in) { return unsqueeze(in[0], 2); }, {input({0, 3})});
+  CHECK(matches(error_of([] { unsqueeze(iota({2}), 2); }), R"(unsqueeze: axis 2 is out of range for shape \[2\])"));
+}
+
+TEST_CASE("squeeze: values, gradcheck") {
+  check_values(squeeze(iota({2, 1, 3}), 1), {2, 3}, {0, 1, 2, 3, 4, 5});
+  check_values(squeeze(iota({3, 1}), -1), {3}, {0, 1, 2});
+  check_values(squeeze(iota({1}), 0), {}, {0});
+  check_gradients([](const std::vector<Tensor>& in) { return squeeze(in[0], 1); }, {input({2, 1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return squeeze(in[0], 0); }, {input({1})});
+  check_gradients([](const std::vector<Tensor>& in) { return squeeze(in[0], -1); }, {input({0, 1})});
+  CHECK(matches(error_of([] { squeeze(iota({2, 3}), 0); }), R"(squeeze: axis 0 of shape \[2, 3\] has size 2, not 1)"));
+  CHECK(matches(error_of([] { squeeze(iota({2, 1}), 2); }), R"(squeeze: axis 2 is out of range for shape \[2, 1\])"));
+}
+
+TEST_CASE("permute: shapes, values, gradcheck") {
+  check_values(permute(iota({2, 3}), {1, 0}), {3, 2}, {0, 3, 1, 4, 2, 5});
+  SUBCASE("rank 3: out[i, j, k] = x[j, k, i]") {
+    Tensor x = iota({2, 3, 4});
+    Tensor y = permute(x, {2, 0, 1});
+    REQUIRE(y.shape() == Shape({4, 2, 3}));
+    auto xv = x.to_vector<double>(), yv = y.to_vector<double>();
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 2; ++j)
+        for (int k = 0; k < 3; ++k) CHECK(yv[(i * 2 + j) * 3 + k] == xv[(j * 3 + k) * 4 + i]);
+  }
+  check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {2, 0, 1}); }, {input({2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {-1, 0, 1}); }, {input({2, 1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {1, 0}); }, {input({1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {1, 2, 0}); }, {input({0, 2, 3})});
+  Tensor x = iota({2, 3});
+  CHECK(matches(error_of([&] { permute(x, {0, 0}); }), R"(permute: \[0, 0\] is not a permutation of the axes of \[2, 3\])"));
+  CHECK(matches(error_of([&] { permute(x, {0, 1, 2}); }), R"(permute: 3 axes given for shape \[2, 3\])"));
+  CHECK(matches(error_of([&] { permute(x, {0, 2}); }), R"(permute: axis 2 is out of range for shape \[2, 3\])"));
+}
+
+TEST_CASE("transpose: values, gradcheck") {
+  check_values(transpose(iota({2, 3}), 0, 1), {3, 2}, {0, 3, 1, 4, 2, 5});
+  check_values(transpose(iota({1, 2, 2}), -1, -2), {1, 2, 2}, {0, 2, 1, 3});
+  check_gradients([](const std::vector<Tensor>& in) { return transpose(in[0], 0, 2); }, {input({2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return transpose(in[0], -1, -2); }, {input({1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return transpose(in[0], 0, 1); }, {input({0, 2})});
+  CHECK(matches(error_of([] { transpose(iota({2, 3}), 0, 2); }), R"(transpose: axis 2 is out of range for shape \[2, 3\])"));
+}
+
+TEST_CASE("expand: values, gradcheck") {
+  check_values(expand(tensor({1, 2, 3}, f64), {2, 3}), {2, 3}, {1, 2, 3, 1, 2, 3});
+  check_values(expand(reshape(tensor({1, 2}, f64), {2, 1}), {2, 2}), {2, 2}, {1, 1, 2, 2});
+  check_values(expand(scalar(7, f64), {2}), {2}, {7, 7});
+  check_values(expand(iota({1}), {0}), {0}, {});
+  check_gradients([](const std::vector<Tensor>& in) { return expand(in[0], {2, 3, 4}); }, {input({3, 1})});
+  check_gradients([](const std::vector<Tensor>& in) { return expand(in[0], {4, 3}); }, {input({1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return expand(in[0], {2, 3}); }, {input({})});
+  check_gradients([](const std::vector<Tensor>& in) { return expand(in[0], {3, 0}); }, {input({1, 0})});
+  check_gradients([](const std::vector<Tensor>& in) { return expand(in[0], {2, 0}); }, {input({2, 1})});
+  Tensor x = iota({2, 3});
+  CHECK(matches(error_of([&] { expand(x, {4, 3}); }), R"(expand: .*\[2, 3\].*\[4, 3\])"));
+  CHECK(matches(error_of([&] { expand(x, {3}); }), R"(expand: cannot expand \[2, 3\] to \[3\])"));
+  CHECK(matches(error_of([&] { expand(iota({3}), {3, 1}); }), R"(expand: cannot expand \[3\] to \[3, 1\])"));
+}
+
+TEST_CASE("sum_to: values, gradcheck") {
+  Tensor x = iota({2, 3});
+  check_values(sum_to(x, {3}), {3}, {3, 5, 7});
+  check_values(sum_to(x, {2, 1}), {2, 1}, {3, 12});
+  check_values(sum_to(x, {}), {}, {15});
+  check_values(sum_to(x, {2, 3}), {2, 3}, {0, 1, 2, 3, 4, 5});
+  check_values(sum_to(iota({0, 3}), {1, 3}), {1, 3}, {0, 0, 0});
+  check_gradients([](const std::vector<Tensor>& in) { return sum_to(in[0], {3, 1}); }, {input({2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return sum_to(in[0], {1, 3}); }, {input({2, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return sum_to(in[0], {}); }, {input({2, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return sum_to(in[0], {3}); }, {input({0, 3})});
+  CHECK(matches(error_of([&] { sum_to(x, {2}); }), R"(sum_to: .*\[2\].*\[2, 3\])"));
+  CHECK(matches(error_of([&] { sum_to(x, {2, 3, 1}); }), R"(sum_to: cannot sum \[2, 3\] down to \[2, 3, 1\])"));
+}
+
+TEST_CASE("slice: values, gradcheck") {
+  Tensor r = arange(10, f64);
+  check_values(slice(r, 0, 1, 8, 3), {3}, {1, 4, 7});
+  check_values(slice(r, 0, 1, 7, 3), {2}, {1, 4});
+  check_values(slice(r, 0, -3, 100), {3}, {7, 8, 9});
+  check_values(slice(r, 0, -100, 2), {2}, {0, 1});
+  check_values(slice(r, 0, -4, -1, 2), {2}, {6, 8});
+  check_values(slice(r, 0, 5, 2), {0}, {});
+  check_values(slice(r, 0, 20, 30), {0}, {});
+  check_values(slice(r, 0, 3, 100, 50), {1}, {3});
+  check_values(slice(iota({3, 4}), 1, 0, 4, 2), {3, 2}, {0, 2, 4, 6, 8, 10});
+  check_values(slice(iota({3, 4}), -2, 1, 2), {1, 4}, {4, 5, 6, 7});
+  check_gradients([](const std::vector<Tensor>& in) { return slice(in[0], 1, 0, 5, 2); }, {input({4, 5})});
+  check_gradients([](const std::vector<Tensor>& in) { return slice(in[0], -1, -6, -1, 3); }, {input({3, 7})});
+  check_gradients([](const std::vector<Tensor>& in) { return slice(in[0], 0, 0, 1); }, {input({1, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return slice(in[0], 1, 3, 1); }, {input({3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return slice(in[0], 0, -50, 50, 4); }, {input({6, 2})});
+  Tensor x = iota({3, 4});
+  CHECK(matches(error_of([&] { slice(x, 2, 0, 1); }), R"(slice: axis 2 is out of range for shape \[3, 4\])"));
+  CHECK(matches(error_of([&] { slice(x, 0, 0, 1, 0); }), R"(slice: step must be positive, got 0 \(shape \[3, 4\]\))"));
+}
+
+TEST_CASE("embed_slice: values, gradcheck") {
+  check_values(embed_slice(tensor({1, 2, 3}, f64), {7}, 0, 1, 7, 2), {7}, {0, 1, 0, 2, 0, 3, 0});
+  check_values(embed_slice(tensor({{1, 2}}, f64), {3, 2}, 0, -1, 3), {3, 2}, {0, 0, 0, 0, 1, 2});
+  check_values(embed_slice(iota({2, 0}), {2, 3}, 1, 2, 2), {2, 3}, {0, 0, 0, 0, 0, 0});
+  SUBCASE("adjoint of slice: <slice(x), y> = <x, embed_slice(y)>") {
+    Tensor x = input({5, 7}, -1, 1, 3), y = input({5, 2}, -1, 1, 4);
+    double lhs = sum(slice(x, 1, 1, 7, 4) * y).item();
+    double rhs = sum(x * embed_slice(y, {5, 7}, 1, 1, 7, 4)).item();
+    CHECK(lhs == doctest::Approx(rhs).epsilon(1e-12));
+  }
+  check_gradients([](const std::vector<Tensor>& in) { return embed_slice(in[0], {3, 6}, 1, 0, 6, 2); }, {input({3, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return embed_slice(in[0], {4, 2}, 0, -1, 10); }, {input({1, 2})});
+  check_gradients([](const std::vector<Tensor>& in) { return embed_slice(in[0], {4, 3}, 0, 2, 2); }, {input({0, 3})});
+  CHECK(matches(error_of([] { embed_slice(iota({2}), {7}, 0, 1, 7, 2); }),
+                R"(embed_slice: a slice of \[7\] along axis 0 has shape \[3\], got \[2\])"));
+  CHECK(matches(error_of([] { embed_slice(iota({2}), {2, 3}, 0, 0, 2); }), R"(embed_slice: cannot embed \[2\] into \[2, 3\])"));
+}
+
+TEST_CASE("concat: values, gradcheck") {
+  check_values(concat({tensor({{1, 2}}, f64), tensor({{3, 4}, {5, 6}}, f64)}, 0), {3, 2}, {1, 2, 3, 4, 5, 6});
+  check_values(concat({reshape(tensor({1, 2}, f64), {2, 1}), tensor({{3, 4}, {5, 6}}, f64)}, -1), {2, 3}, {1, 3, 4, 2, 5, 6});
+  check_values(concat({iota({0, 2}), tensor({{7, 8}}, f64)}, 0), {1, 2}, {7, 8});
+  auto f = [](const std::vector<Tensor>& in) { return concat(in, 0); };
+  check_gradients(f, {input({2, 3}, -1, 1, 1), input({1, 3}, -1, 1, 2), input({4, 3}, -1, 1, 3)});
+  check_gradients([](const std::vector<Tensor>& in) { return concat(in, -1); },
+                  {input({2, 1}, -1, 1, 1), input({2, 3}, -1, 1, 2)});
+  check_gradients(f, {input({0, 3}, -1, 1, 1), input({2, 3}, -1, 1, 2)});
+  check_gradients(f, {input({1})});
+  SUBCASE("a constant piece") {
+    check_gradients(f, {input({2, 2}), ones({1, 2}, f64)});
+  }
+  Tensor a = iota({2, 3});
+  CHECK(matches(error_of([&] { concat({a, iota({2, 4})}, 0); }),
+                R"(concat: tensors must match except along axis 0: \[2, 3\] f64 and \[2, 4\] f64)"));
+  CHECK(matches(error_of([&] { concat({a, iota({2, 3, 1})}, 1); }), R"(concat: .*\[2, 3\] f64 and \[2, 3, 1\] f64)"));
+  CHECK(matches(error_of([&] { concat({a, ones({2, 3})}, 0); }),
+                R"(concat: tensors must match except along axis 0: \[2, 3\] f64 and \[2, 3\] f32)"));
+  CHECK(matches(error_of([&] { concat({a}, 2); }), R"(concat: axis 2 is out of range for shape \[2, 3\])"));
+  CHECK(matches(error_of([] { concat({}, 0); }), R"(concat: expects at least one tensor)"));
+}
+
+TEST_CASE("stack: values, gradcheck") {
+  Tensor a = tensor({1, 2}, f64), b = tensor({3, 4}, f64);
+  check_values(stack({a, b}, 0), {2, 2}, {1, 2, 3, 4});
+  check_values(stack({a, b}, 1), {2, 2}, {1, 3, 2, 4});
+  check_values(stack({a, b, a}, -1), {2, 3}, {1, 3, 1, 2, 4, 2});
+  check_values(stack({scalar(5, f64), scalar(6, f64)}, 0), {2}, {5, 6});
+  check_gradients([](const std::vector<Tensor>& in) { return stack(in, 1); },
+                  {input({2, 3}, -1, 1, 1), input({2, 3}, -1, 1, 2)});
+  check_gradients([](const std::vector<Tensor>& in) { return stack(in, 0); }, {input({}, -1, 1, 1), input({}, -1, 1, 2)});
+  check_gradients([](const std::vector<Tensor>& in) { return stack(in, -1); },
+                  {input({1, 3}, -1, 1, 1), input({1, 3}, -1, 1, 2), input({1, 3}, -1, 1, 3)});
+  check_gradients([](const std::vector<Tensor>& in) { return stack(in, 2); }, {input({0, 2}, -1, 1, 1), input({0, 2}, -1, 1, 2)});
+  CHECK(matches(error_of([] { stack({iota({2, 3}), iota({3, 2})}, 0); }),
+                R"(stack: tensors must have equal shapes: \[2, 3\] and \[3, 2\])"));
+  CHECK(matches(error_of([] { stack({iota({2}), iota({2})}, 2); }), R"(stack: axis 2 is out of range for shape \[2\])"));
+  CHECK(matches(error_of([] { stack({}, 0); }), R"(stack: expects at least one tensor)"));
+}
+
+TEST_CASE("split: values, gradcheck") {
+  auto parts = split(arange(6, f64), {1, 2, 3}, 0);
+  REQUIRE(parts.size() == 3);
+  check_values(parts[0], {1}, {0});
+  check_values(parts[1], {2}, {1, 2});
+  check_values(parts[2], {3}, {3, 4, 5});
+  auto cols = split(iota({2, 3}), {2, 0, 1}, 1);
+  REQUIRE(cols.size() == 3);
+  check_values(cols[0], {2, 2}, {0, 1, 3, 4});
+  check_values(cols[1], {2, 0}, {});
+  check_values(cols[2], {2, 1}, {2, 5});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(split(in[0], {1, 2, 3}, 0)); }, {input({6, 2})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(split(in[0], {2, 0, 3}, -1)); }, {input({2, 5})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(split(in[0], {1}, 0)); }, {input({1, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(split(in[0], {0, 0}, 0)); }, {input({0, 3})});
+  Tensor x = iota({4, 2});
+  CHECK(matches(error_of([&] { split(x, {1, 2}, 0); }), R"(split: sizes \[1, 2\] add up to 3, but axis 0 of \[4, 2\] has 4)"));
+  CHECK(matches(error_of([&] { split(x, {5, -1}, 0); }), R"(split: negative size -1 \(shape \[4, 2\]\))"));
+  CHECK(matches(error_of([&] { split(x, {4}, 2); }), R"(split: axis 2 is out of range for shape \[4, 2\])"));
+}
+
+TEST_CASE("chunk: values, gradcheck") {
+  auto sizes_of = [](const std::vector<Tensor>& pieces) {
+    std::vector<std::int64_t> sizes;
+    for (const auto& p : pieces) sizes.push_back(p.size(0));
+    return sizes;
+  };
+  auto parts = chunk(arange(5, f64), 2, 0);
+  REQUIRE(parts.size() == 2);
+  check_values(parts[0], {3}, {0, 1, 2});
+  check_values(parts[1], {2}, {3, 4});
+  CHECK(sizes_of(chunk(arange(6, f64), 3, 0)) == std::vector<std::int64_t>{2, 2, 2});
+  CHECK(sizes_of(chunk(arange(4, f64), 3, 0)) == std::vector<std::int64_t>{2, 2});
+  CHECK(sizes_of(chunk(arange(2, f64), 5, 0)) == std::vector<std::int64_t>{1, 1});
+  CHECK(sizes_of(chunk(iota({0}), 2, 0)) == std::vector<std::int64_t>{0});
+  auto cols = chunk(iota({2, 4}), 2, -1);
+  REQUIRE(cols.size() == 2);
+  check_values(cols[1], {2, 2}, {2, 3, 6, 7});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(chunk(in[0], 3, 1)); }, {input({2, 7})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(chunk(in[0], 2, 0)); }, {input({1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(chunk(in[0], 2, 0)); }, {input({0, 3})});
+  CHECK(matches(error_of([] { chunk(iota({4}), 0, 0); }), R"(chunk: chunks must be positive, got 0)"));
+  CHECK(matches(error_of([] { chunk(iota({4}), 2, 1); }), R"(chunk: axis 1 is out of range for shape \[4\])"));
+}
+
+TEST_CASE("pad: values, gradcheck") {
+  check_values(pad(tensor({1, 2}, f64), 0, 2, 1, -1), {5}, {-1, -1, 1, 2, -1});
+  check_values(pad(tensor({{1, 2}, {3, 4}}, f64), 1, 1, 0), {2, 3}, {0, 1, 2, 0, 3, 4});
+  check_values(pad(tensor({{1, 2}, {3, 4}}, f64), 0, 0, 1, 9), {3, 2}, {1, 2, 3, 4, 9, 9});
+  check_values(pad(iota({0, 2}), 0, 1, 1, -1), {2, 2}, {-1, -1, -1, -1});
+  check_values(pad(tensor({1, 2}, f64), 0, 0, 0, 5), {2}, {1, 2});
+  check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], 1, 1, 2, -1); }, {input({2, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], 0, 0, 2); }, {input({1, 3})});
+  check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], -1, 0, 0, 3); }, {input({3})});
+  check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], 0, 1, 1, 5); }, {input({0, 3})});
+  CHECK(matches(error_of([] { pad(iota({3}), 0, -1, 0); }), R"(pad: negative padding \(-1, 0\) for shape \[3\])"));
+  CHECK(matches(error_of([] { pad(iota({3}), 1, 1, 0); }), R"(pad: axis 1 is out of range for shape \[3\])"));
+}

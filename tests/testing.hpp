@@ -55,4 +55,21 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+/// Checks shape and row-major values exactly (small, exactly representable cases).
+inline void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& values) {
+  INFO("got ", to_string(t));
+  CHECK(t.shape() == shape);
+  CHECK(t.to_vector<double>() == values);
+}
+
+/// Checks shape and values against a reference computed another way.
+inline void check_close(const Tensor& got, const Tensor& expected, double tolerance = 1e-12) {
+  INFO("got ", to_string(got), "\nexpected ", to_string(expected));
+  REQUIRE(got.shape() == expected.shape());
+  CHECK(max_abs_diff(got, expected) <= tolerance);
+}
+
+/// 0, 1, 2, ... in f64, of the given shape.
+inline Tensor iota(const Shape& shape) { return reshape(arange(static_cast<double>(numel(shape)), f64), shape); }
+
 }  // namespace xgrad::testing
