@@ -15,14 +15,11 @@ namespace {
 constexpr std::size_t kAlign = 64;  // a cache line; lets SIMD loads start aligned
 }
 
-Storage::Storage(std::size_t bytes) : data_(nullptr), bytes_(bytes) {
-  if (bytes == 0) return;
-  data_ = ::operator new(bytes, std::align_val_t(kAlign));
-}
+// Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
+Storage::Storage(std::size_t bytes)
+    : data_(::operator new(std::max(bytes, kAlign), std::align_val_t(kAlign))), bytes_(bytes) {}
 
-Storage::~Storage() {
-  if (data_) ::operator delete(data_, std::align_val_t(kAlign));
-}
+Storage::~Storage() { ::operator delete(data_, std::align_val_t(kAlign)); }
 
 // --- accessors --------------------------------------------------------------------------
 
