@@ -71,6 +71,20 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
+Tensor& Tensor::set_data(const Tensor& src) {
+  check(is_leaf(), "set_data: only a leaf tensor's data can be replaced");
+  check(!impl().requires_grad || is_floating(src.dtype()), "set_data: a tensor that requires grad needs floating data, got {}",
+        dtype_name(src.dtype()));
+  auto& i = impl();
+  const auto& s = src.impl();
+  i.storage = s.storage;
+  i.offset = s.offset;
+  i.shape = s.shape;
+  i.dtype = s.dtype;
+  i.grad = Tensor();
+  return *this;
+}
+
 Tensor& Tensor::requires_grad_(bool enabled) {
   check(!enabled || is_floating(dtype()), "requires_grad_: only floating tensors can require grad, got {}",
         dtype_name(dtype()));

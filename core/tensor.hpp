@@ -67,6 +67,9 @@ class Tensor {
   /// Writes src's values into this tensor's storage, in place, recording nothing
   /// (parameter updates). Shapes must match; src's dtype is converted.
   Tensor& copy_(const Tensor& src);
+  /// Makes this leaf use src's data, shape and dtype (every handle to it sees the change);
+  /// drops its .grad. How a module changes the dtype of its parameters in place.
+  Tensor& set_data(const Tensor& src);
 
   // --- autograd ---------------------------------------------------------------------
   bool requires_grad() const;

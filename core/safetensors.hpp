@@ -1,0 +1,31 @@
+#pragma once
+// safetensors files: an 8-byte little-endian header length, a JSON header naming each tensor's
+// dtype, shape and byte range, then the raw little-endian data. The format PyTorch, JAX and
+// Hugging Face share, so weights move between them and xgrad.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace xgrad {
+
+/// Named tensors in a fixed order (the order of a state_dict).
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+/// Largest header accepted when loading (a hostile file cannot make us allocate more).
+inline constexpr std::size_t kMaxSafetensorsHeader = 100 * 1024 * 1024;
+
+/// Writes the tensors to `path` atomically: a temporary file beside it, flushed, then renamed.
+void save_safetensors(const std::string& path, const NamedTensors& tensors);
+
+/// Reads every tensor of a file. Everything is validated before any data is read: the header
+/// length, the JSON, dtypes (F32, F64, I64), shapes against byte lengths, and that the byte
+/// ranges lie inside the file with no holes or overlaps. Errors name the file and the byte offset.
+NamedTensors load_safetensors(const std::string& path);
+
+/// The same for bytes already in memory; `source` names them in errors.
+NamedTensors parse_safetensors(const std::string& bytes, const std::string& source);
+std::string serialize_safetensors(const NamedTensors& tensors);
+
+}  // namespace xgrad

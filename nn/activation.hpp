@@ -1,0 +1,26 @@
+#pragma once
+// Activations as modules, for Sequential; the functions themselves are the ops (relu, tanh, ...).
+#include "autograd/ops.hpp"
+#include "nn/module.hpp"
+
+namespace xgrad::nn {
+
+class ReLU : public UnaryModule {
+ public:
+  std::string type_name() const override { return "ReLU"; }
+  Tensor forward(const Tensor& x) override { return relu(x); }
+};
+
+class Tanh : public UnaryModule {
+ public:
+  std::string type_name() const override { return "Tanh"; }
+  Tensor forward(const Tensor& x) override { return tanh(x); }
+};
+
+class Sigmoid : public UnaryModule {
+ public:
+  std::string type_name() const override { return "Sigmoid"; }
+  Tensor forward(const Tensor& x) override { return sigmoid(x); }
+};
+
+}  // namespace xgrad::nn

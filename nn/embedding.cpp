@@ -1,0 +1,34 @@
+#include "nn/embedding.hpp"
+
+#include <algorithm>
+
+#include "autograd/ops.hpp"
+#include "core/random.hpp"
+
+namespace xgrad::nn {
+
+Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, std::optional<std::int64_t> padding,
+                     bool freeze)
+    : padding_idx(padding) {
+  if (padding && (*padding < -num_embeddings || *padding >= num_embeddings))
+    fail("Embedding: padding_idx {} is out of range for {} embeddings", *padding, num_embeddings);
+  if (padding && *padding < 0) padding_idx = *padding + num_embeddings;
+  Tensor w = randn({num_embeddings, embedding_dim});  // f32, like every fresh parameter
+  if (padding_idx) std::fill_n(w.data<float>() + *padding_idx * embedding_dim, embedding_dim, 0.0f);
+  weight = register_parameter("weight", w, !freeze);
+}
+
+Tensor Embedding::forward(const Tensor& ids) {
+  if (ids.dtype() != i64) fail("Embedding: ids must be i64, got {} {}", dtype_name(ids.dtype()), ids.shape());
+  Shape out = ids.shape();
+  out.push_back(weight.shape()[1]);
+  Tensor rows = index_select(weight, 0, reshape(ids, {-1}));  // [N, dim]
+  if (padding_idx) {
+    // same values, but the padding row's gradient is cut: rows * keep + rows.detach() * (1 - keep)
+    Tensor keep = ne(reshape(ids, {-1, 1}), scalar(static_cast<double>(*padding_idx), i64)).to(weight.dtype());
+    rows = rows * keep + rows.detach() * (1.0 - keep);
+  }
+  return reshape(rows, out);
+}
+
+}  // namespace xgrad::nn
