@@ -7,3 +7,4 @@
 #include "core/gemm.hpp"
 #include "core/random.hpp"
 #include "core/tensor.hpp"
+#include "nn/nn.hpp"

@@ -1,0 +1,15 @@
+#pragma once
+// Everything in xgrad::nn.
+#include "nn/activation.hpp"
+#include "nn/attention.hpp"
+#include "nn/cell.hpp"
+#include "nn/check.hpp"
+#include "nn/conv.hpp"
+#include "nn/dropout.hpp"
+#include "nn/embedding.hpp"
+#include "nn/init.hpp"
+#include "nn/linear.hpp"
+#include "nn/loss.hpp"
+#include "nn/module.hpp"
+#include "nn/pool.hpp"
+#include "nn/recurrent.hpp"
