@@ -1,1 +1,66 @@
 #pragma once
+// Recurrent cells. A cell is a small module with a step function (state in, state out) that
+// reads like its equations; the generic driver (nn/recurrent.hpp) runs any cell over a
+// sequence and supplies masking, dropout, stacking, bidirectionality and carried state.
+#include <vector>
+
+#include "nn/module.hpp"
+
+namespace xgrad::nn {
+
+/// A recurrent state: {h} or {h, c}, each [B, H]. The first tensor is the step's output.
+using State = std::vector<Tensor>;
+
+class Cell : public Module {
+ public:
+  Cell(std::int64_t input_size, std::int64_t hidden_size, std::size_t state_count = 1);
+  std::string type_name() const override { return "Cell"; }
+  std::int64_t input_size() const { return input_size_; }
+  std::int64_t hidden_size() const { return hidden_size_; }
+  /// How many tensors the state holds (1: h; 2: h and c).
+  std::size_t state_count() const { return state_count_; }
+  /// Zeros of [batch, H] for each state tensor.
+  State initial_state(std::int64_t batch, Dtype dtype) const;
+
+  /// The part of a step that depends on the input alone, for a whole sequence at once (one
+  /// large GEMM instead of one per step): x [B, T, I] -> [B, T, *]. The identity by default.
+  virtual Tensor project_input(const Tensor& x) { return x; }
+  /// One step: the projected input at time t [B, *] and the previous state -> the new state.
+  virtual State step(const Tensor& x, const State& state) = 0;
+  /// True for cells that also read the new state of the layer beneath them in a stack.
+  virtual bool reads_below() const { return false; }
+  /// A step that sees `below`, the same step's new state of the layer beneath (depth-gated
+  /// LSTM). Cells that do not read it just step.
+  virtual State step_stacked(const Tensor& x, const State& state, const State& below) {
+    (void)below;
+    return step(x, state);
+  }
+
+  /// Sets the variational recurrent-dropout mask [B, H] (an undefined tensor clears it).
+  void set_recurrent_mask(const Tensor& mask) { recurrent_mask_ = mask; }
+
+ protected:
+  /// h where it enters a recurrent weight matrix: with the recurrent-dropout mask applied
+  /// while the driver has set one. Cells use it for every h that multiplies a W_hh.
+  Tensor recurrent(const Tensor& h) const;
+
+  /// The usual parameters of a gated cell, named as PyTorch names them: weight_ih
+  /// [input_gates * H, I], weight_hh [hidden_gates * H, H], bias_ih, bias_hh; uniform in
+  /// +-1/sqrt(H) like PyTorch. Pass hidden_gates 0 for none; bias false for none.
+  void register_gate_weights(std::int64_t input_gates, std::int64_t hidden_gates, bool bias);
+  /// x W_ih^T + b_ih, over any leading axes (the projection of project_input).
+  Tensor input_gates(const Tensor& x) const;
+  /// recurrent(h) W_hh^T + b_hh.
+  Tensor hidden_gates(const Tensor& h) const;
+  /// A fresh parameter of `shape`, uniform in +-1/sqrt(H).
+  Tensor cell_parameter(const std::string& name, const Shape& shape);
+
+  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+
+ private:
+  std::int64_t input_size_, hidden_size_;
+  std::size_t state_count_;
+  Tensor recurrent_mask_;
+};
+
+}  // namespace xgrad::nn

@@ -3,6 +3,7 @@
 #include "nn/activation.hpp"
 #include "nn/attention.hpp"
 #include "nn/cell.hpp"
+#include "nn/cells.hpp"
 #include "nn/check.hpp"
 #include "nn/conv.hpp"
 #include "nn/dropout.hpp"

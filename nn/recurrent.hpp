@@ -1,1 +1,126 @@
 #pragma once
+// The one recurrent driver. It runs any Cell over a batch-first sequence [B, T, F] and gives
+// every cell alike: return_sequences, final states, initial state, go_backwards, masking of
+// padded steps by lengths (pre- or post-padding, no sorting), input and recurrent (variational)
+// dropout, stacking with inter-layer dropout, bidirectionality with merge modes, and carried
+// state for truncated BPTT. RNN, GRU and LSTM are the familiar PyTorch layers on top of it.
+#include <functional>
+#include <memory>
+
+#include "nn/cell.hpp"
+#include "nn/cells.hpp"
+
+namespace xgrad::nn {
+
+/// Where padding sits in a batch of sequences of different lengths (Keras' padding=).
+enum class PadSide { post, pre };
+/// How a bidirectional layer joins its two directions (Keras' merge_mode).
+enum class Merge { concat, sum, mul, ave };
+
+/// Options of one unrolling of a cell.
+struct UnrollOptions {
+  bool reverse = false;  ///< run from the last step to the first
+  Tensor lengths;        ///< i64 [B]: valid steps per sequence (undefined: all valid)
+  PadSide padding = PadSide::post;
+  std::vector<State> below;  ///< the new state of the layer beneath at each step (stacked cells)
+};
+
+/// What one unrolling returns: the output h and the state after every step (in time order)
+/// and the final state. At padded steps the state is carried unchanged and the output is 0.
+struct Unrolled {
+  std::vector<Tensor> outputs;  ///< [B, H] per time step, in time order
+  std::vector<State> states;    ///< the state after each time step, in time order
+  State final_state;
+};
+
+/// Runs a cell over x [B, T, I] from `initial`: the loop every recurrent layer uses.
+Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollOptions& options = {});
+
+struct RecurrentOptions {
+  std::int64_t num_layers = 1;
+  bool bidirectional = false;
+  Merge merge = Merge::concat;     ///< joins the directions of the last layer's output
+  bool return_sequences = true;    ///< the output at every step, or the final one
+  bool go_backwards = false;       ///< process (and return) the sequence reversed, as Keras
+  double dropout = 0;              ///< input dropout, one mask per sequence (Keras' dropout)
+  double recurrent_dropout = 0;    ///< variational dropout of h into the recurrent weights
+  double layer_dropout = 0;        ///< between stacked layers (PyTorch's dropout)
+  bool stateful = false;           ///< each call starts from the last call's final state, detached
+};
+
+struct RecurrentResult {
+  Tensor output;  ///< [B, T, H'] with return_sequences, else [B, H']; H' = 2H for concat
+  std::vector<State> states;  ///< the final state of each layer and direction (layer * D + direction)
+};
+
+/// Builds the cell of a layer: (layer index, its input size) -> cell.
+using CellFactory = std::function<std::shared_ptr<Cell>(std::int64_t layer, std::int64_t input_size)>;
+
+/// A recurrent layer over any cell. Parameters are named like PyTorch's: the cell's own names
+/// with _l<layer> and, for the backward direction, _reverse ("weight_ih_l0_reverse").
+class Recurrent : public UnaryModule {
+ public:
+  Recurrent(const CellFactory& make_cell, std::int64_t input_size, RecurrentOptions options = {});
+  std::string type_name() const override { return type_name_; }
+
+  /// The full run: lengths (i64 [B]) mask padded steps; `initial` gives one state per layer
+  /// and direction (empty: zeros, or the carried state when stateful).
+  RecurrentResult run(const Tensor& x, const Tensor& lengths = {}, const std::vector<State>& initial = {},
+                      PadSide padding = PadSide::post);
+  Tensor forward(const Tensor& x) override { return run(x).output; }
+
+  /// Forgets the carried state of a stateful layer.
+  void reset_states() { carried_.clear(); }
+  Cell& cell(std::int64_t layer, std::int64_t direction = 0) { return *cells_.at(layer * directions() + direction); }
+  std::int64_t directions() const { return options_.bidirectional ? 2 : 1; }
+  const RecurrentOptions& options() const { return options_; }
+
+ protected:
+  std::string type_name_ = "Recurrent";
+
+ private:
+  RecurrentOptions options_;
+  std::int64_t input_size_;
+  std::vector<std::shared_ptr<Cell>> cells_;
+  std::vector<State> carried_;
+};
+
+/// PyTorch-style options of RNN, GRU and LSTM.
+struct RNNOptions {
+  std::int64_t num_layers = 1;
+  bool bias = true;
+  double dropout = 0;  ///< between layers
+  bool bidirectional = false;
+};
+
+/// Elman RNN layer (PyTorch's nn.RNN, batch_first).
+class RNN : public Recurrent {
+ public:
+  RNN(std::int64_t input_size, std::int64_t hidden_size, RNNOptions options = {},
+      Nonlinearity nonlinearity = Nonlinearity::tanh);
+};
+
+/// GRU layer (PyTorch's nn.GRU, batch_first).
+class GRU : public Recurrent {
+ public:
+  GRU(std::int64_t input_size, std::int64_t hidden_size, RNNOptions options = {});
+};
+
+/// LSTM layer (PyTorch's nn.LSTM, batch_first). States are {h, c}.
+class LSTM : public Recurrent {
+ public:
+  LSTM(std::int64_t input_size, std::int64_t hidden_size, RNNOptions options = {});
+};
+
+/// A stack of depth-gated LSTM layers: the first a plain LSTM, each layer above reading the
+/// cell state of the layer beneath.
+class DepthGatedLSTM : public Recurrent {
+ public:
+  DepthGatedLSTM(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions options = {});
+};
+
+/// Stacks a state component of every layer and direction: PyTorch's h_n / c_n
+/// [num_layers * D, B, H] (component 0 = h, 1 = c).
+Tensor stack_states(const std::vector<State>& states, std::size_t component = 0);
+
+}  // namespace xgrad::nn

@@ -1,0 +1,54 @@
+// Elman RNN and the two GRU forms.
+#include "autograd/ops.hpp"
+#include "nn/cells.hpp"
+#include "nn/linear.hpp"
+
+namespace xgrad::nn {
+
+SimpleRNNCell::SimpleRNNCell(std::int64_t input_size, std::int64_t hidden_size, Nonlinearity nonlinearity, bool bias)
+    : Cell(input_size, hidden_size), nonlinearity_(nonlinearity) {
+  register_gate_weights(1, 1, bias);
+}
+
+// h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)
+State SimpleRNNCell::step(const Tensor& x, const State& state) {
+  Tensor a = x + hidden_gates(state[0]);
+  return {nonlinearity_ == Nonlinearity::tanh ? tanh(a) : relu(a)};
+}
+
+GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias) : Cell(input_size, hidden_size) {
+  register_gate_weights(3, 3, bias);
+}
+
+// r_x, z_x, n_x = x W_ih^T + b_ih;  r_h, z_h, n_h = h W_hh^T + b_hh
+// r = sigmoid(r_x + r_h);  z = sigmoid(z_x + z_h);  n = tanh(n_x + r * n_h);  h' = (1 - z) * n + z * h
+State GRUCell::step(const Tensor& x, const State& state) {
+  const Tensor& h = state[0];
+  auto gx = chunk(x, 3, -1);
+  auto gh = chunk(hidden_gates(h), 3, -1);
+  Tensor r = sigmoid(gx[0] + gh[0]);
+  Tensor z = sigmoid(gx[1] + gh[1]);
+  Tensor n = tanh(gx[2] + r * gh[2]);
+  return {(1.0 - z) * n + z * h};
+}
+
+GRUResetBeforeCell::GRUResetBeforeCell(std::int64_t input_size, std::int64_t hidden_size, bool bias)
+    : Cell(input_size, hidden_size) {
+  register_gate_weights(3, 3, bias);
+}
+
+// r, z as in GRUCell;  n = tanh(n_x + (r * h) W_hn^T + b_hn);  h' = (1 - z) * n + z * h
+State GRUResetBeforeCell::step(const Tensor& x, const State& state) {
+  const Tensor& h = state[0];
+  const std::int64_t H = hidden_size();
+  auto gx = chunk(x, 3, -1);
+  auto w = split(weight_hh, {2 * H, H}, 0);  // [W_hr; W_hz], W_hn
+  auto b = bias_hh.defined() ? split(bias_hh, {2 * H, H}, 0) : std::vector<Tensor>{Tensor(), Tensor()};
+  auto rz = chunk(linear(recurrent(h), w[0], b[0]), 2, -1);
+  Tensor r = sigmoid(gx[0] + rz[0]);
+  Tensor z = sigmoid(gx[1] + rz[1]);
+  Tensor n = tanh(gx[2] + linear(recurrent(r * h), w[1], b[1]));
+  return {(1.0 - z) * n + z * h};
+}
+
+}  // namespace xgrad::nn
