@@ -8,3 +8,4 @@
 #include "core/random.hpp"
 #include "core/tensor.hpp"
 #include "nn/nn.hpp"
+#include "optim/optim.hpp"

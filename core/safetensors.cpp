@@ -19,7 +19,7 @@ static_assert(std::endian::native == std::endian::little, "safetensors I/O assum
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps the header's order: the order tensors were written in
 
 const char* format_name(Dtype d) {
   switch (d) {
@@ -42,10 +42,12 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
   const std::uint64_t data_start = 8 + text.size();
   json header;
   try {
-    std::set<std::string> keys;
-    // reject duplicate top-level keys, which the JSON parser would otherwise silently merge
-    json::parser_callback_t no_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
-      if (depth == 1 && event == json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second)
+    // Reject a key given twice in any object, which the JSON parser would silently merge.
+    std::vector<std::set<std::string>> open_objects;
+    json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+      else if (event == json::parse_event_t::object_end) open_objects.pop_back();
+      else if (event == json::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second)
         fail("safetensors: {}: the header names '{}' twice", source, parsed.get<std::string>());
       return true;
     };
@@ -97,28 +99,24 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
                       e.begin, e.end, e.end - e.begin));
     entries.push_back(std::move(e));
   }
-  // The byte ranges must tile the data exactly: no overlaps, no holes.
-  std::vector<const Entry*> by_offset;
-  for (const auto& e : entries) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const Entry* a, const Entry* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  // In data order (the order tensors were written in; ties such as adjacent zero-size tensors
+  // keep the header's order), the byte ranges must tile the data exactly: no overlaps, no holes.
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   std::uint64_t cursor = 0;
-  for (const Entry* e : by_offset) {
-    if (e->begin < cursor)
-      fail("safetensors: {}: tensor '{}' (bytes {} to {}) overlaps the tensor before it", source, e->name,
-           data_start + e->begin, data_start + e->end);
-    if (e->begin > cursor)
+  for (const Entry& e : entries) {
+    if (e.begin < cursor)
+      fail("safetensors: {}: tensor '{}' (bytes {} to {}) overlaps the tensor before it", source, e.name,
+           data_start + e.begin, data_start + e.end);
+    if (e.begin > cursor)
       fail("safetensors: {}: a hole of unclaimed bytes {} to {} before tensor '{}'", source, data_start + cursor,
-           data_start + e->begin, e->name);
-    cursor = e->end;
+           data_start + e.begin, e.name);
+    cursor = e.end;
   }
   if (cursor != data_size)
     fail("safetensors: {}: bytes {} to {} at the end belong to no tensor", source, data_start + cursor,
          data_start + data_size);
-  // keep the file's order of appearance by offset (the order tensors were written in)
-  std::vector<Entry> ordered;
-  for (const Entry* e : by_offset) ordered.push_back(*e);
-  return ordered;
+  return entries;
 }
 
 }  // namespace

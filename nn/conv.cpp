@@ -1,1 +1,90 @@
 #include "nn/conv.hpp"
+
+#include <algorithm>
+
+#include "autograd/ops.hpp"
+#include "nn/init.hpp"
+#include "nn/linear.hpp"
+
+namespace xgrad::nn {
+
+namespace {
+
+struct TimePadding {
+  std::int64_t left, right;
+};
+
+/// The zeros added before and after the time axis (Keras/TensorFlow's rule for 'same').
+TimePadding time_padding(std::int64_t length, std::int64_t span, std::int64_t stride, Padding padding) {
+  switch (padding) {
+    case Padding::valid: return {0, 0};
+    case Padding::causal: return {span - 1, 0};
+    case Padding::same: {
+      const std::int64_t out = (length + stride - 1) / stride;
+      const std::int64_t total = std::max<std::int64_t>((out - 1) * stride + span - length, 0);
+      return {total / 2, total - total / 2};
+    }
+  }
+  fail("conv1d: unknown padding mode {}", static_cast<int>(padding));
+}
+
+void check_stride_dilation(const char* op, std::int64_t stride, std::int64_t dilation) {
+  if (stride < 1 || dilation < 1) fail("{}: stride and dilation must be positive, got {} and {}", op, stride, dilation);
+}
+
+void check_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (weight.dim() != 3 || weight.size(2) < 1)
+    fail("conv1d: weight must be [out_channels, in_channels, kernel_size >= 1], got {}", weight.shape());
+  if (x.dim() != 3 || x.size(2) != weight.size(1))
+    fail("conv1d: input {} must be [batch, time, channels] with {} channels to match weight {}", x.shape(),
+         weight.size(1), weight.shape());
+  if (x.dtype() != weight.dtype())
+    fail("conv1d: input {} {} and weight {} {} have different dtypes", dtype_name(x.dtype()), x.shape(),
+         dtype_name(weight.dtype()), weight.shape());
+  if (bias.defined() && bias.shape() != Shape{weight.size(0)})
+    fail("conv1d: bias {} must be [{}] to match weight {}", bias.shape(), weight.size(0), weight.shape());
+}
+
+}  // namespace
+
+const char* padding_name(Padding padding) {
+  switch (padding) {
+    case Padding::valid: return "valid";
+    case Padding::same: return "same";
+    case Padding::causal: return "causal";
+  }
+  return "unknown";
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::int64_t stride, std::int64_t dilation,
+              Padding padding) {
+  check_conv1d_arguments(x, weight, bias);
+  check_stride_dilation("conv1d", stride, dilation);
+  const std::int64_t out_channels = weight.size(0), kernel = weight.size(2);
+  const std::int64_t span = dilation * (kernel - 1) + 1;  // time steps one output looks at
+  if (padding == Padding::valid && x.size(1) < span)
+    fail("conv1d: input {} has {} time steps, fewer than the kernel span {} (kernel {}, dilation {}) with '{}' padding",
+         x.shape(), x.size(1), span, kernel, dilation, padding_name(padding));
+  const TimePadding pads = time_padding(x.size(1), span, stride, padding);
+  const Tensor padded = pads.left + pads.right > 0 ? pad(x, 1, pads.left, pads.right) : x;
+  Tensor windows = unfold(padded, 1, kernel, stride, dilation);  // [B, T_out, C_in, k]
+  const std::int64_t features = weight.size(1) * kernel;
+  windows = reshape(windows, {windows.size(0), windows.size(1), features});  // [B, T_out, C_in * k]
+  return linear(windows, reshape(weight, {out_channels, features}), bias);
+}
+
+Conv1D::Conv1D(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size, std::int64_t stride,
+               std::int64_t dilation, Padding padding, bool with_bias)
+    : stride(stride), dilation(dilation), padding(padding) {
+  if (in_channels < 1 || out_channels < 1 || kernel_size < 1)
+    fail("Conv1D: in_channels, out_channels and kernel_size must be positive, got {}, {} and {}", in_channels,
+         out_channels, kernel_size);
+  check_stride_dilation("Conv1D", stride, dilation);
+  const std::int64_t fan_in = in_channels * kernel_size;
+  weight = register_parameter("weight", init::fan_in_uniform({out_channels, in_channels, kernel_size}, fan_in));
+  if (with_bias) bias = register_parameter("bias", init::fan_in_uniform({out_channels}, fan_in));
+}
+
+Tensor Conv1D::forward(const Tensor& x) { return conv1d(x, weight, bias, stride, dilation, padding); }
+
+}  // namespace xgrad::nn

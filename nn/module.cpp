@@ -18,7 +18,10 @@ struct Trace {
 };
 thread_local Trace* t_trace = nullptr;
 
-std::string join(const std::string& prefix, const std::string& name) { return prefix.empty() ? name : prefix + "." + name; }
+std::string join(const std::string& prefix, const std::string& name) {
+  if (prefix.empty()) return name;
+  return name.empty() ? prefix : prefix + "." + name;
+}
 
 }  // namespace
 

@@ -1,0 +1,213 @@
+#include "optim/optimizer.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "autograd/node.hpp"
+#include "core/kernel.hpp"
+
+namespace xgrad::optim {
+
+// --- the base: parameters, buffers, state_dict -----------------------------------------------------
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr) : lr_(lr), params_(std::move(params)) {
+  if (!(lr >= 0)) fail("optimizer: the learning rate must be non-negative, got {}", lr);
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    if (!params_[i].defined() || !is_floating(params_[i].dtype()) || !params_[i].is_leaf())
+      fail("optimizer: parameter {} must be a floating leaf tensor", i);
+  buffers_.resize(params_.size());
+}
+
+void Optimizer::zero_grad() {
+  for (auto& p : params_) p.zero_grad();
+}
+
+Tensor& Optimizer::buffer(std::size_t i, const std::string& name, double initial) {
+  auto it = buffers_[i].find(name);
+  if (it == buffers_[i].end()) it = buffers_[i].emplace(name, full(params_[i].shape(), initial, params_[i].dtype())).first;
+  return it->second;
+}
+
+bool Optimizer::has_buffer(std::size_t i, const std::string& name) const { return buffers_[i].count(name) > 0; }
+
+double Optimizer::count_step(std::size_t i) {
+  auto it = buffers_[i].find("step");
+  if (it == buffers_[i].end()) it = buffers_[i].emplace("step", scalar(0, f64)).first;
+  return *it->second.data<double>() += 1;
+}
+
+NamedTensors Optimizer::state_dict() const {
+  NamedTensors out{{"lr", scalar(lr_, f64)}};
+  for (std::size_t i = 0; i < buffers_.size(); ++i)
+    for (const auto& [name, t] : buffers_[i]) out.emplace_back(fmt::format("state.{}.{}", i, name), t.clone());
+  return out;
+}
+
+void Optimizer::load_state_dict(const NamedTensors& state) {
+  // Validate everything first; a failed load leaves the optimizer as it was.
+  double lr = lr_;
+  std::vector<std::map<std::string, Tensor>> buffers(params_.size());
+  for (const auto& [key, t] : state) {
+    if (key == "lr") {
+      if (t.numel() != 1) fail("optimizer load_state_dict: 'lr' must hold one value, got shape {}", t.shape());
+      lr = t.item();
+      continue;
+    }
+    std::size_t index = 0;
+    char name[64] = {0};
+    if (std::sscanf(key.c_str(), "state.%zu.%63s", &index, name) != 2 || index >= params_.size())
+      fail("optimizer load_state_dict: unexpected entry '{}' for {} parameters", key, params_.size());
+    const bool is_step = std::string(name) == "step";
+    const Shape want = is_step ? Shape{} : params_[index].shape();
+    if (t.shape() != want) fail("optimizer load_state_dict: '{}' has shape {}, expected {}", key, t.shape(), want);
+    buffers[index][name] = t.clone().to(is_step ? f64 : params_[index].dtype());
+  }
+  lr_ = lr;
+  buffers_ = std::move(buffers);
+}
+
+// --- the update rules ----------------------------------------------------------------------------------
+
+namespace {
+
+/// Calls f(n, p, g) with raw pointers of parameter p and its gradient, in p's type.
+template <class F>
+void with_data(const Tensor& p, F&& f) {
+  detail::dispatch_floating(p.dtype(), "optimizer", [&](auto tag) {
+    using T = decltype(tag);
+    Tensor g = p.grad();
+    if (g.dtype() != p.dtype()) fail("optimizer: a {} gradient for a {} parameter", dtype_name(g.dtype()), dtype_name(p.dtype()));
+    f(p.numel(), p.data<T>(), static_cast<const T*>(g.data<T>()));
+  });
+}
+
+template <class T>
+T* raw(Tensor& t) {
+  return t.data<T>();
+}
+
+}  // namespace
+
+SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+  if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) fail("SGD: Nesterov momentum needs momentum > 0 and dampening 0");
+}
+
+void SGD::step() {
+  const auto& o = options_;
+  for (std::size_t i = 0; i < parameters().size(); ++i) {
+    const Tensor& param = parameters()[i];
+    if (!param.grad().defined()) continue;
+    const bool first = !has_buffer(i, "momentum_buffer");
+    Tensor* buf = o.momentum != 0 ? &buffer(i, "momentum_buffer") : nullptr;
+    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+      using T = std::remove_pointer_t<decltype(p)>;
+      T* b = buf ? raw<T>(*buf) : nullptr;
+      for (std::int64_t k = 0; k < n; ++k) {
+        T d = g[k] + T(o.weight_decay) * p[k];
+        if (b) {
+          b[k] = first ? d : T(o.momentum) * b[k] + T(1 - o.dampening) * d;
+          d = o.nesterov ? d + T(o.momentum) * b[k] : b[k];
+        }
+        p[k] -= T(lr_) * d;
+      }
+    });
+  }
+}
+
+RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o) : Optimizer(std::move(params), o.lr), options_(o) {}
+
+void RMSprop::step() {
+  const auto& o = options_;
+  for (std::size_t i = 0; i < parameters().size(); ++i) {
+    const Tensor& param = parameters()[i];
+    if (!param.grad().defined()) continue;
+    count_step(i);
+    Tensor& square_avg = buffer(i, "square_avg");
+    Tensor* grad_avg = o.centered ? &buffer(i, "grad_avg") : nullptr;
+    Tensor* momentum = o.momentum > 0 ? &buffer(i, "momentum_buffer") : nullptr;
+    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+      using T = std::remove_pointer_t<decltype(p)>;
+      T *s = raw<T>(square_avg), *ga = grad_avg ? raw<T>(*grad_avg) : nullptr, *b = momentum ? raw<T>(*momentum) : nullptr;
+      const T alpha(o.alpha);
+      for (std::int64_t k = 0; k < n; ++k) {
+        const T d = g[k] + T(o.weight_decay) * p[k];
+        s[k] = alpha * s[k] + (1 - alpha) * d * d;
+        T avg;
+        if (ga) {
+          ga[k] = alpha * ga[k] + (1 - alpha) * d;
+          avg = std::sqrt(s[k] - ga[k] * ga[k]) + T(o.eps);
+        } else {
+          avg = std::sqrt(s[k]) + T(o.eps);
+        }
+        if (b) {
+          b[k] = T(o.momentum) * b[k] + d / avg;
+          p[k] -= T(lr_) * b[k];
+        } else {
+          p[k] -= T(lr_) * d / avg;
+        }
+      }
+    });
+  }
+}
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions o) : Adam(std::move(params), o, false) {}
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
+    : Optimizer(std::move(params), o.lr), options_(o), decoupled_(decoupled) {
+  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
+    fail("Adam: betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2);
+}
+
+void Adam::step() {
+  const auto& o = options_;
+  for (std::size_t i = 0; i < parameters().size(); ++i) {
+    const Tensor& param = parameters()[i];
+    if (!param.grad().defined()) continue;
+    const double t = count_step(i);
+    Tensor& exp_avg = buffer(i, "exp_avg");
+    Tensor& exp_avg_sq = buffer(i, "exp_avg_sq");
+    Tensor* max_sq = o.amsgrad ? &buffer(i, "max_exp_avg_sq") : nullptr;
+    const double bias1 = 1 - std::pow(o.beta1, t), bias2_sqrt = std::sqrt(1 - std::pow(o.beta2, t));
+    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+      using T = std::remove_pointer_t<decltype(p)>;
+      T *m = raw<T>(exp_avg), *v = raw<T>(exp_avg_sq), *vmax = max_sq ? raw<T>(*max_sq) : nullptr;
+      const T b1(o.beta1), b2(o.beta2), step_size(lr_ / bias1);
+      for (std::int64_t k = 0; k < n; ++k) {
+        T d = g[k];
+        if (decoupled_) p[k] *= T(1 - lr_ * o.weight_decay);
+        else d += T(o.weight_decay) * p[k];
+        m[k] = b1 * m[k] + (1 - b1) * d;
+        v[k] = b2 * v[k] + (1 - b2) * d * d;
+        T second = v[k];
+        if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
+        p[k] -= step_size * m[k] / (std::sqrt(second) / T(bias2_sqrt) + T(o.eps));
+      }
+    });
+  }
+}
+
+AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options, true) {}
+
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Optimizer(std::move(params), o.lr), options_(o) {}
+
+void Adagrad::step() {
+  const auto& o = options_;
+  for (std::size_t i = 0; i < parameters().size(); ++i) {
+    const Tensor& param = parameters()[i];
+    if (!param.grad().defined()) continue;
+    const double t = count_step(i);
+    Tensor& sum = buffer(i, "sum", o.initial_accumulator_value);
+    const double clr = lr_ / (1 + (t - 1) * o.lr_decay);
+    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+      using T = std::remove_pointer_t<decltype(p)>;
+      T* s = raw<T>(sum);
+      for (std::int64_t k = 0; k < n; ++k) {
+        const T d = g[k] + T(o.weight_decay) * p[k];
+        s[k] += d * d;
+        p[k] -= T(clr) * d / (std::sqrt(s[k]) + T(o.eps));
+      }
+    });
+  }
+}
+
+}  // namespace xgrad::optim

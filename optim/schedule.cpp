@@ -1,0 +1,66 @@
+#include "optim/schedule.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+namespace xgrad::optim {
+
+StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
+    : Schedule(optimizer), step_size_(step_size), gamma_(gamma) {
+  if (step_size < 1) fail("StepLR: step_size must be at least 1, got {}", step_size);
+}
+double StepLR::lr_at(std::int64_t epoch) const {
+  return base_lr_ * std::pow(gamma_, static_cast<double>(epoch / step_size_));
+}
+
+double ExponentialLR::lr_at(std::int64_t epoch) const { return base_lr_ * std::pow(gamma_, static_cast<double>(epoch)); }
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t t_max, double eta_min)
+    : Schedule(optimizer), t_max_(t_max), eta_min_(eta_min) {
+  if (t_max < 1) fail("CosineAnnealingLR: t_max must be at least 1, got {}", t_max);
+}
+double CosineAnnealingLR::lr_at(std::int64_t epoch) const {
+  return eta_min_ + (base_lr_ - eta_min_) * (1 + std::cos(std::numbers::pi * static_cast<double>(epoch) / t_max_)) / 2;
+}
+
+LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, std::int64_t total_iters)
+    : Schedule(optimizer), start_(start_factor), end_(end_factor), total_(total_iters) {
+  if (total_iters < 1) fail("LinearLR: total_iters must be at least 1, got {}", total_iters);
+  optimizer.set_lr(lr_at(0));
+}
+double LinearLR::lr_at(std::int64_t epoch) const {
+  return base_lr_ * (start_ + (end_ - start_) * static_cast<double>(std::min(epoch, total_)) / total_);
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, Mode mode, double factor, std::int64_t patience,
+                                     double threshold, std::int64_t cooldown, double min_lr)
+    : optimizer_(optimizer), mode_(mode), factor_(factor), threshold_(threshold), min_lr_(min_lr),
+      patience_(patience), cooldown_(cooldown),
+      best_(mode == Mode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity()) {
+  if (!(factor > 0 && factor < 1)) fail("ReduceLROnPlateau: factor must be in (0, 1), got {}", factor);
+}
+
+bool ReduceLROnPlateau::step(double metric) {
+  const bool better = mode_ == Mode::min ? metric < best_ * (1 - threshold_) : metric > best_ * (1 + threshold_);
+  if (better) {
+    best_ = metric;
+    bad_epochs_ = 0;
+  } else {
+    ++bad_epochs_;
+  }
+  if (cooldown_left_ > 0) {
+    --cooldown_left_;
+    bad_epochs_ = 0;
+  }
+  if (bad_epochs_ <= patience_) return false;
+  const double reduced = std::max(optimizer_.lr() * factor_, min_lr_);
+  bad_epochs_ = 0;
+  cooldown_left_ = cooldown_;
+  if (optimizer_.lr() - reduced <= 1e-8) return false;
+  optimizer_.set_lr(reduced);
+  return true;
+}
+
+}  // namespace xgrad::optim
