@@ -123,3 +123,26 @@ TEST_CASE("parity with PyTorch: RNN, GRU, LSTM (stacked, bidirectional, packed l
   }
   MESSAGE("largest relative deviation from PyTorch so far: f64 ", g_largest_f64, ", f32 ", g_largest_f32);
 }
+
+TEST_CASE("parity with PyTorch: Conv1d (stride, dilation, same and causal padding) and pooling") {
+  struct Case {
+    const char* name;
+    std::int64_t k, stride, dilation;
+    Padding padding;
+  };
+  for (std::string tag : kDtypes) {
+    for (Case c : {Case{"valid_s2_d2", 3, 2, 2, Padding::valid}, Case{"same_k4", 4, 1, 1, Padding::same},
+                   Case{"same_s2", 3, 2, 1, Padding::same}, Case{"causal_d2", 3, 1, 2, Padding::causal}}) {
+      Conv1D conv(3, 4, c.k, c.stride, c.dilation, c.padding);
+      check_parity(std::string("conv1d_") + c.name + "_" + tag, conv, {"x"},
+                   [&](auto& in) { return std::map<std::string, Tensor>{{"output", conv(in[0])}}; });
+    }
+    MaxPool1D max_pool(3, 2);
+    check_parity("maxpool1d_" + tag, max_pool, {"x"},
+                 [&](auto& in) { return std::map<std::string, Tensor>{{"output", max_pool(in[0])}}; });
+    AvgPool1D avg_pool(2);
+    check_parity("avgpool1d_" + tag, avg_pool, {"x"},
+                 [&](auto& in) { return std::map<std::string, Tensor>{{"output", avg_pool(in[0])}}; });
+  }
+  MESSAGE("largest relative deviation from PyTorch so far: f64 ", g_largest_f64, ", f32 ", g_largest_f32);
+}
