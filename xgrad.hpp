@@ -9,3 +9,4 @@
 #include "core/tensor.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
+#include "data/data.hpp"
