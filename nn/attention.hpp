@@ -1,1 +1,90 @@
 #pragma once
+// Attention: scaled dot-product (the functional core), Luong's multiplicative scores, Bahdanau's
+// additive scores and PyTorch's MultiheadAttention, all composed from autograd ops.
+//
+// Masks: any dtype; a nonzero entry means "masked out" (that key is not attended), as
+// PyTorch's boolean masks. A masked score becomes -inf before the softmax, so its weight is
+// exactly 0. A PyTorch-style additive float mask of 0 / -inf reads the same way; other additive
+// values are not supported. A query whose keys are all masked gets NaN weights, as in PyTorch.
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "nn/linear.hpp"
+#include "nn/module.hpp"
+
+namespace xgrad::nn {
+
+struct AttentionResult {
+  Tensor context;  ///< [..., Tq, Dv]: the weighted sum of the values
+  Tensor weights;  ///< [..., Tq, Tk]: the weights applied to the values (rows sum to 1 without dropout)
+};
+
+/// weights = softmax(scale * q k^T, masked -> -inf) over keys; context = weights v.
+/// query [..., Tq, D], key [..., Tk, D], value [..., Tk, Dv] (the same leading axes, e.g. [B] or
+/// [B, heads]); mask broadcastable to [..., Tq, Tk]; scale defaults to 1/sqrt(D); `causal` masks
+/// key j > query i (top-left aligned, as PyTorch). dropout_p > 0 drops weights (after the
+/// softmax, before v; the returned weights are the dropped ones, as PyTorch returns them).
+AttentionResult scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                             const Tensor& mask = {}, std::optional<double> scale = std::nullopt,
+                                             bool causal = false, double dropout_p = 0);
+
+/// Luong et al. 2015, multiplicative scores: dot q.k, scaled_dot q.k / sqrt(D), general q W k^T;
+/// weights = softmax(score) over keys, context = weights v. Parameter "weight" [D, D] (general only).
+class LuongAttention : public Module {
+ public:
+  enum class Score { dot, scaled_dot, general };
+
+  explicit LuongAttention(std::int64_t dim, Score score = Score::dot);
+  std::string type_name() const override { return "LuongAttention"; }
+  /// query [B, Tq, D], keys [B, Tk, D], values [B, Tk, Dv], key_padding_mask [B, Tk] (nonzero =
+  /// padding) -> context [B, Tq, Dv], weights [B, Tq, Tk].
+  AttentionResult forward(const Tensor& query, const Tensor& keys, const Tensor& values,
+                          const Tensor& key_padding_mask = {});
+
+  Score score;
+  std::int64_t dim;
+  Tensor weight;  ///< [D, D], defined for Score::general only
+};
+
+/// Bahdanau et al. 2015, additive scores: score(q, k) = v^T tanh(W_q q + W_k k); weights =
+/// softmax(score) over keys, context = weights values. Submodules "query_proj" (W_q [units, Dq])
+/// and "key_proj" (W_k [units, Dk]), both without bias as in the paper (and TensorFlow Addons'
+/// BahdanauAttention); parameter "v" [units].
+class BahdanauAttention : public Module {
+ public:
+  BahdanauAttention(std::int64_t query_dim, std::int64_t key_dim, std::int64_t units);
+  std::string type_name() const override { return "BahdanauAttention"; }
+  /// query [B, Tq, Dq] (decoder states; Tq may be 1), keys [B, Tk, Dk], values [B, Tk, Dv],
+  /// key_padding_mask [B, Tk] (nonzero = padding) -> context [B, Tq, Dv], weights [B, Tq, Tk].
+  AttentionResult forward(const Tensor& query, const Tensor& keys, const Tensor& values,
+                          const Tensor& key_padding_mask = {});
+
+  std::shared_ptr<Linear> query_proj, key_proj;
+  Tensor v;
+};
+
+/// PyTorch's nn.MultiheadAttention (batch_first=True): q, k, v = in-projections, split into
+/// heads; head_i = softmax(q_i k_i^T / sqrt(E / heads), masks) v_i; out = out_proj(concat(heads)).
+/// Parameters "in_proj_weight" [3E, E] (rows q, k, v; Xavier-uniform), "in_proj_bias" [3E]
+/// (zeros), submodule "out_proj" Linear(E, E) (bias zeros). Not supported: kdim/vdim,
+/// add_bias_kv, add_zero_attn.
+class MultiheadAttention : public Module {
+ public:
+  MultiheadAttention(std::int64_t embed_dim, std::int64_t num_heads, double dropout = 0, bool bias = true);
+  std::string type_name() const override { return "MultiheadAttention"; }
+  /// query [B, Tq, E], key and value [B, Tk, E]; key_padding_mask [B, Tk] (nonzero = padding);
+  /// attn_mask [Tq, Tk] or [B * heads, Tq, Tk] (nonzero = masked); is_causal masks key j > query i
+  /// (on its own: unlike PyTorch it needs no attn_mask) -> context [B, Tq, E] and weights
+  /// [B, Tq, Tk] averaged over heads, or [B, heads, Tq, Tk]. Attention dropout in training only.
+  AttentionResult forward(const Tensor& query, const Tensor& key, const Tensor& value,
+                          const Tensor& key_padding_mask = {}, const Tensor& attn_mask = {}, bool is_causal = false,
+                          bool average_attn_weights = true);
+
+  std::int64_t embed_dim, num_heads, head_dim;
+  double dropout;
+  Tensor in_proj_weight, in_proj_bias;
+  std::shared_ptr<Linear> out_proj;
+};
+
+}  // namespace xgrad::nn
