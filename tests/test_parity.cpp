@@ -146,3 +146,14 @@ TEST_CASE("parity with PyTorch: Conv1d (stride, dilation, same and causal paddin
   }
   MESSAGE("largest relative deviation from PyTorch so far: f64 ", g_largest_f64, ", f32 ", g_largest_f32);
 }
+
+TEST_CASE("parity with PyTorch: MultiheadAttention with key padding and attention masks") {
+  for (std::string tag : kDtypes) {
+    MultiheadAttention mha(8, 2);
+    check_parity("mha_" + tag, mha, {"query", "key", "value", "key_padding_mask", "attn_mask"}, [&](auto& in) {
+      AttentionResult r = mha.forward(in[0], in[1], in[2], in[3], in[4]);
+      return std::map<std::string, Tensor>{{"output", r.context}, {"weights", r.weights}};
+    });
+  }
+  MESSAGE("largest relative deviation from PyTorch: f64 ", g_largest_f64, ", f32 ", g_largest_f32);
+}
