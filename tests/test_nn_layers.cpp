@@ -368,3 +368,30 @@ TEST_CASE("losses: errors name the op, the shapes and the bad target") {
   CHECK(matches(error_of([&] { nll_loss(scalar(0, f64), scalar(0, i64)); }),
                 R"(nll_loss: scores must be floating point \[..., classes\], got f64 \[\])"));
 }
+
+TEST_CASE("every layer with one input passes the one-call check") {
+  std::vector<std::pair<std::shared_ptr<UnaryModule>, Shape>> layers{
+      {std::make_shared<Linear>(3, 2), {2, 3}},
+      {std::make_shared<Linear>(3, 2, false), {2, 4, 3}},
+      {std::make_shared<Conv1D>(3, 2, 3, 2, 1, Padding::same), {2, 5, 3}},
+      {std::make_shared<Conv1D>(2, 2, 2, 1, 2, Padding::causal), {1, 4, 2}},
+      {std::make_shared<MaxPool1D>(2), {2, 4, 3}},
+      {std::make_shared<AvgPool1D>(3, 1), {2, 5, 2}},
+      {std::make_shared<GlobalMaxPool1D>(), {2, 4, 3}},
+      {std::make_shared<GlobalAvgPool1D>(), {2, 4, 3}},
+      {std::make_shared<Sequential>(Sequential{std::make_shared<Linear>(3, 4), std::make_shared<Tanh>(),
+                                               std::make_shared<Linear>(4, 2), std::make_shared<Sigmoid>()}),
+       {2, 3}},
+      {std::make_shared<RNN>(3, 2, RNNOptions{.num_layers = 2}), {2, 3, 3}},
+      {std::make_shared<GRU>(3, 2, RNNOptions{.bidirectional = true}), {2, 3, 3}},
+      {std::make_shared<LSTM>(3, 2), {2, 3, 3}},
+      {std::make_shared<DepthGatedLSTM>(3, 2, RecurrentOptions{.num_layers = 2}), {2, 3, 3}},
+  };
+  for (auto& [layer, shape] : layers) {
+    INFO(layer->type_name(), " on ", to_string(shape));
+    layer->eval();
+    std::string report;
+    CHECK_NOTHROW(report = check_module(*layer, shape));
+    CHECK(matches(report, "gradcheck and gradgradcheck"));
+  }
+}
