@@ -6,6 +6,7 @@
 #include "nn/cells.hpp"
 #include "nn/check.hpp"
 #include "nn/conv.hpp"
+#include "nn/decode.hpp"
 #include "nn/dropout.hpp"
 #include "nn/embedding.hpp"
 #include "nn/init.hpp"
@@ -14,3 +15,4 @@
 #include "nn/module.hpp"
 #include "nn/pool.hpp"
 #include "nn/recurrent.hpp"
+#include "nn/tbptt.hpp"
