@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "autograd/op_impl.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -22,21 +23,24 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
          b.shape());
 }
 
-/// out = kernel(a, b) over the broadcast shape of a and b.
-template <class Kernel>
-Tensor zip(const char* op, const Tensor& a, const Tensor& b, Kernel kernel) {
+/// out = f(a, b) elementwise over the broadcast shape of a and b; f works on scalars.
+template <class F>
+Tensor zip(const char* op, const Tensor& a, const Tensor& b, F f) {
   check_same_dtype(op, a, b);
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
   return dispatch(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    return evaluate<T>(shape, kernel(view<T>(a), view<T>(b)));
+    Tensor out = empty(shape, a.dtype());
+    detail::broadcast_binary(shape, a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.data<T>(),
+                             [&](T x, T y) { return static_cast<T>(f(x, y)); });
+    return out;
   });
 }
 
-template <class Kernel>
-Tensor zip_floating(const char* op, const Tensor& a, const Tensor& b, Kernel kernel) {
+template <class F>
+Tensor zip_floating(const char* op, const Tensor& a, const Tensor& b, F f) {
   if (a.dtype() == Dtype::i64) fail("{}: expects floating tensors (f32 or f64), got i64", op);
-  return zip(op, a, b, kernel);
+  return zip(op, a, b, f);
 }
 
 Tensor constant_like(const Tensor& t, double value) { return scalar(value, t.dtype()); }
@@ -123,21 +127,21 @@ Tensor isfinite(const Tensor& x) {
 // Broadcasting is differentiated in one place: every input gradient goes through sum_to.
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor y = zip("add", a, b, [](auto&& u, auto&& v) { return u + v; });
+  Tensor y = zip("add", a, b, [](auto u, auto v) { return u + v; });
   return record("add", y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
     return {sum_to(g, sa), sum_to(g, sb)};
   });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor y = zip("sub", a, b, [](auto&& u, auto&& v) { return u - v; });
+  Tensor y = zip("sub", a, b, [](auto u, auto v) { return u - v; });
   return record("sub", y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
     return {sum_to(g, sa), sum_to(neg(g), sb)};
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor y = zip("mul", a, b, [](auto&& u, auto&& v) { return u * v; });
+  Tensor y = zip("mul", a, b, [](auto u, auto v) { return u * v; });
   return record("mul", y, {a, b}, [a, b](const Tensor& g) -> Grads {
     return {a.requires_grad() ? sum_to(g * b, a.shape()) : Tensor(),
             b.requires_grad() ? sum_to(g * a, b.shape()) : Tensor()};
@@ -145,7 +149,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor y = zip_floating("div", a, b, [](auto&& u, auto&& v) { return u / v; });
+  Tensor y = zip_floating("div", a, b, [](auto u, auto v) { return u / v; });
   return record("div", y, {a, b}, [a, b](const Tensor& g) -> Grads {
     Tensor ga = g / b;
     return {a.requires_grad() ? sum_to(ga, a.shape()) : Tensor(),
@@ -154,7 +158,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
-  Tensor y = zip_floating("pow", a, b, [](auto&& u, auto&& v) { return xt::pow(u, v); });
+  Tensor y = zip_floating("pow", a, b, [](auto u, auto v) { return std::pow(u, v); });
   return record("pow", y, {a, b}, [a, b](const Tensor& g, const Tensor& y) -> Grads {
     Tensor ga, gb;
     if (a.requires_grad()) ga = sum_to(g * b * pow(a, b - 1.0), a.shape());
@@ -169,7 +173,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor y = zip("maximum", a, b, [](auto&& u, auto&& v) { return xt::maximum(u, v); });
+  Tensor y = zip("maximum", a, b, [](auto u, auto v) { return std::isnan(static_cast<double>(u)) || u > v ? u : v; });
   return record("maximum", y, {a, b}, [a, b](const Tensor& g) -> Grads {
     // weight of a: 1 where a > b, 1/2 at ties, 0 elsewhere (constant: piecewise linear)
     Tensor wa = gt(a, b) + 0.5 * eq(a, b);
@@ -193,15 +197,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   });
 }
 
-#define XGRAD_COMPARISON(name, expr)                                                      \
-  Tensor name(const Tensor& a, const Tensor& b) {                                         \
-    return zip(#name, a, b, [](auto&& u, auto&& v) {                                      \
-      using T = typename std::decay_t<decltype(u)>::value_type;                           \
-      return xt::cast<T>(expr);                                                           \
-    });                                                                                   \
-  }
-XGRAD_COMPARISON(eq, xt::equal(u, v))
-XGRAD_COMPARISON(ne, xt::not_equal(u, v))
+#define XGRAD_COMPARISON(name, expr) \
+  Tensor name(const Tensor& a, const Tensor& b) { return zip(#name, a, b, [](auto u, auto v) { return expr; }); }
+XGRAD_COMPARISON(eq, u == v)
+XGRAD_COMPARISON(ne, u != v)
 XGRAD_COMPARISON(lt, u < v)
 XGRAD_COMPARISON(le, u <= v)
 XGRAD_COMPARISON(gt, u > v)

@@ -7,6 +7,7 @@
 #include <xtensor/xsort.hpp>
 
 #include "autograd/op_impl.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -52,10 +53,12 @@ std::int64_t count_over(const Shape& shape, const std::vector<std::size_t>& axes
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
   auto ax = reduce_axes(axes, x.shape(), "sum");
   Shape keep_shape = reduced_shape(x.shape(), ax, true);
-  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+  Tensor y = zeros(keep_shape, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    return detail::evaluate_as<T>(reduced_shape(x.shape(), ax, keepdim), xt::sum(view<T>(x), ax));
+    detail::sum_into(x.shape(), x.data<T>(), keep_shape, y.data<T>());
   });
+  if (!keepdim) y = reshape(y, reduced_shape(x.shape(), ax, false));
   return record("sum", y, {x}, [keep_shape, sx = x.shape()](const Tensor& g) -> Grads {
     return {expand(reshape(g, keep_shape), sx)};
   });

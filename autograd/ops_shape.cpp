@@ -4,10 +4,10 @@
 #include <cstring>
 #include <numeric>
 
-#include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
 
 #include "autograd/op_impl.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -128,9 +128,10 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (shape.size() < x.shape().size() || broadcast_shapes(x.shape(), shape, "expand") != shape)
     fail("expand: cannot expand {} to {}", x.shape(), shape);
-  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+  Tensor y = empty(shape, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    return evaluate<T>(shape, xt::broadcast(view<T>(x), detail::size_shape(shape)));
+    detail::broadcast_binary(shape, x.data<T>(), x.shape(), x.data<T>(), x.shape(), y.data<T>(), [](T v, T) { return v; });
   });
   return record("expand", y, {x}, [sx = x.shape()](const Tensor& g) -> Grads { return {sum_to(g, sx)}; });
 }

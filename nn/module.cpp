@@ -110,9 +110,11 @@ void Module::to(Dtype dtype) {
 // --- state_dict ----------------------------------------------------------------------------------
 
 StateDict Module::state_dict() const {
-  StateDict out = named_parameters();
-  for (auto& entry : named_buffers()) out.push_back(entry);
-  for (auto& [name, t] : out) t = t.detach();
+  StateDict out;  // each module's parameters, then its buffers: PyTorch's order
+  for (const auto& [prefix, m] : named_modules()) {
+    for (const auto& [name, p] : m->parameters_) out.emplace_back(join(prefix, name), p.detach());
+    for (const auto& [name, b] : m->buffers_) out.emplace_back(join(prefix, name), b.detach());
+  }
   return out;
 }
 
