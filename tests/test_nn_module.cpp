@@ -364,7 +364,7 @@ TEST_CASE("Module: state_dict round trip and strict load_state_dict") {
   StateDict many = without("head.bias");
   many.emplace_back("extra", ones({1}));
   rejected(many, R"(missing 'head\.bias'.*; unexpected 'extra')");
-  rejected({}, R"(missing 'scale' \[3\]; missing 'embed\.weight' \[10, 4\])");
+  rejected({}, R"(missing 'scale' \[3\]; missing 'running' \[3\]; missing 'steps' \[\]; missing 'embed\.weight' \[10, 4\])");
 
   // values of another floating dtype are converted
   Net d(5);
