@@ -1,1 +1,274 @@
 #include "optim/fit.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "autograd/node.hpp"
+#include "core/error.hpp"
+#include "optim/clip.hpp"
+
+namespace xgrad::optim {
+
+namespace {
+
+/// Restores a module's training mode when the scope ends (also on an exception).
+class TrainingModeGuard {
+ public:
+  explicit TrainingModeGuard(nn::Module& model) : model_(model), was_training_(model.is_training()) {}
+  ~TrainingModeGuard() { model_.train(was_training_); }
+  TrainingModeGuard(const TrainingModeGuard&) = delete;
+  TrainingModeGuard& operator=(const TrainingModeGuard&) = delete;
+
+ private:
+  nn::Module& model_;
+  bool was_training_;
+};
+
+/// Weighted means of named values, kept in the order the names first appear.
+class WeightedMeans {
+ public:
+  void add(const std::string& name, double value, double weight) {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
+    if (it == entries_.end()) it = entries_.insert(entries_.end(), Entry{name});
+    it->sum += value * weight;
+    it->weight += weight;
+  }
+  Metrics means() const {
+    Metrics out;
+    for (const auto& e : entries_)
+      out.emplace_back(e.name, e.weight > 0 ? e.sum / e.weight : std::numeric_limits<double>::quiet_NaN());
+    return out;
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    double sum = 0, weight = 0;
+  };
+  std::vector<Entry> entries_;
+};
+
+void check_source(const Batches& batches, const char* who) {
+  check(batches.count > 0, "{}: the batch source is empty (count = {})", who, batches.count);
+  check(static_cast<bool>(batches.run), "{}: the batch source has no run function", who);
+}
+
+/// Runs batch `index` and adds its loss and metrics to `means`; returns the result.
+StepResult run_batch(const Batches& batches, std::int64_t index, WeightedMeans& means, const char* who) {
+  StepResult result = batches.run(index);
+  check(result.loss.defined() && result.loss.numel() == 1, "{}: batch {} returned a loss of shape {}, not a scalar",
+        who, index, result.loss.defined() ? fmt::format("{}", result.loss.shape()) : std::string("(undefined)"));
+  check(result.count >= 0, "{}: batch {} has a negative example count {}", who, index, result.count);
+  const auto weight = static_cast<double>(result.count);
+  means.add("loss", result.loss.item<double>(), weight);
+  for (const auto& [name, value] : result.metrics) {
+    check(name != "loss" && name != "lr" && name != "seconds" && !name.starts_with("val_"),
+          "{}: batch {} returned a metric named '{}', a name reserved for the logs", who, index, name);
+    means.add(name, value, weight);
+  }
+  return result;
+}
+
+/// Mean loss and metrics over every batch, in eval mode without grad ("loss" first).
+Metrics evaluate_means(nn::Module& model, const Batches& batches) {
+  check_source(batches, "evaluate");
+  TrainingModeGuard restore(model);
+  autograd::NoGradGuard no_grad;
+  model.eval();
+  WeightedMeans means;
+  for (std::int64_t i = 0; i < batches.count; ++i) run_batch(batches, i, means, "evaluate");
+  return means.means();
+}
+
+/// Where a column goes in the CSV: loss, metrics, val_loss, val_ metrics, lr, seconds.
+int column_rank(const std::string& key) {
+  if (key == "loss") return 0;
+  if (key == "val_loss") return 2;
+  if (key == "lr") return 4;
+  if (key == "seconds") return 5;
+  return key.starts_with("val_") ? 3 : 1;
+}
+
+}  // namespace
+
+// --- Monitor ------------------------------------------------------------------------------
+
+Monitor::Monitor(std::string key, Mode mode, double min_delta) : key_(std::move(key)), mode_(mode), min_delta_(min_delta) {
+  check(min_delta >= 0, "Monitor '{}': min_delta must be >= 0, got {}", key_, min_delta);
+  reset();
+}
+
+void Monitor::reset() {
+  best_ = mode_ == Mode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+}
+
+double Monitor::read(const Logs& logs, const char* who) const {
+  auto it = logs.find(key_);
+  if (it != logs.end()) return it->second;
+  std::vector<std::string> present;
+  for (const auto& entry : logs) present.push_back(entry.first);
+  fail("{}: the monitored value '{}' is not in the logs (present: {}); pass validation data or monitor another key",
+       who, key_, fmt::join(present, ", "));
+}
+
+bool Monitor::improve(double value) {
+  const bool better = mode_ == Mode::min ? value < best_ - min_delta_ : value > best_ + min_delta_;
+  if (better) best_ = value;
+  return better;
+}
+
+// --- callbacks ----------------------------------------------------------------------------
+
+ModelCheckpoint::ModelCheckpoint(nn::Module& model, std::string path, std::string monitor, Mode mode, bool save_best_only)
+    : model_(model), path_(std::move(path)), monitor_(std::move(monitor), mode), save_best_only_(save_best_only) {}
+
+void ModelCheckpoint::on_epoch_end(std::int64_t epoch, const Logs& logs, bool& /*stop*/) {
+  if (save_best_only_ && !monitor_.improve(monitor_.read(logs, "ModelCheckpoint"))) return;
+  model_.save(path_);
+  saved_epoch_ = epoch;
+}
+
+EarlyStopping::EarlyStopping(nn::Module& model, std::string monitor, std::int64_t patience, double min_delta, Mode mode,
+                             bool restore_best)
+    : model_(model), monitor_(std::move(monitor), mode, min_delta), patience_(patience), restore_best_(restore_best) {
+  check(patience >= 0, "EarlyStopping: patience must be >= 0, got {}", patience);
+}
+
+void EarlyStopping::on_train_begin() {
+  monitor_.reset();
+  wait_ = 0;
+  stopped_epoch_ = best_epoch_ = -1;
+  best_state_.clear();
+}
+
+void EarlyStopping::on_epoch_end(std::int64_t epoch, const Logs& logs, bool& stop) {
+  if (monitor_.improve(monitor_.read(logs, "EarlyStopping"))) {
+    wait_ = 0;
+    best_epoch_ = epoch;
+    if (restore_best_) {
+      autograd::NoGradGuard no_grad;
+      best_state_.clear();
+      for (const auto& [name, t] : model_.state_dict()) best_state_.emplace_back(name, t.detach().clone());
+    }
+    return;
+  }
+  if (++wait_ >= patience_) {
+    stop = true;
+    stopped_epoch_ = epoch;
+  }
+}
+
+void EarlyStopping::on_train_end() {
+  if (restore_best_ && !best_state_.empty()) model_.load_state_dict(best_state_);
+}
+
+CSVLogger::CSVLogger(std::string path) : path_(std::move(path)) {}
+
+CSVLogger::~CSVLogger() { close(); }
+
+void CSVLogger::close() {
+  if (file_) std::fclose(file_);
+  file_ = nullptr;
+}
+
+void CSVLogger::on_train_begin() {
+  close();
+  columns_.clear();
+  file_ = std::fopen(path_.c_str(), "w");
+  if (!file_) fail("CSVLogger: cannot open '{}' for writing: {}", path_, std::strerror(errno));
+}
+
+void CSVLogger::on_epoch_end(std::int64_t epoch, const Logs& logs, bool& /*stop*/) {
+  check(file_ != nullptr, "CSVLogger: '{}' is not open (on_train_begin was not called)", path_);
+  if (columns_.empty()) {
+    for (const auto& entry : logs) columns_.push_back(entry.first);
+    std::stable_sort(columns_.begin(), columns_.end(), [](const std::string& a, const std::string& b) {
+      return std::forward_as_tuple(column_rank(a), a) < std::forward_as_tuple(column_rank(b), b);
+    });
+    fmt::print(file_, "epoch,{}\n", fmt::join(columns_, ","));
+  }
+  std::string row = std::to_string(epoch);
+  for (const auto& column : columns_) {
+    auto it = logs.find(column);
+    row += it == logs.end() ? std::string(",") : fmt::format(",{}", it->second);
+  }
+  fmt::print(file_, "{}\n", row);
+  check(std::fflush(file_) == 0, "CSVLogger: cannot write to '{}': {}", path_, std::strerror(errno));
+}
+
+void CSVLogger::on_train_end() { close(); }
+
+// --- fit and evaluate ---------------------------------------------------------------------
+
+Logs evaluate(nn::Module& model, const Batches& batches) {
+  const Metrics means = evaluate_means(model, batches);
+  return Logs(means.begin(), means.end());
+}
+
+History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const FitOptions& options,
+            const Batches* validation) {
+  check_source(train, "fit");
+  if (validation) check_source(*validation, "fit (validation)");
+  check(options.epochs >= 0, "fit: epochs must be >= 0, got {}", options.epochs);
+  TrainingModeGuard restore(model);
+  for (const auto& callback : options.callbacks) callback->on_train_begin();
+
+  History history;
+  for (std::int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+    const auto start = ProgressBar::Clock::now();
+    const double lr = optimizer.lr();
+    if (train.on_epoch_begin) train.on_epoch_begin(epoch);
+    std::optional<ProgressBar> bar;
+    if (options.progress) {
+      fmt::print(options.out, "Epoch {}/{}\n", epoch + 1, options.epochs);
+      bar.emplace(train.count, options.out);
+    }
+
+    WeightedMeans means;
+    for (std::int64_t i = 0; i < train.count; ++i) {
+      model.train();
+      optimizer.zero_grad();
+      const StepResult result = run_batch(train, i, means, "fit");
+      const double loss = result.loss.item<double>();
+      check(std::isfinite(loss), "fit: the training loss is {} at epoch {}/{}, batch {}/{}", loss, epoch + 1,
+            options.epochs, i + 1, train.count);
+      check(result.loss.requires_grad(),
+            "fit: the loss of batch {} does not require grad (computed without grad, or not from the model?)", i);
+      result.loss.backward();
+      if (options.clip_norm > 0) clip_grad_norm(optimizer.parameters(), options.clip_norm);
+      optimizer.step();
+      if (bar) bar->update(i + 1, means.means());
+    }
+
+    Metrics summary = means.means();
+    if (validation) {
+      if (validation->on_epoch_begin) validation->on_epoch_begin(epoch);
+      for (const auto& [name, value] : evaluate_means(model, *validation)) summary.emplace_back("val_" + name, value);
+    }
+    Logs logs(summary.begin(), summary.end());
+    logs["lr"] = lr;
+    logs["seconds"] = std::chrono::duration<double>(ProgressBar::Clock::now() - start).count();
+    if (bar) bar->finish(summary);
+
+    if (options.schedule) options.schedule->step();
+    if (options.plateau) options.plateau->step(logs.at(validation ? "val_loss" : "loss"));
+    bool stop = false;
+    for (const auto& callback : options.callbacks) callback->on_epoch_end(epoch, logs, stop);
+    history.epochs.push_back(std::move(logs));
+    if (stop) {
+      history.stopped_early = true;
+      break;
+    }
+  }
+  for (const auto& callback : options.callbacks) callback->on_train_end();
+  return history;
+}
+
+}  // namespace xgrad::optim
