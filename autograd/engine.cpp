@@ -12,26 +12,24 @@ std::atomic<std::uint64_t> g_next_run{1};
 }
 
 struct Engine {
-  /// Runs the graph from `roots` with `root_grads`. With `targets`, returns the gradient that
-  /// reaches each target node (and runs only the part of the graph leading to them);
+  /// Runs the graph from the `roots` edges with `root_grads`. With `targets`, returns the gradient
+  /// that reaches each target edge (and runs only the part of the graph leading to them);
   /// without, runs everything and lets AccumulateGrad nodes add into the leaves.
-  static std::vector<Tensor> run(const std::vector<std::shared_ptr<Node>>& roots, const std::vector<Tensor>& root_grads,
-                                 bool retain_graph, bool create_graph,
-                                 const std::vector<std::shared_ptr<Node>>* targets) {
+  static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
+                                 bool retain_graph, bool create_graph, const std::vector<Edge>* targets) {
     const std::uint64_t mark = g_next_run.fetch_add(1, std::memory_order_relaxed);
     // Collect the reachable graph (held by shared_ptr: releasing edges must not free a node we still visit).
     std::vector<std::shared_ptr<Node>> nodes;
-    for (const auto& r : roots)
-      if (r->visit_mark_ != mark) {
-        r->visit_mark_ = mark;
-        nodes.push_back(r);
+    auto visit = [&](const std::shared_ptr<Node>& n) {
+      if (n && n->visit_mark_ != mark) {
+        n->visit_mark_ = mark;
+        n->pending_grads_.assign(n->num_outputs_, Tensor());
+        nodes.push_back(n);
       }
+    };
+    for (const auto& r : roots) visit(r.node);
     for (std::size_t i = 0; i < nodes.size(); ++i)
-      for (const auto& child : nodes[i]->next_)
-        if (child && child->visit_mark_ != mark) {
-          child->visit_mark_ = mark;
-          nodes.push_back(child);
-        }
+      for (const auto& edge : nodes[i]->next_) visit(edge.node);
     // Inputs are always created before the ops that use them: decreasing sequence numbers
     // are a topological order.
     std::sort(nodes.begin(), nodes.end(),
@@ -41,9 +39,9 @@ struct Engine {
       std::vector<std::shared_ptr<Node>>& nodes;
       ~Scratch() {
         for (auto& n : nodes) {
-          n->pending_grad_ = Tensor();
+          n->pending_grads_.clear();
           n->needed_ = false;
-          n->target_index_ = -1;
+          n->targets_.clear();
         }
       }
     } scratch{nodes};
@@ -51,28 +49,31 @@ struct Engine {
     std::vector<Tensor> captured;
     if (targets) {
       captured.resize(targets->size());
-      for (std::size_t i = 0; i < targets->size(); ++i)
-        if ((*targets)[i] && (*targets)[i]->visit_mark_ == mark) (*targets)[i]->target_index_ = static_cast<int>(i);
+      for (std::size_t i = 0; i < targets->size(); ++i) {
+        const Edge& t = (*targets)[i];
+        if (t && t.node->visit_mark_ == mark) t.node->targets_.emplace_back(t.output_nr, static_cast<int>(i));
+      }
       for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {  // inputs first
         Node& n = **it;
-        n.needed_ = n.target_index_ >= 0;
-        for (const auto& child : n.next_) n.needed_ = n.needed_ || (child && child->needed_);
+        n.needed_ = !n.targets_.empty();
+        for (const auto& edge : n.next_) n.needed_ = n.needed_ || (edge && edge.node->needed_);
       }
     } else {
       for (auto& n : nodes) n->needed_ = true;
     }
 
-    for (std::size_t i = 0; i < roots.size(); ++i) accumulate(roots[i]->pending_grad_, root_grads[i]);
+    for (std::size_t i = 0; i < roots.size(); ++i) accumulate(roots[i].node->pending_grads_[roots[i].output_nr], root_grads[i]);
 
     GradModeGuard grad_mode(create_graph);
     for (auto& node : nodes) {
       Node& n = *node;
-      if (!n.needed_ || !n.pending_grad_.defined()) continue;
-      Tensor g = std::move(n.pending_grad_);
-      n.pending_grad_ = Tensor();
-      if (targets && n.target_index_ >= 0) {
-        captured[n.target_index_] = g;
-        if (std::none_of(n.next_.begin(), n.next_.end(), [](const auto& c) { return c && c->needed_; })) continue;
+      if (!n.needed_ || std::none_of(n.pending_grads_.begin(), n.pending_grads_.end(), [](const Tensor& g) { return g.defined(); }))
+        continue;
+      std::vector<Tensor> grads_out = std::move(n.pending_grads_);
+      n.pending_grads_.clear();
+      if (targets && !n.targets_.empty()) {
+        for (const auto& [output, index] : n.targets_) captured[index] = grads_out[output];
+        if (std::none_of(n.next_.begin(), n.next_.end(), [](const Edge& e) { return e && e.node->needed_; })) continue;
       }
       if (n.released_)
         fail("backward: trying to backward through the graph a second time (the saved values of '{}' were "
@@ -83,15 +84,16 @@ struct Engine {
       {
         // The ops inside a backward formula are checked as that formula's result, not one by one.
         AnomalyModeGuard formula_ops(false);
-        grads = n.apply(g);
+        grads = n.apply(grads_out);
       }
+      grads_out.clear();
       if (!n.next_.empty() && grads.size() != n.next_.size())
         fail("backward: '{}' returned {} gradients for {} inputs", n.name_, grads.size(), n.next_.size());
       for (std::size_t i = 0; i < n.next_.size(); ++i) {
-        const auto& child = n.next_[i];
-        if (!child || !child->needed_ || !grads[i].defined()) continue;
+        const Edge& edge = n.next_[i];
+        if (!edge || !edge.node->needed_ || !grads[i].defined()) continue;
         check_anomaly(grads[i], n.name_, "backward");
-        accumulate(child->pending_grad_, grads[i]);
+        accumulate(edge.node->pending_grads_[edge.output_nr], grads[i]);
       }
       if (!retain_graph) n.release();
     }
@@ -124,10 +126,10 @@ std::vector<Tensor> seed_grads(const std::vector<Tensor>& roots, const std::vect
   return seeds;
 }
 
-std::vector<std::shared_ptr<Node>> root_nodes(const std::vector<Tensor>& roots, const char* op) {
-  std::vector<std::shared_ptr<Node>> nodes;
+std::vector<Edge> root_nodes(const std::vector<Tensor>& roots, const char* op) {
+  std::vector<Edge> nodes;
   for (const auto& r : roots) {
-    auto n = r.defined() ? gradient_edge(r) : nullptr;
+    Edge n = r.defined() ? gradient_edge(r) : Edge{};
     if (!n) fail("{}: an output does not require grad and has no grad_fn (shape {})", op, r.defined() ? to_string(r.shape()) : "undefined");
     nodes.push_back(std::move(n));
   }
@@ -148,7 +150,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          bool allow_unused) {
   auto nodes = root_nodes(outputs, "grad");
   auto seeds = seed_grads(outputs, grad_outputs, "grad");
-  std::vector<std::shared_ptr<Node>> targets;
+  std::vector<Edge> targets;
   for (const auto& t : inputs) {
     if (!t.defined() || !t.requires_grad()) fail("grad: an input does not require grad");
     targets.push_back(gradient_edge(t));

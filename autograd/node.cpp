@@ -53,24 +53,27 @@ namespace xgrad::autograd {
 
 // --- nodes ---------------------------------------------------------------------------------
 
-Node::Node(const char* name, std::size_t num_inputs)
-    : name_(name), sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)), next_(num_inputs) {
+Node::Node(const char* name, std::size_t num_inputs, std::uint32_t num_outputs)
+    : name_(name),
+      sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)),
+      next_(num_inputs),
+      num_outputs_(num_outputs) {
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Created lazily, after the first node that uses its leaf, yet it must run after all of them.
-Node::Node(const char* name, Last) : name_(name), sequence_nr_(0) {
+Node::Node(const char* name, Last) : name_(name), sequence_nr_(0), num_outputs_(1) {
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
 }
 
 Node::~Node() {
-  for (auto& edge : next_) detail::release_node(edge);
+  for (auto& edge : next_) detail::release_node(edge.node);
   g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Node::release() {
   released_ = true;
-  for (auto& edge : next_) detail::release_node(edge);
+  for (auto& edge : next_) detail::release_node(edge.node);
   out_storage_.reset();
 }
 
@@ -87,7 +90,8 @@ Tensor Node::saved_output() {
 AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
     : Node("AccumulateGrad", Last{}), leaf_(std::move(leaf)) {}
 
-Grads AccumulateGrad::apply(const Tensor& grad) {
+Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
+  const Tensor& grad = output_grads[0];
   Tensor& acc = leaf_->grad;
   const bool sole_owner = grad.impl_ptr().use_count() == 1 && grad.impl().storage.use_count() == 1 &&
                           !grad.requires_grad();
@@ -109,16 +113,16 @@ Grads AccumulateGrad::apply(const Tensor& grad) {
 
 // --- recording -------------------------------------------------------------------------------
 
-std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+Edge gradient_edge(const Tensor& t) {
   auto& impl = t.impl();
-  if (impl.grad_fn) return impl.grad_fn;
-  if (!impl.requires_grad) return nullptr;
+  if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
+  if (!impl.requires_grad) return {};
   auto acc = impl.grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
     impl.grad_accumulator = acc;
   }
-  return acc;
+  return {acc, 0};
 }
 
 bool needs_grad(std::span<const Tensor> inputs) {
@@ -128,18 +132,22 @@ bool needs_grad(std::span<const Tensor> inputs) {
   return false;
 }
 
-void connect(Node& node, std::span<const Tensor> inputs, Tensor& out, bool save_output) {
+void connect(Node& node, std::span<const Tensor> inputs, std::span<Tensor> outputs, bool save_output) {
   for (std::size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].defined()) node.next_[i] = gradient_edge(inputs[i]);
-  auto& impl = out.impl();
-  if (save_output) {
+  if (save_output) {  // single-output ops only
+    auto& impl = outputs[0].impl();
     node.out_storage_ = impl.storage;
     node.out_offset_ = impl.offset;
     node.out_shape_ = impl.shape;
     node.out_dtype_ = impl.dtype;
   }
-  impl.grad_fn = node.shared_from_this();
-  impl.requires_grad = true;
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    auto& impl = outputs[k].impl();
+    impl.grad_fn = node.shared_from_this();
+    impl.output_nr = static_cast<std::uint32_t>(k);
+    impl.requires_grad = true;
+  }
 }
 
 void check_anomaly(const Tensor& t, const char* op, const char* phase) {

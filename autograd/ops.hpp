@@ -105,8 +105,11 @@ Tensor embed_slice(const Tensor& x, const Shape& shape, std::int64_t axis, std::
 Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis);
 /// Joins tensors along a new axis.
 Tensor stack(const std::vector<Tensor>& xs, std::int64_t axis);
-/// Splits into pieces of the given sizes along an axis.
+/// Splits into pieces of the given sizes along an axis: one node with an output per piece;
+/// d: concat of the pieces' gradients.
 std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes, std::int64_t axis);
+/// The slices of an axis, that axis removed: x[.., t, ..] for every t (one node for all).
+std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis);
 /// Splits into `chunks` equal pieces along an axis.
 std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis);
 /// Pads one axis with `before` and `after` elements of `value`. d: slice

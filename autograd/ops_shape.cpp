@@ -234,13 +234,34 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
   if (total != x.shape()[a])
     fail("split: sizes [{}] add up to {}, but axis {} of {} has {}", fmt::join(sizes, ", "), total, axis, x.shape(),
          x.shape()[a]);
-  std::vector<Tensor> out;
+  // One node with a piece per output: its backward joins the pieces' gradients once, so
+  // splitting a sequence into T steps costs O(T), not T full-size gradients.
+  std::vector<Tensor> pieces;
   std::int64_t offset = 0;
   for (auto n : sizes) {
-    out.push_back(slice(x, a, offset, offset + n));
+    Shape s = x.shape();
+    s[a] = n;
+    Tensor piece = empty(s, x.dtype());
+    copy_along_axis(x, piece, a, n, offset, 1, 0, 1);
+    pieces.push_back(piece);
     offset += n;
   }
-  return out;
+  std::vector<Shape> piece_shapes;
+  for (const auto& p : pieces) piece_shapes.push_back(p.shape());
+  return autograd::record_outputs("split", std::move(pieces), std::span<const Tensor>(&x, 1),
+                                  [a, piece_shapes, dtype = x.dtype()](const std::vector<Tensor>& grads) -> Grads {
+                                    std::vector<Tensor> parts;
+                                    for (std::size_t i = 0; i < grads.size(); ++i)
+                                      parts.push_back(grads[i].defined() ? grads[i] : zeros(piece_shapes[i], dtype));
+                                    return {concat(parts, a)};
+                                  });
+}
+
+std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis) {
+  int a = normalize_axis(axis, x.shape().size(), "unbind", x.shape());
+  std::vector<Tensor> pieces = split(x, std::vector<std::int64_t>(x.shape()[a], 1), a);
+  for (auto& p : pieces) p = squeeze(p, a);
+  return pieces;
 }
 
 std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis) {

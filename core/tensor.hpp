@@ -106,6 +106,7 @@ struct TensorImpl {
   Dtype dtype = Dtype::f32;
   bool requires_grad = false;
   std::shared_ptr<autograd::Node> grad_fn;            ///< null for leaves
+  std::uint32_t output_nr = 0;                        ///< which output of grad_fn this is
   std::weak_ptr<autograd::Node> grad_accumulator;     ///< leaves: the node adding into grad
   Tensor grad;
 

@@ -60,14 +60,15 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
     fail("{}: {} states of the layer beneath for {} steps", who, options.below.size(), T);
 
   Tensor valid = options.lengths.defined() ? valid_steps(options.lengths, B, T, options.padding, x.dtype(), who) : Tensor();
-  Tensor projected = cell.project_input(x);  // [B, T, G]: one GEMM for the whole sequence
+  // [B, T, G]: one GEMM for the whole sequence, then one view per step
+  std::vector<Tensor> inputs = T > 0 ? unbind(cell.project_input(x), 1) : std::vector<Tensor>{};
   Unrolled out;
   out.outputs.resize(T);
   out.states.resize(T);
   State state = initial;
   for (std::int64_t k = 0; k < T; ++k) {
     const std::int64_t t = options.reverse ? T - 1 - k : k;
-    Tensor x_t = squeeze(slice(projected, 1, t, t + 1), 1);
+    const Tensor& x_t = inputs[t];
     State next = options.below.empty() ? cell.step(x_t, state) : cell.step_stacked(x_t, state, options.below[t]);
     if (next.size() != state.size()) fail("{}: step returned {} state tensors, expected {}", who, next.size(), state.size());
     if (valid.defined()) {  // padded steps carry the state unchanged and output zeros

@@ -300,3 +300,26 @@ TEST_CASE("pad: values, gradcheck") {
   CHECK(matches(error_of([] { pad(iota({3}), 0, -1, 0); }), R"(pad: negative padding \(-1, 0\) for shape \[3\])"));
   CHECK(matches(error_of([] { pad(iota({3}), 1, 1, 0); }), R"(pad: axis 1 is out of range for shape \[3\])"));
 }
+
+TEST_CASE("split and unbind: one node with several outputs; unused pieces get zero gradient") {
+  Tensor x = input({3, 4, 2});
+  auto pieces = split(x, {1, 3}, 1);
+  CHECK(pieces[0].grad_fn() == pieces[1].grad_fn());
+  CHECK(pieces[1].impl().output_nr == 1);
+  // only the second piece is used: the first piece's gradient is zero
+  sum(pieces[1] * pieces[1]).backward();
+  Tensor expected = concat({zeros({3, 1, 2}, f64), 2.0 * slice(x, 1, 1, 4)}, 1);
+  check_close(x.grad(), expected);
+  // grad() with respect to one output of a multi-output node
+  auto parts = unbind(x, 1);
+  REQUIRE(parts.size() == 4);
+  CHECK(parts[2].shape() == Shape{3, 2});
+  Tensor y = sum(parts[2] * parts[3]);
+  auto g = autograd::grad({y}, {parts[2]}, {}, false, true)[0];
+  check_close(g, parts[3].detach());
+  check_gradients([](const std::vector<Tensor>& in) { return stack(unbind(in[0], 1), 0); }, {input({2, 3, 2})});
+  check_gradients([](const std::vector<Tensor>& in) {
+    auto u = unbind(in[0], 0);
+    return u[1] * u[2];  // piece 0 unused
+  }, {input({3, 4})});
+}
