@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <unordered_map>
 
 #include "core/kernel.hpp"
 
@@ -12,14 +13,66 @@ namespace xgrad {
 // --- storage --------------------------------------------------------------------------
 
 namespace {
+
 constexpr std::size_t kAlign = 64;  // a cache line; lets SIMD loads start aligned
+
+// A buffer pool. A training step allocates the same large buffers step after step; handing
+// them back to the system each time (glibc unmaps blocks over 128 KiB) makes the next step
+// fault every page in again. Freed blocks over kPooledFrom bytes are kept per size class
+// (four classes per power of two, so at most 25% is wasted) and reused, up to kPoolLimit bytes.
+constexpr std::size_t kPooledFrom = 16 * 1024;
+constexpr std::size_t kPoolLimit = std::size_t{2} << 30;
+
+std::size_t size_class(std::size_t bytes) {
+  if (bytes <= kPooledFrom) return bytes;
+  const int top = 63 - __builtin_clzll(bytes - 1);  // 2^top < bytes <= 2^(top+1)
+  const std::size_t quarter = std::size_t{1} << (top - 1);
+  return (bytes + quarter - 1) / quarter * quarter;
 }
 
-// Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
-Storage::Storage(std::size_t bytes)
-    : data_(::operator new(std::max(bytes, kAlign), std::align_val_t(kAlign))), bytes_(bytes) {}
+struct Pool {
+  std::unordered_map<std::size_t, std::vector<void*>> free;
+  std::size_t held = 0;
+  ~Pool() {
+    for (auto& [size, blocks] : free)
+      for (void* p : blocks) ::operator delete(p, std::align_val_t(kAlign));
+  }
+};
 
-Storage::~Storage() { ::operator delete(data_, std::align_val_t(kAlign)); }
+Pool& pool() {
+  thread_local Pool p;
+  return p;
+}
+
+void* allocate(std::size_t bytes) {
+  if (bytes > kPooledFrom) {
+    auto& list = pool().free[bytes];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      pool().held -= bytes;
+      return p;
+    }
+  }
+  return ::operator new(bytes, std::align_val_t(kAlign));
+}
+
+void deallocate(void* p, std::size_t bytes) {
+  Pool& cache = pool();
+  if (bytes > kPooledFrom && cache.held + bytes <= kPoolLimit) {
+    cache.free[bytes].push_back(p);
+    cache.held += bytes;
+    return;
+  }
+  ::operator delete(p, std::align_val_t(kAlign));
+}
+
+}  // namespace
+
+// Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
+Storage::Storage(std::size_t bytes) : data_(allocate(size_class(std::max(bytes, kAlign)))), bytes_(bytes) {}
+
+Storage::~Storage() { deallocate(data_, size_class(std::max(bytes_, kAlign))); }
 
 // --- accessors --------------------------------------------------------------------------
 
