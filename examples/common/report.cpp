@@ -1,0 +1,1 @@
+#include "common/report.hpp"
