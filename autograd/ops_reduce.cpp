@@ -3,8 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include <xtensor/xreducer.hpp>
-#include <xtensor/xsort.hpp>
 
 #include "autograd/op_impl.hpp"
 #include "core/loops.hpp"
@@ -126,13 +124,20 @@ Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
   Shape out_shape = reduced_shape(x.shape(), ax, keepdim);
   Tensor y = detail::dispatch_floating(x.dtype(), "logsumexp", [&](auto tag) {
     using T = decltype(tag);
-    auto v = view<T>(x);
     // m = max, taken as 0 where it is not finite (all -inf: exp(-inf - 0) = 0, log 0 = -inf)
-    Tensor m = detail::evaluate_as<T>(keep_shape, xt::amax(v, ax));
-    auto mv = view<T>(m);
-    mv = xt::where(xt::isfinite(mv), mv, T(0));
-    Tensor s = detail::evaluate_as<T>(keep_shape, xt::sum(xt::exp(v - mv), ax));
-    return detail::evaluate_as<T>(out_shape, xt::log(view<T>(s)) + view<T>(m));
+    Tensor m = full(keep_shape, -INFINITY, x.dtype());
+    T* pm = m.data<T>();
+    detail::reduce_into(x.shape(), x.data<T>(), keep_shape, pm, [](T a, T b) { return b > a || std::isnan(b) ? b : a; });
+    for (std::int64_t i = 0, n = m.numel(); i < n; ++i)
+      if (!std::isfinite(pm[i])) pm[i] = 0;
+    Tensor e = empty(x.shape(), x.dtype());  // exp(x - m)
+    detail::broadcast_binary(x.shape(), x.data<T>(), x.shape(), pm, keep_shape, e.data<T>(),
+                             [](T v, T shift) { return std::exp(v - shift); });
+    Tensor s = zeros(keep_shape, x.dtype());
+    detail::sum_into(x.shape(), e.data<T>(), keep_shape, s.data<T>());
+    T* ps = s.data<T>();
+    for (std::int64_t i = 0, n = s.numel(); i < n; ++i) ps[i] = std::log(ps[i]) + pm[i];
+    return keepdim ? s : reshape(s, out_shape);
   });
   return record("logsumexp", y, {x}, [x, keep_shape](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx = exp(x - lse): softmax, and 0 where lse = -inf

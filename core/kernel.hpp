@@ -52,15 +52,4 @@ Tensor evaluate(const Shape& shape, E&& e) {
   return out;
 }
 
-/// Evaluates e, whatever its own shape, into a new tensor of `shape` with as many elements
-/// (e.g. a reducer's result relabelled with keepdim's size-1 axes).
-template <class T, class E>
-Tensor evaluate_as(const Shape& shape, E&& e) {
-  Tensor out = empty(shape, dtype_of<T>());
-  auto v = xt::adapt(out.template data<T>(), static_cast<std::size_t>(out.numel()), xt::no_ownership(),
-                     SizeShape(e.shape().begin(), e.shape().end()));
-  xt::noalias(v) = std::forward<E>(e);
-  return out;
-}
-
 }  // namespace xgrad::detail

@@ -71,23 +71,29 @@ void broadcast_binary(const Shape& shape, const T* a, const Shape& a_shape, cons
                });
 }
 
-/// out (of `out_shape`, rank equal to in_shape's, size 1 on the summed axes) = sum of `in` over
-/// the axes where out_shape is 1 and in_shape is not. `out` must start zeroed.
-template <class T>
-void sum_into(const Shape& in_shape, const T* in, const Shape& out_shape, T* out) {
+/// Reduces `in` into `out` (of `out_shape`: in_shape's rank, size 1 on the reduced axes) with
+/// out = combine(out, x) over the axes where out_shape is 1 and in_shape is not. `out` must
+/// start at the reduction's identity (0 for a sum, -inf for a max).
+template <class T, class Combine>
+void reduce_into(const Shape& in_shape, const T* in, const Shape& out_shape, T* out, Combine combine) {
   const Shape zero(in_shape.size(), 0);
   for_each_run(in_shape, broadcast_strides(out_shape, in_shape.size()), zero,
                [&](std::int64_t i, std::int64_t o, std::int64_t, std::int64_t n, std::int64_t so, std::int64_t) {
                  const T* x = in + i;
                  T* y = out + o;
                  if (so == 1) {
-                   for (std::int64_t j = 0; j < n; ++j) y[j] += x[j];
+                   for (std::int64_t j = 0; j < n; ++j) y[j] = combine(y[j], x[j]);
                  } else {
-                   T acc = 0;
-                   for (std::int64_t j = 0; j < n; ++j) acc += x[j];
-                   *y += acc;
+                   T acc = *y;
+                   for (std::int64_t j = 0; j < n; ++j) acc = combine(acc, x[j]);
+                   *y = acc;
                  }
                });
+}
+
+template <class T>
+void sum_into(const Shape& in_shape, const T* in, const Shape& out_shape, T* out) {
+  reduce_into(in_shape, in, out_shape, out, [](T a, T b) { return a + b; });
 }
 
 }  // namespace xgrad::detail
