@@ -18,7 +18,7 @@ build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	@$(BUILD)/examples/elman_rnn
+	@$(BUILD)/examples/demo
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
