@@ -21,7 +21,8 @@ GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias) :
 }
 
 // r_x, z_x, n_x = x W_ih^T + b_ih;  r_h, z_h, n_h = h W_hh^T + b_hh
-// r = sigmoid(r_x + r_h);  z = sigmoid(z_x + z_h);  n = tanh(n_x + r * n_h);  h' = (1 - z) * n + z * h
+// r = sigmoid(r_x + r_h);  z = sigmoid(z_x + z_h);  n = tanh(n_x + r * n_h)
+// h' = (1 - z) * n + z * h, computed as n + z * (h - n)
 State GRUCell::step(const Tensor& x, const State& state) {
   const Tensor& h = state[0];
   auto gx = chunk(x, 3, -1);
@@ -29,7 +30,7 @@ State GRUCell::step(const Tensor& x, const State& state) {
   Tensor r = sigmoid(gx[0] + gh[0]);
   Tensor z = sigmoid(gx[1] + gh[1]);
   Tensor n = tanh(gx[2] + r * gh[2]);
-  return {(1.0 - z) * n + z * h};
+  return {n + z * (h - n)};
 }
 
 GRUResetBeforeCell::GRUResetBeforeCell(std::int64_t input_size, std::int64_t hidden_size, bool bias)
@@ -37,7 +38,7 @@ GRUResetBeforeCell::GRUResetBeforeCell(std::int64_t input_size, std::int64_t hid
   register_gate_weights(3, 3, bias);
 }
 
-// r, z as in GRUCell;  n = tanh(n_x + (r * h) W_hn^T + b_hn);  h' = (1 - z) * n + z * h
+// r, z as in GRUCell;  n = tanh(n_x + (r * h) W_hn^T + b_hn);  h' = (1 - z) * n + z * h = n + z * (h - n)
 State GRUResetBeforeCell::step(const Tensor& x, const State& state) {
   const Tensor& h = state[0];
   const std::int64_t H = hidden_size();
@@ -48,7 +49,7 @@ State GRUResetBeforeCell::step(const Tensor& x, const State& state) {
   Tensor r = sigmoid(gx[0] + rz[0]);
   Tensor z = sigmoid(gx[1] + rz[1]);
   Tensor n = tanh(gx[2] + linear(recurrent(r * h), w[1], b[1]));
-  return {(1.0 - z) * n + z * h};
+  return {n + z * (h - n)};
 }
 
 }  // namespace xgrad::nn
