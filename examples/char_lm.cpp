@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -77,9 +76,9 @@ int main(int argc, char** argv) try {
   const std::int64_t E = flags.integer("embed", tiny ? 16 : 32);
   const std::int64_t B = flags.integer("batch", tiny ? 8 : 32);
   const std::int64_t bptt = flags.integer("bptt", tiny ? 16 : quick ? 48 : 64);
-  const std::int64_t max_chars = flags.integer("chars", tiny ? 6000 : quick ? 280000 : -1);  // -1: all
-  const std::int64_t epochs = flags.integer("epochs", tiny ? 1 : quick ? 3 : 10);
-  const double lr = flags.number("lr", 3e-3);
+  const std::int64_t max_chars = flags.integer("chars", tiny ? 6000 : quick ? 400000 : -1);  // -1: all
+  const std::int64_t epochs = flags.integer("epochs", tiny ? 2 : quick ? 3 : 10);
+  const double lr = flags.number("lr", quick || tiny ? 6e-3 : 3e-3);
   const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
   const std::string checkpoint = flags.text("checkpoint", "/tmp/xgrad_char_lm_" + cell + ".safetensors");
   manual_seed(seed);
@@ -95,21 +94,19 @@ int main(int argc, char** argv) try {
   }
   const std::vector<std::string> chars = data::characters(text);
   const auto split = static_cast<std::ptrdiff_t>(chars.size() * 9 / 10);
-  const std::vector<std::string> train_chars(chars.begin(), chars.begin() + split);
-  const std::vector<std::string> valid_chars(chars.begin() + split, chars.end());
-  const data::Vocabulary vocab = data::Vocabulary::build({train_chars});
+  const data::Vocabulary vocab = data::Vocabulary::build({{chars.begin(), chars.begin() + split}});  // training only
+  const std::vector<std::int64_t> ids = vocab.encode(chars);
+  const std::vector<std::int64_t> train_ids(ids.begin(), ids.begin() + split), valid_ids(ids.begin() + split, ids.end());
   const std::int64_t V = vocab.size();
 
   // Baseline: the unigram entropy of the training text, -sum p(c) log2 p(c)
-  std::map<std::string, double> counts;
-  for (const auto& c : train_chars) counts[c] += 1;
+  std::vector<double> counts(V, 0.0);
+  for (std::int64_t id : train_ids) counts[id] += 1;
   double unigram_bits = 0;
-  for (const auto& [c, n] : counts) {
-    const double p = n / static_cast<double>(train_chars.size());
-    unigram_bits -= p * std::log2(p);
-  }
+  for (double n : counts)
+    if (n > 0) unigram_bits -= n / static_cast<double>(split) * std::log2(n / static_cast<double>(split));
   fmt::print("fortunes: {} characters for training, {} for validation, vocabulary {}; unigram entropy {:.3f} bits/char\n",
-             train_chars.size(), valid_chars.size(), V, unigram_bits);
+             train_ids.size(), valid_ids.size(), V, unigram_bits);
 
   // --- model ------------------------------------------------------------------------------
   CharLM model(V, E, H, layers, cell);
@@ -118,8 +115,8 @@ int main(int argc, char** argv) try {
              model.parameter_count());
 
   // --- truncated BPTT over B streams: the state is carried from one window to the next -----
-  auto stream_batches = [&](const std::vector<std::string>& part, std::vector<nn::State>& carried) {
-    auto streams = std::make_shared<data::StreamBatcher>(vocab.encode(part), B, bptt);
+  auto stream_batches = [&](const std::vector<std::int64_t>& part, std::vector<nn::State>& carried) {
+    auto streams = std::make_shared<data::StreamBatcher>(part, B, bptt);
     return optim::Batches{
         .count = streams->size(),
         .run = [&model, &carried, streams](std::int64_t i) {
@@ -132,8 +129,8 @@ int main(int argc, char** argv) try {
         .on_epoch_begin = [&carried](std::int64_t) { carried.clear(); }};
   };
   std::vector<nn::State> train_state, valid_state;
-  optim::Batches train = stream_batches(train_chars, train_state);
-  optim::Batches valid = stream_batches(valid_chars, valid_state);
+  optim::Batches train = stream_batches(train_ids, train_state);
+  optim::Batches valid = stream_batches(valid_ids, valid_state);
 
   valid.on_epoch_begin(0);
   const double untrained_bpc = optim::evaluate(model, valid).at("bpc");
@@ -147,7 +144,7 @@ int main(int argc, char** argv) try {
   optim::fit(model, adam, train, {.epochs = epochs, .clip_norm = 1.0, .callbacks = {best, announce}}, &valid);
 
   // --- the best checkpoint, sampled from a prompt -----------------------------------------
-  model.load(checkpoint);
+  if (best->saved_epoch() >= 0) model.load(checkpoint);
   valid.on_epoch_begin(0);
   const double bpc = optim::evaluate(model, valid).at("bpc");
   // generate() works on one flat state; the model keeps one state per layer
