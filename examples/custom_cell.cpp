@@ -20,6 +20,7 @@
 #include <fmt/core.h>
 
 #include "common/report.hpp"
+#include "common/adding.hpp"
 #include "xgrad.hpp"
 
 using namespace xgrad;
@@ -44,19 +45,8 @@ class MGUCell : public nn::Cell {
   }
 };
 
-struct Adding {
-  Tensor x;  // [N, T, 2]: value, marker
-  Tensor y;  // [N, 1]: the sum of the two marked values
-};
-
-/// n sequences of the adding problem, length T, drawn from `gen`.
-Adding adding_problem(std::int64_t n, std::int64_t T, Generator& gen) {
-  Tensor values = uniform({n, T}, 0, 1, f32, &gen);
-  Tensor first = randint(0, T / 2, {n, 1}, &gen), second = randint(T / 2, T, {n, 1}, &gen);
-  Tensor t = arange(static_cast<double>(T), i64);
-  Tensor marks = (eq(t, first) + eq(t, second)).to(f32);  // [N, T]
-  return {stack({values, marks}, -1), sum(values * marks, 1, true)};
-}
+using examples::Adding;
+using examples::adding_problem;
 
 /// The MGU layer and a linear head on its last hidden state.
 struct Regressor : nn::Module {
