@@ -136,11 +136,12 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
                                    c.reads_below() && layer > 0 ? below[d] : std::vector<State>{}};
       Unrolled u = unroll(c, input, start.empty() ? c.initial_state(B, x.dtype()) : start[layer * D + d],
                           unroll_options);
-      sequences[d] = stack(u.outputs, 1);
+      // go_backwards returns the last layer's outputs in the order they were computed (Keras)
+      const bool processing_order = layer == L - 1 && options_.go_backwards && D == 1;
+      sequences[d] = stack(processing_order ? reversed(u.outputs) : u.outputs, 1);
       finals[d] = u.final_state[0];
       below[d] = std::move(u.states);
       result.states.push_back(std::move(u.final_state));
-      if (layer == L - 1 && options_.go_backwards && D == 1) sequences[d] = stack(reversed(u.outputs), 1);
     }
     layer_input = D == 2 ? concat({sequences[0], sequences[1]}, -1) : sequences[0];
   }

@@ -81,11 +81,6 @@ void with_data(const Tensor& p, F&& f) {
   });
 }
 
-template <class T>
-T* raw(Tensor& t) {
-  return t.data<T>();
-}
-
 }  // namespace
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
@@ -101,7 +96,7 @@ void SGD::step() {
     Tensor* buf = o.momentum != 0 ? &buffer(i, "momentum_buffer") : nullptr;
     with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
-      T* b = buf ? raw<T>(*buf) : nullptr;
+      T* b = buf ? buf->data<T>() : nullptr;
       for (std::int64_t k = 0; k < n; ++k) {
         T d = g[k] + T(o.weight_decay) * p[k];
         if (b) {
@@ -127,7 +122,7 @@ void RMSprop::step() {
     Tensor* momentum = o.momentum > 0 ? &buffer(i, "momentum_buffer") : nullptr;
     with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
-      T *s = raw<T>(square_avg), *ga = grad_avg ? raw<T>(*grad_avg) : nullptr, *b = momentum ? raw<T>(*momentum) : nullptr;
+      T *s = square_avg.data<T>(), *ga = grad_avg ? grad_avg->data<T>() : nullptr, *b = momentum ? momentum->data<T>() : nullptr;
       const T alpha(o.alpha);
       for (std::int64_t k = 0; k < n; ++k) {
         const T d = g[k] + T(o.weight_decay) * p[k];
@@ -170,7 +165,7 @@ void Adam::step() {
     const double bias1 = 1 - std::pow(o.beta1, t), bias2_sqrt = std::sqrt(1 - std::pow(o.beta2, t));
     with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
-      T *m = raw<T>(exp_avg), *v = raw<T>(exp_avg_sq), *vmax = max_sq ? raw<T>(*max_sq) : nullptr;
+      T *m = exp_avg.data<T>(), *v = exp_avg_sq.data<T>(), *vmax = max_sq ? max_sq->data<T>() : nullptr;
       const T b1(o.beta1), b2(o.beta2), step_size(lr_ / bias1);
       for (std::int64_t k = 0; k < n; ++k) {
         T d = g[k];
@@ -200,7 +195,7 @@ void Adagrad::step() {
     const double clr = lr_ / (1 + (t - 1) * o.lr_decay);
     with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
-      T* s = raw<T>(sum);
+      T* s = sum.data<T>();
       for (std::int64_t k = 0; k < n; ++k) {
         const T d = g[k] + T(o.weight_decay) * p[k];
         s[k] += d * d;
