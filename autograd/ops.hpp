@@ -137,9 +137,15 @@ Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::i
 /// a 1-D operand is a vector. d/da = g op(b)^T, d/db = op(a)^T g (then transposed back).
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
+// --- softmax (ops_softmax.cpp): row kernels, fused first-order backward --------------------------
+/// exp(x) / sum(exp(x)) along axis, computed as exp(x - max) / sum(exp(x - max)).
+/// d/dx = y * (g - sum(g * y)).
+Tensor softmax(const Tensor& x, std::int64_t axis);
+/// x - logsumexp(x) along axis, computed as (x - max) - log(sum(exp(x - max))).
+/// d/dx = g - exp(y) * sum(g).
+Tensor log_softmax(const Tensor& x, std::int64_t axis);
+
 // --- composites (ops_composite.cpp): no backward of their own ---------------------------------------
-Tensor softmax(const Tensor& x, std::int64_t axis);      ///< exp(log_softmax(x))
-Tensor log_softmax(const Tensor& x, std::int64_t axis);  ///< x - logsumexp(x), computed as (x - max) - logsumexp(x - max)
 Tensor square(const Tensor& x);                          ///< x * x
 Tensor minimum(const Tensor& a, const Tensor& b);        ///< -max(-a, -b)
 

@@ -251,6 +251,83 @@ TEST_CASE("logsumexp: gradcheck, closed form (softmax), values") {
   check_values(logsumexp(zeros({0, 3}, f64), 0), {3}, {-inf, -inf, -inf});
 }
 
+// --- softmax, log_softmax ------------------------------------------------------------------------
+
+/// log_softmax of every row along `axis` in long double, the reference for both kernels.
+std::vector<double> reference_log_softmax(const Tensor& x, std::int64_t axis) {
+  const Shape& s = x.shape();
+  std::int64_t outer = 1, n = s[axis], inner = 1;
+  for (std::int64_t d = 0; d < axis; ++d) outer *= s[d];
+  for (std::int64_t d = axis + 1; d < static_cast<std::int64_t>(s.size()); ++d) inner *= s[d];
+  auto v = x.to_vector<double>();
+  std::vector<double> out(v.size());
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < inner; ++i) {
+      long double total = 0;
+      for (std::int64_t j = 0; j < n; ++j) total += std::exp(static_cast<long double>(v[(o * n + j) * inner + i]));
+      for (std::int64_t j = 0; j < n; ++j) {
+        const std::int64_t k = (o * n + j) * inner + i;
+        out[k] = static_cast<double>(v[k] - std::log(total));
+      }
+    }
+  return out;
+}
+
+TEST_CASE("softmax and log_softmax: every axis of odd shapes, gradcheck and gradgradcheck, long-double values") {
+  struct Case {
+    Shape shape;
+    std::int64_t axis;
+  };
+  for (const auto& c : {Case{{7}, 0}, Case{{3, 5}, 1}, Case{{3, 5}, 0}, Case{{2, 3, 4}, 1}, Case{{2, 1, 19}, -1},
+                        Case{{1, 4, 3}, 0}, Case{{4, 17}, -1}}) {
+    INFO("shape ", c.shape, " axis ", c.axis);
+    const std::int64_t a = c.axis < 0 ? c.axis + static_cast<std::int64_t>(c.shape.size()) : c.axis;
+    check_gradients([c](const Inputs& in) { return log_softmax(in[0], c.axis); }, {input(c.shape, -3, 3)});
+    check_gradients([c](const Inputs& in) { return softmax(in[0], c.axis); }, {input(c.shape, -3, 3)});
+    // values in f64 and f32 (the f32 rows of 17 and 19 run the vector kernel and its scalar tail)
+    Tensor x = input(c.shape, -3, 3, 9).detach();
+    auto expected = reference_log_softmax(x, a);
+    for (Dtype d : {f64, f32}) {
+      const double tolerance = d == f64 ? 1e-14 : 2e-6;
+      auto got = log_softmax(x.to(d), c.axis).to_vector<double>();
+      auto probs = softmax(x.to(d), c.axis).to_vector<double>();
+      double worst = 0, worst_p = 0;
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        worst = std::max(worst, std::abs(got[k] - expected[k]));
+        worst_p = std::max(worst_p, std::abs(probs[k] - std::exp(expected[k])));
+      }
+      CHECK(worst <= tolerance);
+      CHECK(worst_p <= tolerance);
+    }
+  }
+  // the first-order backward (fused) equals the composed one used under create_graph
+  Tensor x = input({5, 23}, -4, 4, 3);
+  Tensor v = input({5, 23}, -1, 1, 4).detach();
+  for (Dtype d : {f64, f32}) {
+    Tensor xd = x.detach().to(d).requires_grad_();
+    Tensor vd = v.to(d);
+    Tensor fused = autograd::grad({log_softmax(xd, 1)}, {xd}, {vd})[0];
+    Tensor composed = autograd::grad({log_softmax(xd, 1)}, {xd}, {vd}, true)[0];
+    CHECK(max_abs_diff(fused, composed) <= (d == f64 ? 1e-14 : 1e-6));
+    fused = autograd::grad({softmax(xd, 1)}, {xd}, {vd})[0];
+    composed = autograd::grad({softmax(xd, 1)}, {xd}, {vd}, true)[0];
+    CHECK(max_abs_diff(fused, composed) <= (d == f64 ? 1e-14 : 1e-6));
+  }
+  // -inf entries get probability 0; a row of only -inf has none to give: NaN, as in PyTorch
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor masked = tensor({{0.0, -inf, 0.0}, {-inf, -inf, -inf}}, f64);
+  auto p = softmax(masked, 1).to_vector<double>();
+  CHECK(p[0] == 0.5);
+  CHECK(p[1] == 0);
+  CHECK(std::isnan(p[3]));
+  CHECK(log_softmax(masked, 1).to_vector<double>()[1] == -inf);
+  CHECK(std::isnan(log_softmax(masked, 1).to_vector<double>()[4]));
+  // errors name the op
+  CHECK(matches(error_of([] { softmax(scalar(1, f64), 0); }), R"(softmax: .*scalar)"));
+  CHECK(matches(error_of([] { log_softmax(ones({2, 3}, f64), 2); }), R"(log_softmax: .*2.*\[2, 3\])"));
+  CHECK(matches(error_of([] { log_softmax(ones({2, 3}, i64), 1); }), R"(log_softmax: .*i64)"));
+}
+
 // --- errors -------------------------------------------------------------------------------------
 
 TEST_CASE("reductions: errors name the op and the shape") {
