@@ -100,7 +100,14 @@ struct Engine {
     return captured;
   }
 
-  static void accumulate(Tensor& into, const Tensor& g) { into = into.defined() ? into + g : g; }
+  /// Sums the gradients that reach one output. In place when `into` is a buffer nobody else
+  /// holds (no allocation); under create_graph, an add the graph records.
+  static void accumulate(Tensor& into, const Tensor& g) {
+    if (!into.defined()) into = g;
+    else if (!grad_enabled() && detail::unshared(into) && into.shape() == g.shape() && into.dtype() == g.dtype())
+      detail::add_in_place(into, g);
+    else into = into + g;
+  }
 };
 
 namespace {

@@ -93,23 +93,34 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
 Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
   const Tensor& grad = output_grads[0];
   Tensor& acc = leaf_->grad;
-  const bool sole_owner = grad.impl_ptr().use_count() == 1 && grad.impl().storage.use_count() == 1 &&
-                          !grad.requires_grad();
   if (!acc.defined()) {
     // Keep the incoming buffer when nobody else can see it; otherwise copy, so that later
     // in-place accumulation never writes into another tensor.
-    acc = grad_enabled() || sole_owner ? grad : grad.detach().clone();
+    acc = grad_enabled() || detail::unshared(grad) ? grad : grad.detach().clone();
   } else if (grad_enabled() || acc.requires_grad()) {
     acc = acc + grad;  // create_graph: the accumulation itself is differentiable
   } else {
-    xgrad::detail::dispatch(acc.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      auto a = xgrad::detail::view<T>(acc);
-      a += xgrad::detail::view<T>(grad);
-    });
+    detail::add_in_place(acc, grad);
   }
   return {};
 }
+
+namespace detail {
+
+void add_in_place(Tensor& acc, const Tensor& g) {
+  xgrad::detail::dispatch(acc.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* a = acc.data<T>();
+    const T* b = g.data<T>();
+    for (std::int64_t i = 0, n = acc.numel(); i < n; ++i) a[i] += b[i];
+  });
+}
+
+bool unshared(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 && !t.requires_grad();
+}
+
+}  // namespace detail
 
 // --- recording -------------------------------------------------------------------------------
 

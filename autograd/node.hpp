@@ -211,6 +211,10 @@ std::vector<Tensor> record_outputs(const char* name, std::vector<Tensor> outs, s
 namespace detail {
 /// Releases a node reference without recursing down a long chain (iterative teardown).
 void release_node(std::shared_ptr<Node>& node);
+/// acc += g in place (same shape and dtype).
+void add_in_place(Tensor& acc, const Tensor& g);
+/// Whether t is the only handle on its buffer (so writing into it changes nothing else).
+bool unshared(const Tensor& t);
 }  // namespace detail
 
 }  // namespace xgrad::autograd

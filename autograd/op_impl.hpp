@@ -6,11 +6,20 @@
 
 namespace xgrad {
 
+namespace detail {
+/// Normalised, sorted, distinct axes; throws naming the op on a bad or repeated axis.
+std::vector<std::size_t> reduce_axes(const Axes& axes, const Shape& shape, const char* op);
+/// The shape after reducing `axes`: size 1 there (keepdim) or removed.
+Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bool keepdim);
+}  // namespace detail
+
 using autograd::Grads;
 using autograd::record;
 using detail::dispatch;
 using detail::dispatch_floating;
 using detail::evaluate;
+using detail::reduce_axes;
+using detail::reduced_shape;
 using detail::view;
 
 }  // namespace xgrad

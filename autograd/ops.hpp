@@ -136,6 +136,9 @@ Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::i
 /// op(a) @ op(b) over the last two axes, op = transpose where asked; batch axes broadcast;
 /// a 1-D operand is a vector. d/da = g op(b)^T, d/db = op(a)^T g (then transposed back).
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+/// x W^T + b over the last axis of x (weight [out, in], bias [out] or undefined), as one GEMM
+/// that accumulates onto the bias. d/dx = g W, d/dW = g^T x, d/db = g summed over rows.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 
 // --- softmax (ops_softmax.cpp): row kernels, fused first-order backward --------------------------
 /// exp(x) / sum(exp(x)) along axis, computed as exp(x - max) / sum(exp(x - max)).

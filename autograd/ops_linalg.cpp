@@ -1,4 +1,6 @@
 // matmul: the one linear-algebra primitive; every matrix product runs through core/gemm.
+#include <algorithm>
+
 #include "autograd/op_impl.hpp"
 #include "core/gemm.hpp"
 
@@ -84,6 +86,37 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
     return expand(t, s);
   };
   return batched_matmul(expanded(a), expanded(b), transpose_a, transpose_b);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (x.dim() == 0 || weight.dim() != 2 || x.shape().back() != weight.shape().back())
+    fail("linear: input {} does not match weight {} (in_features {})", x.shape(), weight.shape(),
+         weight.dim() == 2 ? weight.shape().back() : -1);
+  if (!bias.defined()) return matmul(x, weight, false, true);
+  if (bias.dim() != 1 || bias.shape()[0] != weight.shape()[0])
+    fail("linear: bias {} does not match weight {} (out_features {})", bias.shape(), weight.shape(),
+         weight.shape()[0]);
+  if (x.dtype() != weight.dtype() || bias.dtype() != weight.dtype())
+    fail("linear: dtypes differ: input {}, weight {}, bias {}", dtype_name(x.dtype()), dtype_name(weight.dtype()),
+         dtype_name(bias.dtype()));
+  if (x.dim() != 2) {  // a vector is one row; leading axes fold into the rows
+    Shape out = x.shape();
+    out.back() = weight.shape()[0];
+    return reshape(linear(reshape(x, {-1, x.shape().back()}), weight, bias), out);
+  }
+  // One GEMM into a buffer that starts as the bias in every row (beta = 1): no second pass
+  const std::int64_t m = x.shape()[0], n = weight.shape()[0], k = x.shape()[1];
+  Tensor y = empty({m, n}, x.dtype());
+  detail::dispatch_floating(x.dtype(), "linear", [&](auto tag) {
+    using T = decltype(tag);
+    T* py = y.data<T>();
+    for (std::int64_t i = 0; i < m; ++i) std::copy_n(bias.data<T>(), n, py + i * n);
+    gemm<T>(false, true, m, n, k, T(1), x.data<T>(), weight.data<T>(), T(1), py);
+  });
+  return record("linear", y, {x, weight, bias}, [x, weight](const Tensor& g) -> Grads {
+    return {x.requires_grad() ? matmul(g, weight) : Tensor(),
+            weight.requires_grad() ? matmul(g, x, true, false) : Tensor(), sum(g, 0)};
+  });
 }
 
 }  // namespace xgrad

@@ -1,4 +1,4 @@
-// Reductions: sum, mean, max with indices, logsumexp.
+// Reductions: sum, mean, max with indices (logsumexp lives with softmax, in ops_softmax.cpp).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -10,27 +10,6 @@
 namespace xgrad {
 
 namespace {
-
-/// Normalised, sorted, distinct axes; throws naming the op on a bad or repeated axis.
-std::vector<std::size_t> reduce_axes(const Axes& axes, const Shape& shape, const char* op) {
-  std::vector<std::size_t> out;
-  for (auto a : axes.list) out.push_back(static_cast<std::size_t>(normalize_axis(a, shape.size(), op, shape)));
-  std::sort(out.begin(), out.end());
-  if (std::adjacent_find(out.begin(), out.end()) != out.end())
-    fail("{}: repeated axis in the axes of a reduction over shape {}", op, shape);
-  return out;
-}
-
-/// The shape after reducing `axes`: size 1 there (keepdim) or removed.
-Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bool keepdim) {
-  Shape out;
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    bool reduced = std::binary_search(axes.begin(), axes.end(), i);
-    if (!reduced) out.push_back(shape[i]);
-    else if (keepdim) out.push_back(1);
-  }
-  return out;
-}
 
 Axes all_axes(const Tensor& x) {
   std::vector<std::int64_t> all(x.shape().size());
@@ -45,6 +24,25 @@ std::int64_t count_over(const Shape& shape, const std::vector<std::size_t>& axes
 }
 
 }  // namespace
+
+std::vector<std::size_t> detail::reduce_axes(const Axes& axes, const Shape& shape, const char* op) {
+  std::vector<std::size_t> out;
+  for (auto a : axes.list) out.push_back(static_cast<std::size_t>(normalize_axis(a, shape.size(), op, shape)));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end())
+    fail("{}: repeated axis in the axes of a reduction over shape {}", op, shape);
+  return out;
+}
+
+Shape detail::reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bool keepdim) {
+  Shape out;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    bool reduced = std::binary_search(axes.begin(), axes.end(), i);
+    if (!reduced) out.push_back(shape[i]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
 
 // --- sum, mean ---------------------------------------------------------------------------------
 
@@ -114,37 +112,6 @@ MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
 Tensor max(const Tensor& x) {
   if (x.numel() == 0) fail("max: cannot reduce an empty tensor (shape {})", x.shape());
   return max(reshape(x, {-1}), 0).values;
-}
-
-// --- logsumexp -------------------------------------------------------------------------------------
-
-Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
-  auto ax = reduce_axes(axes, x.shape(), "logsumexp");
-  Shape keep_shape = reduced_shape(x.shape(), ax, true);
-  Shape out_shape = reduced_shape(x.shape(), ax, keepdim);
-  Tensor y = detail::dispatch_floating(x.dtype(), "logsumexp", [&](auto tag) {
-    using T = decltype(tag);
-    // m = max, taken as 0 where it is not finite (all -inf: exp(-inf - 0) = 0, log 0 = -inf)
-    Tensor m = full(keep_shape, -INFINITY, x.dtype());
-    T* pm = m.data<T>();
-    detail::reduce_into(x.shape(), x.data<T>(), keep_shape, pm, [](T a, T b) { return b > a || std::isnan(b) ? b : a; });
-    for (std::int64_t i = 0, n = m.numel(); i < n; ++i)
-      if (!std::isfinite(pm[i])) pm[i] = 0;
-    Tensor e = empty(x.shape(), x.dtype());  // exp(x - m)
-    detail::broadcast_binary(x.shape(), x.data<T>(), x.shape(), pm, keep_shape, e.data<T>(),
-                             [](T v, T shift) { return std::exp(v - shift); });
-    Tensor s = zeros(keep_shape, x.dtype());
-    detail::sum_into(x.shape(), e.data<T>(), keep_shape, s.data<T>());
-    T* ps = s.data<T>();
-    for (std::int64_t i = 0, n = s.numel(); i < n; ++i) ps[i] = std::log(ps[i]) + pm[i];
-    return keepdim ? s : reshape(s, out_shape);
-  });
-  return record("logsumexp", y, {x}, [x, keep_shape](const Tensor& g, const Tensor& y) -> Grads {
-    // d/dx = exp(x - lse): softmax, and 0 where lse = -inf
-    Tensor lse = reshape(y, keep_shape);
-    Tensor safe = where(isfinite(lse), lse, scalar(0, lse.dtype()));
-    return {expand(reshape(g, keep_shape), x.shape()) * exp(x - safe)};
-  });
 }
 
 }  // namespace xgrad

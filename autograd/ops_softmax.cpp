@@ -1,11 +1,14 @@
-// softmax and log_softmax: primitives with their own row kernels, because over a language
-// model's [tokens, vocabulary] logits the composed form (max, shift, exp, sum, log, subtract)
-// makes six passes over the largest tensor of the step and these make two.
+// The softmax family, logsumexp, log_softmax and softmax: primitives with their own row
+// kernels, because over a language model's [tokens, vocabulary] logits the composed form
+// (max, shift, exp, sum, log, subtract) makes six passes over the largest tensor of the step
+// and these make two.
 //
 // Along `axis` a tensor is [outer, n, inner]; each (outer, inner) pair is one row of n elements
 // at stride `inner`. Backward: first-order gradients run fused row kernels; under create_graph
 // the same formulas are composed from ops, so gradients of gradients work as for any op.
 #include <cmath>
+#include <numeric>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -21,11 +24,12 @@ struct Rows {
     for (std::int64_t d = 0; d < static_cast<std::int64_t>(shape.size()); ++d)
       (d < axis ? outer : d == axis ? n : inner) *= shape[d];
   }
-  /// Calls f(offset) with the offset of the first element of every row.
+  /// Calls f(first, index) with the offset of each row's first element and the row's index
+  /// (its position in the reduced [outer, inner] tensor).
   template <class F>
   void each(F f) const {
     for (std::int64_t o = 0; o < outer; ++o)
-      for (std::int64_t i = 0; i < inner; ++i) f(o * n * inner + i);
+      for (std::int64_t i = 0; i < inner; ++i) f(o * n * inner + i, o * inner + i);
   }
 };
 
@@ -38,25 +42,51 @@ T row_shift(const T* x, std::int64_t n, std::int64_t stride) {
   return std::isfinite(m) ? m : T(0);
 }
 
-/// y[j] = exp(x[j] - shift), returning the sum of y (y may be x itself; y = nullptr: sum only).
-/// The contiguous case runs on xsimd batches: std::exp is a scalar libm call.
+/// exp(v - shift). In float32, v - shift is rounded (by up to 2^-24 |v - shift|, which exp
+/// turns into a relative error of the result): the scalar form takes the difference in double;
+/// the vector form recovers the rounding error exactly (Knuth's two-sum) and applies it as
+/// exp(d + e) = exp(d) (1 + e). Either way each value is good to a few units in the last place.
 template <class T>
-T exp_shifted(const T* x, T* y, std::int64_t n, std::int64_t stride, T shift) {
+T exp_minus(T v, T shift) {
+  return static_cast<T>(std::exp(static_cast<double>(v) - static_cast<double>(shift)));
+}
+
+template <class T>
+xsimd::batch<T> exp_minus(xsimd::batch<T> v, xsimd::batch<T> shift) {
   using B = xsimd::batch<T>;
-  constexpr std::int64_t W = B::size;
+  if constexpr (std::is_same_v<T, double>) {
+    return xsimd::exp(v - shift);
+  } else {
+    const B d = v - shift, back = d - v;
+    const B e = (v - (d - back)) + (-shift - back);
+    const B y = xsimd::exp(d);
+    return xsimd::fma(y, xsimd::select(e == e, e, B(0)), y);  // e is NaN where v is infinite
+  }
+}
+
+/// y[j] = exp(x[j] - shift) (y = nullptr: not stored), returning the sum of them. Sums run in
+/// float32 only within blocks of 64 and in double across blocks: a 30 000-word vocabulary row
+/// keeps the error of a few additions. The contiguous case runs on xsimd batches.
+template <class T>
+double exp_sum(const T* x, T* y, std::int64_t n, std::int64_t stride, T shift) {
+  using B = xsimd::batch<T>;
+  constexpr std::int64_t W = B::size, kBlock = 64 / W;
   std::int64_t j = 0;
-  T total = 0;
-  if (stride == 1 && n >= W) {
-    B acc(T(0)), s(shift);
-    for (; j + W <= n; j += W) {
-      B e = xsimd::exp(B::load_unaligned(x + j) - s);
-      if (y) e.store_unaligned(y + j);
-      acc += e;
+  double total = 0;
+  if (stride == 1) {
+    const B s(shift);
+    while (j + W <= n) {
+      B acc(T(0));
+      for (std::int64_t b = 0; b < kBlock && j + W <= n; ++b, j += W) {
+        const B e = exp_minus(B::load_unaligned(x + j), s);
+        if (y) e.store_unaligned(y + j);
+        acc += e;
+      }
+      total += xsimd::hadd(acc);
     }
-    total = xsimd::hadd(acc);
   }
   for (; j < n; ++j) {
-    const T e = std::exp(x[j * stride] - shift);
+    const T e = exp_minus(x[j * stride], shift);
     if (y) y[j * stride] = e;
     total += e;
   }
@@ -64,16 +94,16 @@ T exp_shifted(const T* x, T* y, std::int64_t n, std::int64_t stride, T shift) {
 }
 
 template <class T>
-T row_sum(const T* x, std::int64_t n, std::int64_t stride) {
-  T total = 0;
+double row_sum(const T* x, std::int64_t n, std::int64_t stride) {
+  double total = 0;
   for (std::int64_t j = 0; j < n; ++j) total += x[j * stride];
   return total;
 }
 
 template <class T>
-T row_dot(const T* x, const T* y, std::int64_t n, std::int64_t stride) {
-  T total = 0;
-  for (std::int64_t j = 0; j < n; ++j) total += x[j * stride] * y[j * stride];
+double row_dot(const T* x, const T* y, std::int64_t n, std::int64_t stride) {
+  double total = 0;
+  for (std::int64_t j = 0; j < n; ++j) total += static_cast<double>(x[j * stride]) * y[j * stride];
   return total;
 }
 
@@ -82,7 +112,63 @@ std::int64_t softmax_axis(const Tensor& x, std::int64_t axis, const char* op) {
   return normalize_axis(axis, x.dim(), op, x.shape());
 }
 
+/// logsumexp over one axis, keeping it (size 1).
+Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
+  const Rows rows(x.shape(), a);
+  Shape keep_shape = x.shape();
+  keep_shape[a] = 1;
+  Tensor y = dispatch_floating(x.dtype(), "logsumexp", [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = empty(keep_shape, x.dtype());
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    rows.each([&](std::int64_t r, std::int64_t k) {
+      const T shift = row_shift(px + r, rows.n, rows.inner);
+      py[k] = static_cast<T>(shift + std::log(exp_sum<T>(px + r, nullptr, rows.n, rows.inner, shift)));
+    });
+    return out;
+  });
+  return record("logsumexp", y, {x}, [x, a, rows](const Tensor& g, const Tensor& y) -> Grads {
+    // d/dx = g exp(x - lse), the softmax; 0 in a row of -inf (lse = -inf)
+    if (autograd::grad_enabled()) {
+      Tensor safe = where(isfinite(y), y, scalar(0, y.dtype()));
+      return {expand(g, x.shape()) * exp(x - safe)};
+    }
+    return {dispatch_floating(x.dtype(), "logsumexp backward", [&](auto tag) {
+      using T = decltype(tag);
+      Tensor gx = empty(x.shape(), x.dtype());
+      const T *px = x.data<T>(), *pg = g.data<T>();
+      T* out = gx.data<T>();
+      // exp(x - max) / sum rather than exp(x - lse): lse is rounded, and at |lse| ~ 1000 that
+      // rounding alone would cost float32 gradients 5e-5 of relative accuracy
+      rows.each([&](std::int64_t r, std::int64_t k) {
+        const double total = exp_sum<T>(px + r, out + r, rows.n, rows.inner, row_shift(px + r, rows.n, rows.inner));
+        const T scale = total > 0 ? static_cast<T>(pg[k] / total) : T(0);  // a row of -inf: no gradient
+        for (std::int64_t j = 0; j < rows.n; ++j) out[r + j * rows.inner] *= scale;
+      });
+      return gx;
+    })};
+  });
+}
+
 }  // namespace
+
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
+  const auto ax = reduce_axes(axes, x.shape(), "logsumexp");
+  const Shape out_shape = reduced_shape(x.shape(), ax, keepdim);
+  if (ax.size() == 1) return reshape(logsumexp_axis(x, static_cast<std::int64_t>(ax[0])), out_shape);
+  // Several axes: move them to the end as one axis (a copy, in this rarer case)
+  std::vector<std::int64_t> order;
+  for (std::size_t d = 0; d < x.shape().size(); ++d)
+    if (!std::binary_search(ax.begin(), ax.end(), d)) order.push_back(static_cast<std::int64_t>(d));
+  const std::size_t kept = order.size();
+  order.insert(order.end(), ax.begin(), ax.end());
+  Shape rows = reduced_shape(x.shape(), ax, false);
+  rows.push_back(-1);
+  if (kept == 0) rows = {1, -1};
+  return reshape(logsumexp_axis(reshape(permute(x, order), rows), -1 + static_cast<std::int64_t>(rows.size())),
+                 out_shape);
+}
 
 Tensor log_softmax(const Tensor& x, std::int64_t axis) {
   const std::int64_t a = softmax_axis(x, axis, "log_softmax");
@@ -92,10 +178,10 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
     Tensor out = empty(x.shape(), x.dtype());
     const T* px = x.data<T>();
     T* py = out.data<T>();
-    rows.each([&](std::int64_t r) {
+    rows.each([&](std::int64_t r, std::int64_t) {
       const T shift = row_shift(px + r, rows.n, rows.inner);
-      // x - shift is exact, so shifting first keeps the small differences of large logits
-      const T log_sum = std::log(exp_shifted<T>(px + r, nullptr, rows.n, rows.inner, shift));
+      // x - shift is exact near the maximum, so shifting first keeps the small differences of large logits
+      const T log_sum = static_cast<T>(std::log(exp_sum<T>(px + r, nullptr, rows.n, rows.inner, shift)));
       for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * rows.inner] = (px[r + j * rows.inner] - shift) - log_sum;
     });
     return out;
@@ -108,9 +194,9 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
       Tensor gx = empty(y.shape(), y.dtype());
       const T *pg = g.data<T>(), *py = y.data<T>();
       T* out = gx.data<T>();
-      rows.each([&](std::int64_t r) {
-        const T s = row_sum(pg + r, rows.n, rows.inner);
-        exp_shifted<T>(py + r, out + r, rows.n, rows.inner, T(0));
+      rows.each([&](std::int64_t r, std::int64_t) {
+        const T s = static_cast<T>(row_sum(pg + r, rows.n, rows.inner));
+        exp_sum<T>(py + r, out + r, rows.n, rows.inner, T(0));
         for (std::int64_t j = 0; j < rows.n; ++j) {
           const std::int64_t k = r + j * rows.inner;
           out[k] = pg[k] - out[k] * s;
@@ -129,9 +215,10 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
     Tensor out = empty(x.shape(), x.dtype());
     const T* px = x.data<T>();
     T* py = out.data<T>();
-    rows.each([&](std::int64_t r) {
+    rows.each([&](std::int64_t r, std::int64_t) {
       const T shift = row_shift(px + r, rows.n, rows.inner);
-      const T scale = T(1) / exp_shifted<T>(px + r, py + r, rows.n, rows.inner, shift);
+      const double total = exp_sum<T>(px + r, py + r, rows.n, rows.inner, shift);
+      const T scale = static_cast<T>(1 / total);
       for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * rows.inner] *= scale;
     });
     return out;
@@ -144,8 +231,8 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
       Tensor gx = empty(y.shape(), y.dtype());
       const T *pg = g.data<T>(), *py = y.data<T>();
       T* out = gx.data<T>();
-      rows.each([&](std::int64_t r) {
-        const T s = row_dot(pg + r, py + r, rows.n, rows.inner);
+      rows.each([&](std::int64_t r, std::int64_t) {
+        const T s = static_cast<T>(row_dot(pg + r, py + r, rows.n, rows.inner));
         for (std::int64_t j = 0; j < rows.n; ++j) {
           const std::int64_t k = r + j * rows.inner;
           out[k] = py[k] * (pg[k] - s);

@@ -1,10 +1,11 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <unordered_map>
 
 #include "core/kernel.hpp"
 
@@ -16,25 +17,41 @@ namespace {
 
 constexpr std::size_t kAlign = 64;  // a cache line; lets SIMD loads start aligned
 
-// A buffer pool. A training step allocates the same large buffers step after step; handing
-// them back to the system each time (glibc unmaps blocks over 128 KiB) makes the next step
-// fault every page in again. Freed blocks over kPooledFrom bytes are kept per size class
-// (four classes per power of two, so at most 25% is wasted) and reused, up to kPoolLimit bytes.
-constexpr std::size_t kPooledFrom = 16 * 1024;
+// A buffer pool. A training step allocates the same buffers step after step; handing them
+// back to the system each time costs a malloc and free per op for small ones, and for large
+// ones (glibc unmaps blocks over 128 KiB) makes the next step fault every page in again.
+// Freed blocks are kept per size class (four classes per power of two, so at most 25% is
+// wasted) and reused, up to kPoolLimit bytes per thread.
+// Under AddressSanitizer (GCC's macro, clang's feature test) nothing is pooled, so that a use
+// after free is reported.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define XGRAD_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(XGRAD_ASAN)
+constexpr std::size_t kPoolLimit = 0;
+#else
 constexpr std::size_t kPoolLimit = std::size_t{2} << 30;
+#endif
 
-std::size_t size_class(std::size_t bytes) {
-  if (bytes <= kPooledFrom) return bytes;
-  const int top = 63 - __builtin_clzll(bytes - 1);  // 2^top < bytes <= 2^(top+1)
-  const std::size_t quarter = std::size_t{1} << (top - 1);
-  return (bytes + quarter - 1) / quarter * quarter;
+struct SizeClass {
+  std::size_t index, bytes;
+};
+
+SizeClass size_class(std::size_t bytes) {
+  if (bytes <= kAlign) return {0, kAlign};
+  const int top = 63 - __builtin_clzll(bytes - 1);  // 2^top < bytes <= 2^(top+1), top >= 6
+  const std::size_t quarter = std::size_t{1} << (top - 2);
+  const std::size_t quarters = (bytes + quarter - 1) / quarter;  // 5 to 8
+  return {static_cast<std::size_t>(top - 5) * 4 + quarters - 4, quarters * quarter};
 }
 
 struct Pool {
-  std::unordered_map<std::size_t, std::vector<void*>> free;
+  std::array<std::vector<void*>, 64 * 4> free;
   std::size_t held = 0;
   ~Pool() {
-    for (auto& [size, blocks] : free)
+    for (auto& blocks : free)
       for (void* p : blocks) ::operator delete(p, std::align_val_t(kAlign));
   }
 };
@@ -44,24 +61,23 @@ Pool& pool() {
   return p;
 }
 
-void* allocate(std::size_t bytes) {
-  if (bytes > kPooledFrom) {
-    auto& list = pool().free[bytes];
-    if (!list.empty()) {
-      void* p = list.back();
-      list.pop_back();
-      pool().held -= bytes;
-      return p;
-    }
+void* allocate(SizeClass c) {
+  Pool& cache = pool();
+  auto& list = cache.free[c.index];
+  if (!list.empty()) {
+    void* p = list.back();
+    list.pop_back();
+    cache.held -= c.bytes;
+    return p;
   }
-  return ::operator new(bytes, std::align_val_t(kAlign));
+  return ::operator new(c.bytes, std::align_val_t(kAlign));
 }
 
-void deallocate(void* p, std::size_t bytes) {
+void deallocate(void* p, SizeClass c) {
   Pool& cache = pool();
-  if (bytes > kPooledFrom && cache.held + bytes <= kPoolLimit) {
-    cache.free[bytes].push_back(p);
-    cache.held += bytes;
+  if (cache.held + c.bytes <= kPoolLimit) {
+    cache.free[c.index].push_back(p);
+    cache.held += c.bytes;
     return;
   }
   ::operator delete(p, std::align_val_t(kAlign));
@@ -70,9 +86,9 @@ void deallocate(void* p, std::size_t bytes) {
 }  // namespace
 
 // Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
-Storage::Storage(std::size_t bytes) : data_(allocate(size_class(std::max(bytes, kAlign)))), bytes_(bytes) {}
+Storage::Storage(std::size_t bytes) : data_(allocate(size_class(bytes))), bytes_(bytes) {}
 
-Storage::~Storage() { deallocate(data_, size_class(std::max(bytes_, kAlign))); }
+Storage::~Storage() { deallocate(data_, size_class(bytes_)); }
 
 // --- accessors --------------------------------------------------------------------------
 
@@ -163,12 +179,32 @@ Tensor Tensor::detach() const {
 // --- creation -------------------------------------------------------------------------------
 
 Tensor empty(const Shape& shape, Dtype dtype) {
-  for (auto d : shape) check(d >= 0, "empty: negative dimension in shape {}", shape);
-  auto bytes = static_cast<std::size_t>(numel(shape)) * dtype_size(dtype);
-  return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(bytes), 0, shape, dtype));
+  // The byte count, checked for overflow: a wrapped product would give a small buffer for a
+  // huge shape, and every kernel would then write past its end.
+  std::int64_t bytes = static_cast<std::int64_t>(dtype_size(dtype));
+  bool too_large = false;
+  for (auto d : shape) {
+    check(d >= 0, "empty: negative dimension in shape {}", shape);
+    too_large = too_large || __builtin_mul_overflow(bytes, d, &bytes);
+  }
+  if (too_large) fail("empty: shape {} of {} is too large to allocate", shape, dtype_name(dtype));
+  // Past 2^48 bytes (256 TiB, more than x86-64's user address space) the request cannot succeed:
+  // fail without asking, as a sanitizer's allocator aborts on such requests instead of throwing
+  constexpr std::int64_t kMaxBytes = std::int64_t{1} << 48;
+  std::shared_ptr<Storage> storage;
+  try {
+    if (bytes > kMaxBytes) throw std::bad_alloc();
+    storage = std::make_shared<Storage>(static_cast<std::size_t>(bytes));
+  } catch (const std::bad_alloc&) {
+    fail("empty: cannot allocate {} bytes for shape {} of {}", bytes, shape, dtype_name(dtype));
+  }
+  return Tensor(std::make_shared<TensorImpl>(std::move(storage), 0, shape, dtype));
 }
 
 Tensor full(const Shape& shape, double value, Dtype dtype) {
+  // i64 holds [-2^63, 2^63); converting NaN or a value outside it is undefined behaviour
+  if (dtype == i64 && !(value >= -0x1p63 && value < 0x1p63))
+    fail("full: value {} cannot be converted to i64 (shape {})", value, shape);
   Tensor t = empty(shape, dtype);
   detail::dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -185,7 +221,10 @@ Tensor scalar(double value, Dtype dtype) { return full({}, value, dtype); }
 
 Tensor arange(double start, double stop, double step, Dtype dtype) {
   check(step != 0, "arange: step must be non-zero");
-  auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  const double count = std::max(0.0, std::ceil((stop - start) / step));
+  check(std::isfinite(start) && std::isfinite(stop) && count < 0x1p62,
+        "arange: start {}, stop {} and step {} must be finite and give a countable range", start, stop, step);
+  auto n = static_cast<std::int64_t>(count);
   Tensor t = empty({n}, dtype);
   detail::dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -206,7 +245,34 @@ Tensor copy_from(const xt::xarray<U>& values, Dtype dtype) {
 }
 
 Tensor from_doubles(const xt::xarray<double>& values, Dtype dtype) {
+  if (dtype == i64)
+    for (double v : values)
+      if (!(v >= -0x1p63 && v < 0x1p63)) fail("tensor: value {} cannot be converted to i64", v);
   return detail::dispatch(dtype, [&](auto tag) { return copy_from<decltype(tag)>(values, dtype); });
+}
+
+/// Nested lists must be rectangular: xtensor sizes the array from the first list of each level
+/// and would read past a shorter list or write past the array from a longer one.
+template <class List>
+void check_rectangular(const List& values, const std::vector<std::size_t>& shape, std::size_t depth = 0,
+                       const std::string& path = "") {
+  if (values.size() != shape[depth])
+    fail("tensor: ragged nested list: list {} has {} elements, the first list at its depth has {}",
+         path.empty() ? "[]" : path, values.size(), shape[depth]);
+  if constexpr (!std::is_arithmetic_v<typename List::value_type>) {
+    std::size_t index = 0;
+    for (const auto& row : values) check_rectangular(row, shape, depth + 1, fmt::format("{}[{}]", path, index++));
+  }
+}
+template <class List>
+void check_rectangular(const List& values) {
+  std::vector<std::size_t> shape{values.size()};
+  if constexpr (!std::is_arithmetic_v<typename List::value_type>) {
+    if (values.size() > 0) shape.push_back(values.begin()->size());
+    if constexpr (!std::is_arithmetic_v<typename List::value_type::value_type>)
+      if (values.size() > 0 && values.begin()->size() > 0) shape.push_back(values.begin()->begin()->size());
+  }
+  check_rectangular(values, shape);
 }
 }  // namespace
 
@@ -217,9 +283,11 @@ Tensor tensor(std::initializer_list<ListValue> values, Dtype dtype) {
   return from_doubles(a, dtype);
 }
 Tensor tensor(std::initializer_list<std::initializer_list<double>> values, Dtype dtype) {
+  check_rectangular(values);
   return from_doubles(xt::xarray<double>(values), dtype);
 }
 Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values, Dtype dtype) {
+  check_rectangular(values);
   return from_doubles(xt::xarray<double>(values), dtype);
 }
 Tensor from_xarray(const xt::xarray<float>& values) { return copy_from<float>(values, f32); }

@@ -1,10 +1,12 @@
 #pragma once
+#include "autograd/ops.hpp"
 #include "nn/module.hpp"
 
 namespace xgrad::nn {
 
-/// y = x W^T + b over the last axis of x (any leading axes); W: [out, in], b: [out].
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+/// y = x W^T + b over the last axis of x (any leading axes); W: [out, in], b: [out]. A primitive
+/// op (autograd/ops.hpp): one GEMM onto the bias.
+using xgrad::linear;
 
 /// A fully connected layer (Keras' Dense). Parameters "weight" [out, in] and "bias" [out].
 class Linear : public UnaryModule {

@@ -10,7 +10,6 @@ using namespace xgrad;
 using namespace xgrad::testing;
 using nn::AttentionResult;
 using nn::LuongAttention;
-using Inputs = std::vector<Tensor>;
 
 namespace {
 

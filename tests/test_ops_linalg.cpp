@@ -169,6 +169,32 @@ TEST_CASE("matmul: zero-size dimensions") {
   }
 }
 
+TEST_CASE("linear: one GEMM onto the bias equals matmul + bias; gradcheck on 1-D, 2-D, 3-D inputs, odd shapes") {
+  for (const Shape& xs : {Shape{5}, Shape{1, 5}, Shape{3, 5}, Shape{2, 3, 5}, Shape{0, 5}}) {
+    INFO("x ", xs);
+    Tensor x = input(xs, -1, 1, 1), w = input({4, 5}, -1, 1, 2), b = input({4}, -1, 1, 3);
+    check_close(linear(x, w, b), matmul(x, w, false, true) + b, 1e-15);
+    check_close(linear(x, w), matmul(x, w, false, true), 0);
+    if (numel(xs) > 0) {
+      check_gradients([](const Inputs& in) { return linear(in[0], in[1], in[2]); }, {x, w, b});
+      check_gradients([](const Inputs& in) { return linear(in[0], in[1]); }, {x, w});
+    }
+  }
+  check_values(linear(tensor({{1, 2}}, f64), tensor({{1, 0}, {0, 1}, {1, 1}}, f64), tensor({10, 20, 30}, f64)),
+               {1, 3}, {11, 22, 33});
+  // a constant input: no gradient asked of it, the parameters still get theirs
+  Tensor w = input({3, 2}), b = input({3});
+  sum(linear(tensor({{1, 2}, {3, 4}}, f64), w, b)).backward();
+  check_values(b.grad(), {3}, {2, 2, 2});
+  check_values(w.grad(), {3, 2}, {4, 6, 4, 6, 4, 6});
+  // errors name the op and the shapes
+  CHECK(matches(error_of([] { linear(ones({2, 3}, f64), ones({4, 5}, f64)); }), R"(linear: .*\[2, 3\].*\[4, 5\])"));
+  CHECK(matches(error_of([] { linear(ones({2, 5}, f64), ones({4, 5}, f64), ones({3}, f64)); }),
+                R"(linear: bias \[3\] .*\[4, 5\])"));
+  CHECK(matches(error_of([] { linear(ones({2, 5}, f32), ones({4, 5}, f64), ones({4}, f64)); }),
+                R"(linear: dtypes differ: input f32, weight f64)"));
+}
+
 TEST_CASE("matmul: errors") {
   Tensor a = ones({2, 3}, f64), b = ones({4, 5}, f64);
   CHECK(matches(error_of([&] { matmul(a, b); }), R"(matmul: inner dimensions differ: \[2, 3\] x \[4, 5\])"));

@@ -17,7 +17,6 @@ using namespace xgrad::testing;
 
 namespace {
 
-using Inputs = std::vector<Tensor>;
 
 struct ReduceCase {
   Shape shape;

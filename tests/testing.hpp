@@ -10,6 +10,9 @@
 
 namespace xgrad::testing {
 
+/// The inputs a checked function receives.
+using Inputs = std::vector<Tensor>;
+
 /// f64 values uniform in [low, high), requiring grad (seeded: every run sees the same numbers).
 inline Tensor input(const Shape& shape, double low = -1, double high = 1, std::uint64_t seed = 1) {
   Generator gen(seed);
