@@ -5,6 +5,7 @@
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "core/gemm.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/tensor.hpp"
 #include "nn/nn.hpp"

@@ -30,6 +30,12 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
   const char* s = static_cast<const char*>(src.impl().storage->data()) + src.impl().offset * item;
   char* d = static_cast<char*>(dst.impl().storage->data()) + dst.impl().offset * item;
   const std::size_t block = static_cast<std::size_t>(inner) * item;
+  if (src_step == 1 && dst_step == 1) {  // the n blocks are one run: one copy per outer index
+    for (std::int64_t o = 0; o < outer; ++o)
+      std::memcpy(d + ((o * dst_len + dst_start) * inner) * item, s + ((o * src_len + src_start) * inner) * item,
+                  block * n);
+    return;
+  }
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t k = 0; k < n; ++k)
       std::memcpy(d + ((o * dst_len + dst_start + k * dst_step) * inner) * item,
@@ -41,7 +47,7 @@ std::pair<std::int64_t, std::int64_t> slice_range(std::int64_t len, std::int64_t
                                                   std::int64_t step) {
   auto clamp = [len](std::int64_t i) { return std::clamp(i < 0 ? i + len : i, std::int64_t{0}, len); };
   std::int64_t b = clamp(start), e = clamp(stop);
-  std::int64_t n = e > b ? (e - b + step - 1) / step : 0;
+  std::int64_t n = e > b ? (e - b - 1) / step + 1 : 0;  // ceil((e - b) / step), without overflow for a huge step
   return {b, n};
 }
 
@@ -278,7 +284,8 @@ Tensor pad(const Tensor& x, std::int64_t axis, std::int64_t before, std::int64_t
   int a = normalize_axis(axis, x.shape().size(), "pad", x.shape());
   if (before < 0 || after < 0) fail("pad: negative padding ({}, {}) for shape {}", before, after, x.shape());
   Shape out = x.shape();
-  out[a] += before + after;
+  if (__builtin_add_overflow(before, after, &out[a]) || __builtin_add_overflow(out[a], x.shape()[a], &out[a]))
+    fail("pad: padding ({}, {}) of axis {} of shape {} is too large", before, after, axis, x.shape());
   Tensor y = embed_slice(x, out, a, before, before + x.shape()[a]);
   if (value == 0) return y;
   Tensor fill = full(out, value, x.dtype());  // value outside, 0 where x goes (a constant)

@@ -6,6 +6,7 @@
 // Along `axis` a tensor is [outer, n, inner]; each (outer, inner) pair is one row of n elements
 // at stride `inner`. Backward: first-order gradients run fused row kernels; under create_graph
 // the same formulas are composed from ops, so gradients of gradients work as for any op.
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <type_traits>
@@ -13,6 +14,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "autograd/op_impl.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -25,11 +27,13 @@ struct Rows {
       (d < axis ? outer : d == axis ? n : inner) *= shape[d];
   }
   /// Calls f(first, index) with the offset of each row's first element and the row's index
-  /// (its position in the reduced [outer, inner] tensor).
+  /// (its position in the reduced [outer, inner] tensor); rows split across the thread pool.
   template <class F>
   void each(F f) const {
-    for (std::int64_t o = 0; o < outer; ++o)
-      for (std::int64_t i = 0; i < inner; ++i) f(o * n * inner + i, o * inner + i);
+    const std::int64_t rows_per_part = std::max<std::int64_t>(1, detail::kParallelElements / std::max<std::int64_t>(n, 1));
+    parallel_for(outer * inner, rows_per_part, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t k = begin; k < end; ++k) f(k / inner * n * inner + k % inner, k);
+    });
   }
 };
 

@@ -1,44 +1,79 @@
 #include "core/gemm.hpp"
 
 #include <algorithm>
-#include <array>
 
-#include <xtensor-blas/xblas.hpp>
-#include <xtensor/xadapt.hpp>
+#include <cblas.h>
 
-extern "C" {
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
-}
+extern "C" void openblas_set_num_threads(int);  // declared by OpenBLAS's cblas.h, not netlib's
+
+#include "core/parallel.hpp"
 
 namespace xgrad {
+
+namespace {
+
+// A GEMM of at least this many multiply-adds is split across the pool (below it, waking a
+// worker costs more than it saves).
+constexpr std::int64_t kParallelWork = std::int64_t{1} << 20;
+// Each thread's share keeps at least this many rows (or columns) of C.
+constexpr std::int64_t kMinShare = 32;
+
+/// BLAS runs single-threaded: the pool is the only one (see core/parallel.hpp).
+void blas_single_threaded() {
+  static const bool once = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+}
+
+/// One BLAS call on row-major matrices with leading dimensions.
+void blas(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
+              b, ldb, beta, c, ldc);
+}
+void blas(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
+              b, ldb, beta, c, ldc);
+}
+
+}  // namespace
 
 template <class T>
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
           const T* b, T beta, T* c) {
   if (m == 0 || n == 0) return;
-  auto c_view = xt::adapt(c, static_cast<std::size_t>(m * n), xt::no_ownership(),
-                          std::array<std::size_t, 2>{std::size_t(m), std::size_t(n)});
   if (k == 0) {  // an empty sum: BLAS rejects the zero leading dimension
-    if (beta == T(0)) std::fill(c, c + m * n, T(0));
-    else c_view *= beta;
+    for (std::int64_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
     return;
   }
-  auto matrix = [](const T* p, std::int64_t rows, std::int64_t cols) {
-    return xt::adapt(p, static_cast<std::size_t>(rows * cols), xt::no_ownership(),
-                     std::array<std::size_t, 2>{std::size_t(rows), std::size_t(cols)});
-  };
-  auto a_view = transpose_a ? matrix(a, k, m) : matrix(a, m, k);
-  auto b_view = transpose_b ? matrix(b, n, k) : matrix(b, k, n);
-  xt::blas::gemm(a_view, b_view, c_view, transpose_a, transpose_b, alpha, beta);
+  blas_single_threaded();
+  const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
+  const bool split_rows = m >= n;  // split the longer side of C
+  const std::int64_t side = split_rows ? m : n;
+  const std::int64_t grain = m * n * k >= kParallelWork ? std::max(kMinShare, side / num_threads()) : side;
+  parallel_for(side, grain, [&](std::int64_t begin, std::int64_t end) {
+    if (split_rows)  // rows of op(A) and of C
+      blas(transpose_a, transpose_b, end - begin, n, k, alpha, a + begin * (transpose_a ? 1 : lda), lda, b, ldb,
+           beta, c + begin * n, n);
+    else  // columns of op(B) and of C
+      blas(transpose_a, transpose_b, m, end - begin, k, alpha, a, lda, b + begin * (transpose_b ? ldb : 1), ldb,
+           beta, c + begin, n);
+  });
 }
 
 template <class T>
 void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
                   const T* a, std::int64_t stride_a, const T* b, std::int64_t stride_b, T beta, T* c,
                   std::int64_t stride_c, std::int64_t count) {
-  for (std::int64_t i = 0; i < count; ++i)
-    gemm(transpose_a, transpose_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+  // Whole matrices to each thread; a single large one splits inside gemm instead.
+  const std::int64_t grain = count > 1 && m * n * k * count >= kParallelWork ? 1 : count;
+  parallel_for(count, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i)
+      gemm(transpose_a, transpose_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+  });
 }
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, const float*,
@@ -50,8 +85,5 @@ template void gemm_batched<float>(bool, bool, std::int64_t, std::int64_t, std::i
 template void gemm_batched<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
                                    std::int64_t, const double*, std::int64_t, double, double*, std::int64_t,
                                    std::int64_t);
-
-void set_num_threads(int threads) { openblas_set_num_threads(std::max(1, threads)); }
-int num_threads() { return openblas_get_num_threads(); }
 
 }  // namespace xgrad

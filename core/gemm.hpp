@@ -1,7 +1,9 @@
 #pragma once
-// The one place that calls BLAS (through xtensor-blas). Everything that multiplies
-// matrices goes through gemm / gemm_batched.
+// The one place that calls BLAS (CBLAS, single-threaded). Everything that multiplies matrices
+// goes through gemm / gemm_batched; large ones split across xgrad's thread pool.
 #include <cstdint>
+
+#include "core/parallel.hpp"  // set_num_threads: GEMMs split across xgrad's pool
 
 namespace xgrad {
 
@@ -18,8 +20,5 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
                   const T* a, std::int64_t stride_a, const T* b, std::int64_t stride_b, T beta, T* c,
                   std::int64_t stride_c, std::int64_t count);
 
-/// Threads BLAS may use (the only thread pool xgrad runs).
-void set_num_threads(int threads);
-int num_threads();
 
 }  // namespace xgrad

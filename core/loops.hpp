@@ -4,9 +4,13 @@
 // broadcast (or reduced) axes; the innermost axis is a plain loop the compiler vectorises.
 #include <cstdint>
 
+#include "core/parallel.hpp"
 #include "core/shape.hpp"
 
 namespace xgrad::detail {
+
+/// Elementwise work below this many elements stays on one thread (waking a worker costs more).
+inline constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 
 /// Row-major strides of `shape` as seen from an output of rank `rank` (right-aligned, as NumPy
 /// broadcasting aligns), with 0 where the operand's extent is 1 (or missing).
@@ -52,8 +56,9 @@ template <class T, class R, class F>
 void broadcast_binary(const Shape& shape, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape, R* out,
                       F f) {
   if (a_shape == shape && b_shape == shape) {
-    const std::int64_t n = numel(shape);
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    parallel_for(numel(shape), kParallelElements, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+    });
     return;
   }
   for_each_run(shape, broadcast_strides(a_shape, shape.size()), broadcast_strides(b_shape, shape.size()),

@@ -1,6 +1,8 @@
 // matmul: values of known products, agreement between its paths (transpose flags, batched,
 // broadcast batch, the folded [..., M, K] @ [K, N] path, vectors), float64 gradcheck and
 // gradgradcheck on each, zero-size dimensions, and the error messages.
+#include <algorithm>
+
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -193,6 +195,56 @@ TEST_CASE("linear: one GEMM onto the bias equals matmul + bias; gradcheck on 1-D
                 R"(linear: bias \[3\] .*\[4, 5\])"));
   CHECK(matches(error_of([] { linear(ones({2, 5}, f32), ones({4, 5}, f64), ones({4}, f64)); }),
                 R"(linear: dtypes differ: input f32, weight f64)"));
+}
+
+TEST_CASE("matmul: GEMMs split across the thread pool (rows or columns of C) equal the plain product") {
+  const int saved = num_threads();
+  set_num_threads(2);
+  struct Dims {
+    std::int64_t m, n, k;
+  };
+  // a tall C splits by rows, a wide one by columns; both large enough to split
+  for (const auto& d : {Dims{300, 70, 64}, Dims{70, 300, 64}, Dims{129, 129, 65}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        INFO("m ", d.m, " n ", d.n, " k ", d.k, " ta ", ta, " tb ", tb);
+        Tensor a = input(ta ? Shape{d.k, d.m} : Shape{d.m, d.k}, -1, 1, 1).detach();
+        Tensor b = input(tb ? Shape{d.n, d.k} : Shape{d.k, d.n}, -1, 1, 2).detach();
+        Tensor got = matmul(a, b, ta, tb);
+        // reference: the same product one row at a time (each far below the split threshold)
+        std::vector<Tensor> rows;
+        Tensor op_a = ta ? transpose(a, 0, 1) : a, op_b = tb ? transpose(b, 0, 1) : b;
+        for (std::int64_t i = 0; i < d.m; ++i) rows.push_back(matmul(slice(op_a, 0, i, i + 1), op_b));
+        check_close(got, concat(rows, 0), 1e-12);
+      }
+  }
+  // batched: whole matrices to each thread
+  Tensor a = input({6, 64, 80}, -1, 1, 3).detach(), b = input({6, 80, 72}, -1, 1, 4).detach();
+  Tensor batched = matmul(a, b);
+  for (std::int64_t i = 0; i < 6; ++i) check_close(at(batched, i), matmul(at(a, i), at(b, i)), 1e-12);
+  set_num_threads(saved);
+}
+
+TEST_CASE("parallel_for: covers every index once, runs nested calls inline, passes exceptions on") {
+  const int saved = num_threads();
+  set_num_threads(2);
+  std::vector<int> hits(100000, 0);
+  parallel_for(100000, 1000, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) hits[i] += 1;
+    parallel_for(10, 1, [&](std::int64_t, std::int64_t) {});  // nested: inline, no deadlock
+  });
+  CHECK(std::count(hits.begin(), hits.end(), 1) == 100000);
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  parallel_for(10, 100, [&](std::int64_t begin, std::int64_t end) { ranges.emplace_back(begin, end); });
+  CHECK(ranges == std::vector<std::pair<std::int64_t, std::int64_t>>{{0, 10}});  // below 2 grains: one range
+  CHECK_THROWS_AS(parallel_for(100000, 1000,
+                               [](std::int64_t begin, std::int64_t) {
+                                 if (begin > 0) fail("parallel_for test: thrown on a worker");
+                               }),
+                  Error);
+  set_num_threads(1);
+  CHECK(num_threads() == 1);
+  set_num_threads(saved);
 }
 
 TEST_CASE("matmul: errors") {

@@ -1,0 +1,148 @@
+#include "core/parallel.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <immintrin.h>
+
+namespace xgrad {
+
+namespace {
+
+thread_local bool t_in_pool = false;  // set on workers and on a thread running a parallel_for
+
+class Pool {
+ public:
+  explicit Pool(int threads) : owner_(::getpid()) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  /// Whether this process owns the workers (a forked child has none).
+  bool usable() const { return !workers_.empty() && ::getpid() == owner_; }
+  std::mutex& busy() { return busy_; }
+
+  /// Runs task(part) for part in [0, parts) with parts <= size(); the caller runs part 0.
+  void run(int parts, const std::function<void(int)>& task) {
+    {
+      std::lock_guard lock(mutex_);
+      task_ = &task;
+      parts_ = parts;
+      pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    std::exception_ptr error;
+    try {
+      task(0);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    while (pending_.load(std::memory_order_acquire) > 0) _mm_pause();  // the task lives on our stack
+    if (!error) error = std::exchange(worker_error_, nullptr);
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  void work(int index) {
+    t_in_pool = true;
+    std::uint64_t seen = 0;
+    for (;;) {
+      // Spin a little first: the next parallel kernel of a training step usually follows soon.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+      while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until)
+        for (int i = 0; i < 16; ++i) _mm_pause();
+      const std::function<void(int)>* task;
+      int parts;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        if (stop_) return;
+        seen = generation_.load(std::memory_order_relaxed);
+        task = task_;
+        parts = parts_;
+      }
+      if (index < parts) {
+        try {
+          (*task)(index);
+        } catch (...) {
+          std::lock_guard lock(mutex_);
+          if (!worker_error_) worker_error_ = std::current_exception();
+        }
+      }
+      pending_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  const pid_t owner_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_, busy_;
+  std::condition_variable wake_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int)>* task_ = nullptr;
+  int parts_ = 0;
+  bool stop_ = false;
+  std::exception_ptr worker_error_;  // the first exception a worker's part threw
+};
+
+std::mutex g_pool_mutex;  // guards g_pool's replacement
+std::shared_ptr<Pool> g_pool;
+
+int default_threads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+
+std::shared_ptr<Pool> pool() {
+  std::lock_guard lock(g_pool_mutex);
+  if (!g_pool) g_pool = std::make_shared<Pool>(default_threads());
+  return g_pool;
+}
+
+}  // namespace
+
+void set_num_threads(int threads) {
+  threads = std::max(1, threads);
+  std::lock_guard lock(g_pool_mutex);
+  if (g_pool && g_pool->size() == threads) return;
+  g_pool = std::make_shared<Pool>(threads);
+}
+
+int num_threads() { return pool()->size(); }
+
+void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f) {
+  if (n <= 0) return;
+  grain = std::max<std::int64_t>(grain, 1);
+  std::shared_ptr<Pool> p;
+  if (!t_in_pool && n >= 2 * grain) p = pool();
+  std::unique_lock<std::mutex> busy;
+  if (p && p->usable()) busy = std::unique_lock(p->busy(), std::try_to_lock);
+  if (!busy.owns_lock()) {
+    f(0, n);
+    return;
+  }
+  const int parts = static_cast<int>(std::min<std::int64_t>(p->size(), n / grain));
+  struct InPool {  // kernels called from f run on this thread alone
+    InPool() { t_in_pool = true; }
+    ~InPool() { t_in_pool = false; }
+  } in_pool;
+  p->run(parts, [&](int part) { f(n * part / parts, n * (part + 1) / parts); });
+}
+
+}  // namespace xgrad

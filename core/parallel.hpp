@@ -1,0 +1,21 @@
+#pragma once
+// xgrad's one thread pool. Large GEMMs and large elementwise or row-wise kernels split their
+// work across it; BLAS itself runs single-threaded inside it, so no second pool spins against
+// this one. Idle workers spin for a few tens of microseconds, then sleep.
+#include <cstdint>
+#include <functional>
+
+namespace xgrad {
+
+/// Threads xgrad computes on: the calling thread plus threads - 1 workers (default: the
+/// number of hardware threads). 1 runs everything on the calling thread.
+void set_num_threads(int threads);
+int num_threads();
+
+/// Calls f(begin, end) on disjoint ranges that cover [0, n), in parallel when n is at least
+/// 2 * grain (each range holds at least `grain` items). The calling thread runs one range and
+/// returns when all are done. Nested calls, and calls while another thread uses the pool, run
+/// on the calling thread alone.
+void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f);
+
+}  // namespace xgrad
