@@ -4,8 +4,6 @@
 #include <cstring>
 #include <numeric>
 
-#include <xtensor/xmanipulation.hpp>
-
 #include "autograd/op_impl.hpp"
 #include "core/loops.hpp"
 
@@ -111,9 +109,19 @@ Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
     if (sorted[i] != i) fail("permute: [{}] is not a permutation of the axes of {}", fmt::join(dims, ", "), s);
   Shape out;
   for (auto p : perm) out.push_back(s[p]);
-  Tensor y = dispatch(x.dtype(), [&](auto tag) {
+  // Walk the output in order, reading x through its strides permuted (one strided run per
+  // output row; contiguous when the last axis stays last, as when splitting attention heads)
+  Shape x_strides = detail::broadcast_strides(s, s.size()), strides;
+  for (auto p : perm) strides.push_back(s[p] == 1 ? 0 : x_strides[p]);
+  Tensor y = empty(out, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    return evaluate<T>(out, xt::transpose(view<T>(x), perm));
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    detail::for_each_run(out, strides, strides,
+                         [&](std::int64_t o, std::int64_t i, std::int64_t, std::int64_t n, std::int64_t step, std::int64_t) {
+                           for (std::int64_t j = 0; j < n; ++j) py[o + j] = px[i + j * step];
+                         });
   });
   std::vector<std::int64_t> inverse(perm.size());
   for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<std::int64_t>(i);

@@ -111,6 +111,14 @@ TEST_CASE("permute: shapes, values, gradcheck") {
       for (int j = 0; j < 2; ++j)
         for (int k = 0; k < 3; ++k) CHECK(yv[(i * 2 + j) * 3 + k] == xv[(j * 3 + k) * 4 + i]);
   }
+  SUBCASE("rank 4, the attention-head split: out[b, h, t, d] = x[b, t, h, d] (contiguous runs)") {
+    Tensor x = iota({2, 3, 4, 5});
+    auto xv = x.to_vector<double>(), yv = permute(x, {0, 2, 1, 3}).to_vector<double>();
+    for (int b = 0; b < 2; ++b)
+      for (int h = 0; h < 4; ++h)
+        for (int t = 0; t < 3; ++t)
+          for (int d = 0; d < 5; ++d) CHECK(yv[((b * 4 + h) * 3 + t) * 5 + d] == xv[((b * 3 + t) * 4 + h) * 5 + d]);
+  }
   check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {2, 0, 1}); }, {input({2, 3, 4})});
   check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {-1, 0, 1}); }, {input({2, 1, 3})});
   check_gradients([](const std::vector<Tensor>& in) { return permute(in[0], {1, 0}); }, {input({1, 3})});
