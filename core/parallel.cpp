@@ -126,11 +126,11 @@ void set_num_threads(int threads) {
 
 int num_threads() { return pool()->size(); }
 
-void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f) {
-  if (n <= 0) return;
+void detail::parallel_run(std::int64_t n, std::int64_t grain,
+                          const std::function<void(std::int64_t, std::int64_t)>& f) {
   grain = std::max<std::int64_t>(grain, 1);
   std::shared_ptr<Pool> p;
-  if (!t_in_pool && n >= 2 * grain) p = pool();
+  if (!t_in_pool) p = pool();
   std::unique_lock<std::mutex> busy;
   if (p && p->usable()) busy = std::unique_lock(p->busy(), std::try_to_lock);
   if (!busy.owns_lock()) {

@@ -12,10 +12,19 @@ namespace xgrad {
 void set_num_threads(int threads);
 int num_threads();
 
+namespace detail {
+void parallel_run(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f);
+}
+
 /// Calls f(begin, end) on disjoint ranges that cover [0, n), in parallel when n is at least
 /// 2 * grain (each range holds at least `grain` items). The calling thread runs one range and
 /// returns when all are done. Nested calls, and calls while another thread uses the pool, run
-/// on the calling thread alone.
-void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f);
+/// on the calling thread alone. Small work costs one comparison (no std::function is built).
+template <class F>
+void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
+  if (n <= 0) return;
+  if (n < 2 * grain) f(std::int64_t{0}, n);
+  else detail::parallel_run(n, grain, f);
+}
 
 }  // namespace xgrad
