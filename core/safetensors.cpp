@@ -1,14 +1,16 @@
 #include "core/safetensors.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
-#include <cstdio>
+#include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <limits>
 #include <set>
-#include <sstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +32,38 @@ const char* format_name(Dtype d) {
   return "?";
 }
 
+/// Largest rank accepted when loading: a header of "[0,0,0,...]" must not become a 50-million-axis shape.
+constexpr std::size_t kMaxRank = 64;
+
+/// `text` with control bytes (and, if asked, every non-ASCII byte) written as \xNN, so that a
+/// message quoting a hostile file is printable text. Tensor names are valid UTF-8 once parsed;
+/// the JSON parser's messages quote raw input bytes, which may not be.
+std::string printable(const std::string& text, bool ascii_only = false) {
+  std::string out;
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f || (ascii_only && b >= 0x80)) out += fmt::format("\\x{:02x}", b);
+    else out += c;
+  }
+  return out;
+}
+
+/// A JSON value for a message: scalars as written (cut at 40 characters), arrays and objects by
+/// kind only. A hostile value can be nested 100 000 deep; dumping it would recurse that deep.
+std::string brief(const json& v) {
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  const std::string text = printable(v.dump());
+  return text.size() > 40 ? text.substr(0, 40) + "..." : text;
+}
+
+/// A shape array for a message, its entries brief and at most 8 of them.
+std::string brief_shape(const json& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size() && i < 8; ++i) out += (i ? "," : "") + brief(shape[i]);
+  return out + (shape.size() > 8 ? ",...]" : "]");
+}
+
 struct Entry {
   std::string name;
   Dtype dtype;
@@ -40,6 +74,11 @@ struct Entry {
 /// Parses and validates the header; data_size is the number of bytes after it.
 std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size, const std::string& source) {
   const std::uint64_t data_start = 8 + text.size();
+  // The JSON parser takes a NUL byte for the end of its input and would ignore whatever follows;
+  // in JSON a NUL may only appear escaped (\u0000), so a raw one is an error.
+  if (const auto nul = text.find('\0'); nul != std::string::npos)
+    fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: a NUL byte at byte {}", source, data_start,
+         8 + nul);
   json header;
   try {
     // Reject a key given twice in any object, which the JSON parser would silently merge.
@@ -48,12 +87,13 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
       if (event == json::parse_event_t::object_start) open_objects.emplace_back();
       else if (event == json::parse_event_t::object_end) open_objects.pop_back();
       else if (event == json::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second)
-        fail("safetensors: {}: the header names '{}' twice", source, parsed.get<std::string>());
+        fail("safetensors: {}: the header names '{}' twice", source, printable(parsed.get<std::string>()));
       return true;
     };
     header = json::parse(text, no_duplicates);
   } catch (const json::exception& e) {
-    fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: {}", source, data_start, e.what());
+    fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: {}", source, data_start,
+         printable(e.what(), true));
   }
   if (!header.is_object()) fail("safetensors: {}: the header at byte 8 is not a JSON object", source);
 
@@ -61,7 +101,7 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") continue;
     auto bad = [&](const std::string& what) {
-      fail("safetensors: {}: tensor '{}' in the header (bytes 8 to {}): {}", source, name, data_start, what);
+      fail("safetensors: {}: tensor '{}' in the header (bytes 8 to {}): {}", source, printable(name), data_start, what);
     };
     if (!info.is_object()) bad("is not an object");
     if (!info.contains("dtype") || !info["dtype"].is_string()) bad("has no dtype");
@@ -70,23 +110,26 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
     if (dt == "F32") e.dtype = Dtype::f32;
     else if (dt == "F64") e.dtype = Dtype::f64;
     else if (dt == "I64") e.dtype = Dtype::i64;
-    else bad(fmt::format("unsupported dtype '{}' (xgrad reads F32, F64, I64)", dt));
+    else bad(fmt::format("unsupported dtype '{}' (xgrad reads F32, F64, I64)", printable(dt)));
     if (!info.contains("shape") || !info["shape"].is_array()) bad("has no shape");
+    const json& shape = info["shape"];
+    if (shape.size() > kMaxRank) bad(fmt::format("has a shape of rank {} (at most {} is accepted)", shape.size(), kMaxRank));
     std::uint64_t count = 1;
-    for (const auto& d : info["shape"]) {
-      if (!d.is_number_unsigned()) bad(fmt::format("has a shape entry that is not a non-negative integer: {}", d.dump()));
+    for (const auto& d : shape) {
+      if (!d.is_number_unsigned()) bad(fmt::format("has a shape entry that is not a non-negative integer: {}", brief(d)));
       const auto v = d.get<std::uint64_t>();
       if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
           (v != 0 && count > std::numeric_limits<std::uint64_t>::max() / v))
-        bad(fmt::format("has a shape {} whose element count overflows", info["shape"].dump()));
+        bad(fmt::format("has a shape {} whose element count overflows", brief_shape(shape)));
       count *= v;
       e.shape.push_back(static_cast<std::int64_t>(v));
     }
-    const auto& off = info.contains("data_offsets") ? info["data_offsets"] : json();
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    // by reference: a copy of a hostile, deeply nested value would recurse as deep
+    const json* off = info.contains("data_offsets") ? &info["data_offsets"] : nullptr;
+    if (!off || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
       bad("needs data_offsets [begin, end] of non-negative integers");
-    e.begin = off[0].get<std::uint64_t>();
-    e.end = off[1].get<std::uint64_t>();
+    e.begin = (*off)[0].get<std::uint64_t>();
+    e.end = (*off)[1].get<std::uint64_t>();
     if (e.end < e.begin) bad(fmt::format("has data_offsets [{}, {}] with end before begin", e.begin, e.end));
     if (e.end > data_size)
       bad(fmt::format("has data_offsets [{}, {}] past the end of the data (bytes {} to {} of a {}-byte file)", e.begin,
@@ -106,11 +149,11 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
   std::uint64_t cursor = 0;
   for (const Entry& e : entries) {
     if (e.begin < cursor)
-      fail("safetensors: {}: tensor '{}' (bytes {} to {}) overlaps the tensor before it", source, e.name,
+      fail("safetensors: {}: tensor '{}' (bytes {} to {}) overlaps the tensor before it", source, printable(e.name),
            data_start + e.begin, data_start + e.end);
     if (e.begin > cursor)
       fail("safetensors: {}: a hole of unclaimed bytes {} to {} before tensor '{}'", source, data_start + cursor,
-           data_start + e.begin, e.name);
+           data_start + e.begin, printable(e.name));
     cursor = e.end;
   }
   if (cursor != data_size)
@@ -169,29 +212,87 @@ std::string serialize_safetensors(const NamedTensors& tensors) {
   return out;
 }
 
+namespace {
+
+/// Writes all of `bytes` to `fd`, through short writes and interrupted calls.
+bool write_all(int fd, const std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
 void save_safetensors(const std::string& path, const NamedTensors& tensors) {
   const std::string bytes = serialize_safetensors(tensors);
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail("save_safetensors: cannot open {} for writing", tmp);
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
-                       ::fsync(fileno(f)) == 0;
-  if (std::fclose(f) != 0 || !written) {
-    std::remove(tmp.c_str());
-    fail("save_safetensors: writing {} failed", tmp);
+  // A temporary file of our own beside the target ("<path>.tmp.<pid>.<n>", created exclusively):
+  // two processes or threads saving to one path never write into the same file, and whichever
+  // renames last leaves its complete file. A save killed midway leaves only its temporary file.
+  static std::atomic<std::uint64_t> counter{0};
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    // EEXIST: the leftover of a killed process that had our pid; take the next name
+    if (fd < 0 && (errno != EEXIST || attempt == 100))
+      fail("save_safetensors: cannot open {} for writing: {}", tmp, std::strerror(errno));
+  }
+  std::string problem;
+  if (!write_all(fd, bytes) || ::fsync(fd) != 0) problem = std::strerror(errno);
+  if (::close(fd) != 0 && problem.empty()) problem = std::strerror(errno);
+  if (!problem.empty()) {
+    ::unlink(tmp.c_str());
+    fail("save_safetensors: writing {} failed: {}", tmp, problem);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail("save_safetensors: cannot rename {} to {}", tmp, path);
+    problem = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    fail("save_safetensors: cannot rename {} to {}: {}", tmp, path, problem);
+  }
+  // The new directory entry must reach the disk too, or a power cut could bring back the old
+  // file (or none). Some file systems cannot sync a directory (EINVAL); the data is synced anyway.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    const bool synced = ::fsync(dir_fd) == 0 || errno == EINVAL;
+    problem = std::strerror(errno);
+    ::close(dir_fd);
+    if (!synced) fail("save_safetensors: {} was written but syncing its directory {} failed: {}", path, dir, problem);
   }
 }
 
 NamedTensors load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("load_safetensors: cannot open {}", path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return parse_safetensors(buffer.str(), path);
+  // POSIX reads, so that a directory, a device or a read error is an error rather than an empty file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("load_safetensors: cannot open {}: {}", path, std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("load_safetensors: cannot read {}: {}", path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail("load_safetensors: {} is not a regular file", path);
+  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("load_safetensors: reading {} failed at byte {}: {}", path, done, std::strerror(errno));
+    if (n == 0) break;  // the file shrank while we read it: what we got is checked like any file
+    done += static_cast<std::size_t>(n);
+  }
+  bytes.resize(done);
+  return parse_safetensors(bytes, path);
 }
 
 }  // namespace xgrad

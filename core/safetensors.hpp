@@ -16,7 +16,9 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 /// Largest header accepted when loading (a hostile file cannot make us allocate more).
 inline constexpr std::size_t kMaxSafetensorsHeader = 100 * 1024 * 1024;
 
-/// Writes the tensors to `path` atomically: a temporary file beside it, flushed, then renamed.
+/// Writes the tensors to `path` atomically: a temporary file of this save's own beside it
+/// ("<path>.tmp.<pid>.<n>"), fsync'ed, renamed over `path`, then the directory fsync'ed. A reader,
+/// a crash or a concurrent save to the same path sees the old file or the new one, never a mix.
 void save_safetensors(const std::string& path, const NamedTensors& tensors);
 
 /// Reads every tensor of a file. Everything is validated before any data is read: the header

@@ -1,12 +1,14 @@
 // core/safetensors: round trips, the on-disk layout of the spec, atomic saves, and the rejection
 // of every kind of corrupt file with an error naming the source and the problem.
 #include <bit>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -197,9 +199,10 @@ TEST_CASE("safetensors: save and load files atomically") {
   TempDir dir("safetensors");
   const std::string path = (dir.path / "model.safetensors").string();
   const NamedTensors first = sample_tensors();
+  auto files_in_dir = [&] { return std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()); };
   save_safetensors(path, first);
   CHECK(fs::exists(path));
-  CHECK_FALSE(fs::exists(path + ".tmp"));
+  CHECK(files_in_dir() == 1);  // no temporary file left behind
   CHECK(read_file(path) == serialize_safetensors(first));
   check_identical(load_safetensors(path), first);
 
@@ -207,14 +210,24 @@ TEST_CASE("safetensors: save and load files atomically") {
   const NamedTensors second = {{"only", tensor({1, 2}, f64)}};
   save_safetensors(path, second);
   check_identical(load_safetensors(path), second);
-  CHECK_FALSE(fs::exists(path + ".tmp"));
-  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+  CHECK(files_in_dir() == 1);
 
-  // a save that cannot write its temporary file throws and leaves the old file intact
-  fs::create_directory(path + ".tmp");
-  CHECK(matches(error_of([&] { save_safetensors(path, first); }), R"(save_safetensors: cannot open .*model\.safetensors\.tmp)"));
+  // a save that cannot write all of its temporary file (here: over the file size limit) throws,
+  // removes the temporary file and leaves the old file intact
+  {
+    rlimit old_limit{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // a failed write instead of a killed process
+    rlimit small = old_limit;
+    small.rlim_cur = 64;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    const std::string message = error_of([&] { save_safetensors(path, first); });
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK(matches(message, R"(^save_safetensors: writing .*model\.safetensors\.tmp\.\d+\.\d+ failed: File too large)"));
+  }
   check_identical(load_safetensors(path), second);
-  fs::remove(path + ".tmp");
+  CHECK(files_in_dir() == 1);
 
   const std::string missing_dir = (dir.path / "no_such_dir" / "m.safetensors").string();
   CHECK(matches(error_of([&] { save_safetensors(missing_dir, first); }), "save_safetensors: cannot open .*no_such_dir"));

@@ -1,0 +1,168 @@
+// Crash-safe saving: a child process saves checkpoints over and over and is killed with SIGKILL at
+// random moments; after every kill the checkpoint on disk must load and be one complete version.
+// Also two processes saving to the same path at once: a reader must only ever see whole versions.
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::nn;
+using namespace xgrad::testing;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("xgrad_test_crash_save_" + std::to_string(::getpid()));
+  TempDir() {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+/// Big enough that one save takes measurable time: weight [1024, 512] + bias, about 2 MB.
+struct Model : Module {
+  std::shared_ptr<Linear> fc;
+  explicit Model(std::uint64_t seed) {
+    manual_seed(seed);
+    fc = register_module("fc", std::make_shared<Linear>(512, 1024));
+  }
+  std::string type_name() const override { return "Model"; }
+};
+
+std::vector<float> values_of(const Module& m) {
+  std::vector<float> out;
+  for (const auto& [name, t] : m.state_dict()) {
+    const auto v = t.to_vector<float>();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+/// Forks a child that saves `first`, `second`, `first`, ... to `path` until it is killed (or, as
+/// a safety net, for at most 30 s), and returns once the child is about to start its first save
+/// (forking a large test process takes longer than a save; kills timed from the fork would land
+/// before any save began). The child never returns into the test runner.
+pid_t spawn_saver(const Module& first, const Module& second, const std::string& path) {
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(ready[0]);
+    const char byte = 1;
+    if (::write(ready[1], &byte, 1) != 1) ::_exit(4);
+    ::close(ready[1]);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    try {
+      for (int i = 0; Clock::now() < deadline; ++i) (i % 2 ? second : first).save(path);
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(2);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  CHECK(::read(ready[0], &byte, 1) == 1);
+  ::close(ready[0]);
+  return pid;
+}
+
+void kill_and_reap(pid_t pid) {
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  // killed by us, not exited on its own (an exception or the safety deadline in the child)
+  CHECK(WIFSIGNALED(status));
+}
+
+/// Loads the checkpoint into a fresh model; returns 0 or 1 for which version it holds, -1 for neither.
+int version_at(const std::string& path, const std::vector<float>& a, const std::vector<float>& b) {
+  Model loaded(99);
+  const std::string message = error_of([&] { loaded.load(path); });
+  INFO(message);
+  CHECK(message.empty());
+  const auto v = values_of(loaded);
+  return v == a ? 0 : v == b ? 1 : -1;
+}
+
+}  // namespace
+
+TEST_CASE("crash-safe saving: SIGKILL at random points during saves never leaves a broken checkpoint") {
+  TempDir dir;
+  const std::string path = (dir.path / "model.safetensors").string();
+  const Model a(1), b(2);
+  const auto va = values_of(a), vb = values_of(b);
+  REQUIRE(va != vb);
+
+  // How long one save takes here (fsync makes it depend on the disk): kills are spread over
+  // a few saves' worth of time so they land in every phase (serialize, write, fsync, rename).
+  const auto start = Clock::now();
+  for (int i = 0; i < 3; ++i) (i % 2 ? b : a).save(path);
+  const double save_us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / 3;
+  REQUIRE(version_at(path, va, vb) == 0);
+
+  std::mt19937_64 rng(20240611);
+  std::uniform_real_distribution<double> delay_us(0, 3 * save_us);
+  const int kills = 60;
+  int seen[2] = {0, 0}, partial = 0;
+  const auto began = Clock::now();
+  for (int k = 0; k < kills; ++k) {
+    const pid_t child = spawn_saver(k % 2 ? b : a, k % 2 ? a : b, path);
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(delay_us(rng))));
+    kill_and_reap(child);
+    // The checkpoint is always a complete version; a killed save only leaves its temporary file.
+    INFO("kill ", k);
+    const int v = version_at(path, va, vb);
+    REQUIRE(v >= 0);
+    ++seen[v];
+    for (const auto& e : fs::directory_iterator(dir.path))
+      if (e.path() != path) {
+        ++partial;
+        fs::remove(e.path());
+      }
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+  MESSAGE(kills, " kills in ", seconds, " s (one save ", save_us / 1000, " ms): the checkpoint loaded every time (", seen[0],
+          " x version A, ", seen[1], " x version B); ", partial, " kills interrupted a save before its rename");
+  // The kills really hit saves in progress, and saves really completed between kills.
+  CHECK(partial > 0);
+  CHECK(seen[0] > 0);
+  CHECK(seen[1] > 0);
+}
+
+TEST_CASE("crash-safe saving: two processes saving to the same path never mix their files") {
+  TempDir dir;
+  const std::string path = (dir.path / "shared.safetensors").string();
+  const Model a(1), b(2);
+  const auto va = values_of(a), vb = values_of(b);
+  a.save(path);
+  // Both writers save over and over (each its own pair of versions: A,A and B,B) while this
+  // process reads the file: every read must be one writer's complete file.
+  const pid_t first = spawn_saver(a, a, path), second = spawn_saver(b, b, path);
+  int seen[2] = {0, 0};
+  const auto until = Clock::now() + std::chrono::milliseconds(1500);
+  while (Clock::now() < until) {
+    const int v = version_at(path, va, vb);
+    REQUIRE(v >= 0);
+    ++seen[v];
+  }
+  kill_and_reap(first);
+  kill_and_reap(second);
+  MESSAGE("two writers: ", seen[0] + seen[1], " reads, ", seen[0], " x A, ", seen[1], " x B, none mixed");
+  CHECK(seen[0] + seen[1] > 10);
+  CHECK(version_at(path, va, vb) >= 0);
+}
