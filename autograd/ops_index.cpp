@@ -71,8 +71,10 @@ Windows window_geometry(const char* op, std::int64_t length, std::int64_t size, 
                         std::int64_t dilation) {
   if (size < 1 || step < 1 || dilation < 1)
     fail("{}: size, step and dilation must be positive, got {}, {}, {}", op, size, step, dilation);
-  const std::int64_t span = dilation * (size - 1) + 1;
-  return {length >= span ? (length - span) / step + 1 : 0, size, step, dilation};
+  // a window spans dilation * (size - 1) + 1 elements; compared by division, so that a huge size
+  // or dilation cannot overflow
+  if (length < 1 || (size - 1) > (length - 1) / dilation) return {0, size, step, dilation};
+  return {(length - 1 - dilation * (size - 1)) / step + 1, size, step, dilation};
 }
 
 Shape unfolded_shape(const Shape& s, int axis, const Windows& w) {

@@ -20,6 +20,18 @@ std::string shapes_of(const Tensor& query, const Tensor& key, const Tensor& valu
   return fmt::format("query {}, {} {}, {} {}", query.shape(), key_name, key.shape(), value_name, value.shape());
 }
 
+/// Throws naming the op unless query, key and value have one floating dtype, that of the layer's
+/// parameters when `parameter` is defined.
+void check_dtypes(const char* op, const Tensor& query, const Tensor& key, const Tensor& value,
+                  const Tensor& parameter = {}, const char* key_name = "key", const char* value_name = "value") {
+  const Dtype d = parameter.defined() ? parameter.dtype() : query.dtype();
+  if (is_floating(d) && query.dtype() == d && key.dtype() == d && value.dtype() == d) return;
+  fail("{}: query, {} and {} must be floating and of one dtype{}, got query {}, {} {}, {} {} ({})", op, key_name,
+       value_name, parameter.defined() ? fmt::format(" (the parameters are {})", dtype_name(d)) : "",
+       dtype_name(query.dtype()), key_name, dtype_name(key.dtype()), value_name, dtype_name(value.dtype()),
+       shapes_of(query, key, value, key_name, value_name));
+}
+
 /// True when query [..., Tq, Dq], key [..., Tk, Dk] and value [..., Tk, Dv] have one rank (`rank`, or
 /// any rank >= 2 when 0), the same leading axes, keys and values of one length, and the feature
 /// sizes asked for (-1: any).
@@ -96,6 +108,7 @@ AttentionResult scaled_dot_product_attention(const Tensor& query, const Tensor& 
     fail("scaled_dot_product_attention: expected query [..., Tq, D], key [..., Tk, D] and value [..., Tk, Dv] "
          "with the same leading axes, got {}",
          shapes_of(query, key, value));
+  check_dtypes("scaled_dot_product_attention", query, key, value);
   Shape scores = query.shape();
   scores.back() = key.size(-2);
   if (mask.defined() && (!can_broadcast(mask.shape(), scores) ||
@@ -120,6 +133,7 @@ AttentionResult LuongAttention::forward(const Tensor& query, const Tensor& keys,
     fail("LuongAttention: expected query [B, Tq, {}], keys [B, Tk, {}] and values [B, Tk, Dv], got {}", dim, dim,
          shapes_of(query, keys, values, "keys", "values"));
   Tensor padding = key_padding_for_scores("LuongAttention", key_padding_mask, keys, 3);
+  check_dtypes("LuongAttention", query, keys, values, weight, "keys", "values");
   // general: q W k^T = (q W) k^T, transforming the (often single) query rather than every key
   Tensor transformed_query = score == Score::general ? matmul(query, weight) : query;
   const double scale = score == Score::scaled_dot ? 1.0 / std::sqrt(static_cast<double>(dim)) : 1.0;
@@ -145,6 +159,7 @@ AttentionResult BahdanauAttention::forward(const Tensor& query, const Tensor& ke
     fail("BahdanauAttention: expected query [B, Tq, {}], keys [B, Tk, {}] and values [B, Tk, Dv], got {}",
          query_dim, key_dim, shapes_of(query, keys, values, "keys", "values"));
   Tensor padding = key_padding_for_scores("BahdanauAttention", key_padding_mask, keys, 3);
+  check_dtypes("BahdanauAttention", query, keys, values, v, "keys", "values");
   Tensor projected_query = unsqueeze((*query_proj)(query), 2);  // [B, Tq, 1, U]
   Tensor projected_keys = unsqueeze((*key_proj)(keys), 1);      // [B, 1, Tk, U]
   Tensor scores = matmul(tanh(projected_query + projected_keys), v);  // [B, Tq, Tk]
@@ -186,6 +201,7 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
            per_head, shapes_of(query, key, value));
     if (attn_mask.dim() == 3) score_mask = reshape(attn_mask, {batch, num_heads, query_length, key_length});
   }
+  check_dtypes(op, query, key, value, in_proj_weight);
   const Tensor future = is_causal ? causal_mask(query_length, key_length) : Tensor{};
 
   // [B, T, E] -> [B, heads, T, head_dim]

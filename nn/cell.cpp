@@ -1,5 +1,7 @@
 #include "nn/cell.hpp"
 
+#include <fmt/ranges.h>
+
 #include "autograd/ops.hpp"
 #include "nn/init.hpp"
 #include "nn/linear.hpp"
@@ -14,6 +16,18 @@ Cell::Cell(std::int64_t input_size, std::int64_t hidden_size, std::size_t state_
 
 State Cell::initial_state(std::int64_t batch, Dtype dtype) const {
   return State(state_count_, zeros({batch, hidden_size_}, dtype));
+}
+
+void Cell::check_step(const Tensor& x, const State& state) const {
+  const std::int64_t width = weight_ih.defined() ? weight_ih.size(0) : input_size_;
+  bool ok = x.dim() == 2 && x.size(1) == width && state.size() == state_count_;
+  for (std::size_t i = 0; ok && i < state.size(); ++i)
+    ok = state[i].defined() && state[i].shape() == Shape{x.size(0), hidden_size_};
+  if (ok) return;
+  std::vector<std::string> shapes;
+  for (const auto& s : state) shapes.push_back(s.defined() ? to_string(s.shape()) : "undefined");
+  fail("{}: a step takes the projected input [B, {}] and a state of {} tensor(s) [B, {}], got input {} and state [{}]",
+       type_name(), width, state_count_, hidden_size_, x.shape(), fmt::join(shapes, ", "));
 }
 
 Tensor Cell::recurrent(const Tensor& h) const { return recurrent_mask_.defined() ? h * recurrent_mask_ : h; }

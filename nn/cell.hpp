@@ -44,6 +44,10 @@ class Cell : public Module {
   /// while the driver has set one. Cells use it for every h that multiplies a W_hh.
   Tensor recurrent(const Tensor& h) const;
 
+  /// Throws naming the cell unless x is the projected input of a step, [B, G] (G = the rows of
+  /// weight_ih, or input_size without it), and the state holds state_count() tensors [B, H].
+  /// Cells call it first in step(), so that a wrong state fails clearly instead of broadcasting.
+  void check_step(const Tensor& x, const State& state) const;
   /// The usual parameters of a gated cell, named as PyTorch names them: weight_ih
   /// [input_gates * H, I], weight_hh [hidden_gates * H, H], bias_ih, bias_hh; uniform in
   /// +-1/sqrt(H) like PyTorch. Pass hidden_gates 0 for none; bias false for none.

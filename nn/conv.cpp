@@ -38,6 +38,8 @@ void check_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor&
   if (x.dim() != 3 || x.size(2) != weight.size(1))
     fail("conv1d: input {} must be [batch, time, channels] with {} channels to match weight {}", x.shape(),
          weight.size(1), weight.shape());
+  if (!is_floating(x.dtype()))
+    fail("conv1d: expects a floating input (f32 or f64), got {} {}", dtype_name(x.dtype()), x.shape());
   if (x.dtype() != weight.dtype())
     fail("conv1d: input {} {} and weight {} {} have different dtypes", dtype_name(x.dtype()), x.shape(),
          dtype_name(weight.dtype()), weight.shape());

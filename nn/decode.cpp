@@ -32,8 +32,9 @@ Tensor teacher_forcing(const DecoderStep& step, const Tensor& start, const Tenso
 }
 
 Tensor choose_tokens(const Tensor& logits, const GenerateOptions& options) {
-  if (logits.dim() != 2) fail("choose_tokens: logits must be [B, V], got {}", logits.shape());
-  if (options.temperature < 0) fail("choose_tokens: temperature must be >= 0, got {}", options.temperature);
+  if (logits.dim() != 2 || logits.shape()[1] < 1)
+    fail("choose_tokens: logits must be [B, V] with V >= 1, got {}", logits.shape());
+  if (!(options.temperature >= 0)) fail("choose_tokens: temperature must be >= 0, got {}", options.temperature);
   if (options.temperature == 0) return max(logits, 1).indices;
   // inverse-CDF sampling from softmax(logits / T), one uniform draw per row
   auto p = softmax(logits.detach().to(f64) / options.temperature, 1).to_vector<double>();

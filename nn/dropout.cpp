@@ -19,6 +19,8 @@ Tensor dropout_mask(const Shape& shape, double p, Dtype dtype, Generator* gen) {
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   check_probability(p, "dropout");
   if (!training || p == 0) return x;
+  if (!is_floating(x.dtype()))
+    fail("dropout: expects a floating input (f32 or f64), got {} {}", dtype_name(x.dtype()), x.shape());
   return x * dropout_mask(x.shape(), p, x.dtype(), gen);
 }
 

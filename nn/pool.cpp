@@ -19,6 +19,12 @@ void check_sequence(const char* op, const Tensor& x, std::int64_t min_steps) {
     fail("{}: input {} has {} time steps, fewer than the {} it needs", op, x.shape(), x.size(1), min_steps);
 }
 
+/// Averages need a floating input (PyTorch's avg_pool1d is not defined for integers either).
+void check_floating(const char* op, const Tensor& x) {
+  if (!is_floating(x.dtype()))
+    fail("{}: expects a floating input (f32 or f64), got {} {}", op, dtype_name(x.dtype()), x.shape());
+}
+
 /// The pooling windows of x: [B, T, C] -> [B, T_out, C, pool_size].
 Tensor pool_windows(const char* op, const Tensor& x, std::int64_t pool_size, std::int64_t stride) {
   check_pool_size(op, pool_size, stride);
@@ -33,6 +39,7 @@ Tensor max_pool1d(const Tensor& x, std::int64_t pool_size, std::int64_t stride) 
 }
 
 Tensor avg_pool1d(const Tensor& x, std::int64_t pool_size, std::int64_t stride) {
+  check_floating("avg_pool1d", x);
   return mean(pool_windows("avg_pool1d", x, pool_size, stride), -1);
 }
 
@@ -43,6 +50,7 @@ Tensor global_max_pool1d(const Tensor& x) {
 
 Tensor global_avg_pool1d(const Tensor& x) {
   check_sequence("global_avg_pool1d", x, 1);
+  check_floating("global_avg_pool1d", x);
   return mean(x, 1);
 }
 

@@ -54,8 +54,13 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   const std::int64_t B = x.shape()[0], T = x.shape()[1], H = cell.hidden_size();
   if (initial.size() != cell.state_count())
     fail("{}: the initial state has {} tensors, the cell keeps {}", who, initial.size(), cell.state_count());
-  for (const auto& s : initial)
+  for (const auto& s : initial) {
+    if (!s.defined()) fail("{}: an initial state tensor is undefined, expected [{}, {}]", who, B, H);
     if (s.shape() != Shape{B, H}) fail("{}: an initial state tensor is {}, expected [{}, {}]", who, s.shape(), B, H);
+    if (s.dtype() != x.dtype())
+      fail("{}: an initial state tensor is {} {}, expected {} like the input {}", who, dtype_name(s.dtype()), s.shape(),
+           dtype_name(x.dtype()), x.shape());
+  }
   if (!options.below.empty() && static_cast<std::int64_t>(options.below.size()) != T)
     fail("{}: {} states of the layer beneath for {} steps", who, options.below.size(), T);
 
@@ -110,6 +115,11 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
                                PadSide padding) {
   if (x.dim() != 3 || x.shape()[2] != input_size_)
     fail("{}: expects input [B, T, {}], got {}", type_name(), input_size_, x.shape());
+  if (x.shape()[1] == 0) fail("{}: input {} has no time steps (a sequence needs at least one)", type_name(), x.shape());
+  const auto parameters = cells_.front()->parameters();
+  if (!parameters.empty() && x.dtype() != parameters.front().dtype())
+    fail("{}: input is {} {}, but the parameters are {}", type_name(), dtype_name(x.dtype()), x.shape(),
+         dtype_name(parameters.front().dtype()));
   const std::int64_t B = x.shape()[0], D = directions(), L = options_.num_layers;
   std::vector<State> start = initial;
   if (start.empty() && options_.stateful) start = carried_;
@@ -201,7 +211,11 @@ DepthGatedLSTM::DepthGatedLSTM(std::int64_t input_size, std::int64_t hidden_size
 
 Tensor stack_states(const std::vector<State>& states, std::size_t component) {
   std::vector<Tensor> parts;
-  for (const auto& s : states) parts.push_back(s.at(component));
+  for (const auto& s : states) {
+    if (component >= s.size())
+      fail("stack_states: component {} of a state of {} tensors (0 = h, 1 = c)", component, s.size());
+    parts.push_back(s[component]);
+  }
   return stack(parts, 0);
 }
 

@@ -71,7 +71,12 @@ class Recurrent : public UnaryModule {
 
   /// Forgets the carried state of a stateful layer.
   void reset_states() { carried_.clear(); }
-  Cell& cell(std::int64_t layer, std::int64_t direction = 0) { return *cells_.at(layer * directions() + direction); }
+  Cell& cell(std::int64_t layer, std::int64_t direction = 0) {
+    if (layer < 0 || layer >= options_.num_layers || direction < 0 || direction >= directions())
+      fail("{}: no cell at layer {}, direction {} ({} layers, {} directions)", type_name_, layer, direction,
+           options_.num_layers, directions());
+    return *cells_[layer * directions() + direction];
+  }
   std::int64_t directions() const { return options_.bidirectional ? 2 : 1; }
   const RecurrentOptions& options() const { return options_; }
 

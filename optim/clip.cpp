@@ -37,6 +37,7 @@ double grad_norm(const std::vector<Tensor>& params, double norm_type) {
 }
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  if (!(max_norm >= 0)) fail("clip_grad_norm: max_norm must be non-negative, got {}", max_norm);
   const double norm = grad_norm(params, norm_type);
   if (error_if_nonfinite && !std::isfinite(norm))
     fail("clip_grad_norm: the total norm of order {} of the gradients is {}; the gradients are left unchanged",

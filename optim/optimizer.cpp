@@ -12,6 +12,7 @@ namespace xgrad::optim {
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr) : lr_(lr), params_(std::move(params)) {
   if (!(lr >= 0)) fail("optimizer: the learning rate must be non-negative, got {}", lr);
+  if (params_.empty()) fail("optimizer: got an empty parameter list");  // as PyTorch: surely a mistake
   for (std::size_t i = 0; i < params_.size(); ++i)
     if (!params_[i].defined() || !is_floating(params_[i].dtype()) || !params_[i].is_leaf())
       fail("optimizer: parameter {} must be a floating leaf tensor", i);
@@ -77,13 +78,22 @@ void with_data(const Tensor& p, F&& f) {
     using T = decltype(tag);
     Tensor g = p.grad();
     if (g.dtype() != p.dtype()) fail("optimizer: a {} gradient for a {} parameter", dtype_name(g.dtype()), dtype_name(p.dtype()));
+    if (g.shape() != p.shape())
+      fail("optimizer: a gradient of shape {} for a parameter of shape {}", g.shape(), p.shape());
     f(p.numel(), p.data<T>(), static_cast<const T*>(g.data<T>()));
   });
+}
+
+/// PyTorch's checks of the hyperparameters: each of these must be >= 0 (NaN is not).
+void check_non_negative(const char* op, std::initializer_list<std::pair<const char*, double>> values) {
+  for (const auto& [name, value] : values)
+    if (!(value >= 0)) fail("{}: {} must be non-negative, got {}", op, name, value);
 }
 
 }  // namespace
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+  check_non_negative("SGD", {{"momentum", o.momentum}, {"weight_decay", o.weight_decay}});
   if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) fail("SGD: Nesterov momentum needs momentum > 0 and dampening 0");
 }
 
@@ -109,7 +119,10 @@ void SGD::step() {
   }
 }
 
-RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o) : Optimizer(std::move(params), o.lr), options_(o) {}
+RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+  check_non_negative("RMSprop",
+                     {{"alpha", o.alpha}, {"eps", o.eps}, {"weight_decay", o.weight_decay}, {"momentum", o.momentum}});
+}
 
 void RMSprop::step() {
   const auto& o = options_;
@@ -151,6 +164,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
     : Optimizer(std::move(params), o.lr), options_(o), decoupled_(decoupled) {
   if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
     fail("Adam: betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2);
+  check_non_negative("Adam", {{"eps", o.eps}, {"weight_decay", o.weight_decay}});
 }
 
 void Adam::step() {
@@ -183,7 +197,12 @@ void Adam::step() {
 
 AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options, true) {}
 
-Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Optimizer(std::move(params), o.lr), options_(o) {}
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+  check_non_negative("Adagrad", {{"lr_decay", o.lr_decay},
+                                 {"weight_decay", o.weight_decay},
+                                 {"initial_accumulator_value", o.initial_accumulator_value},
+                                 {"eps", o.eps}});
+}
 
 void Adagrad::step() {
   const auto& o = options_;

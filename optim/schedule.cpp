@@ -10,11 +10,15 @@ namespace xgrad::optim {
 StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
     : Schedule(optimizer), step_size_(step_size), gamma_(gamma) {
   if (step_size < 1) fail("StepLR: step_size must be at least 1, got {}", step_size);
+  if (!(gamma > 0)) fail("StepLR: gamma must be positive, got {}", gamma);
 }
 double StepLR::lr_at(std::int64_t epoch) const {
   return base_lr_ * std::pow(gamma_, static_cast<double>(epoch / step_size_));
 }
 
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : Schedule(optimizer), gamma_(gamma) {
+  if (!(gamma > 0)) fail("ExponentialLR: gamma must be positive, got {}", gamma);
+}
 double ExponentialLR::lr_at(std::int64_t epoch) const { return base_lr_ * std::pow(gamma_, static_cast<double>(epoch)); }
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t t_max, double eta_min)
@@ -28,6 +32,8 @@ double CosineAnnealingLR::lr_at(std::int64_t epoch) const {
 LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, std::int64_t total_iters)
     : Schedule(optimizer), start_(start_factor), end_(end_factor), total_(total_iters) {
   if (total_iters < 1) fail("LinearLR: total_iters must be at least 1, got {}", total_iters);
+  if (!(start_factor > 0 && start_factor <= 1 && end_factor >= 0 && end_factor <= 1))  // PyTorch's ranges
+    fail("LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1], got {} and {}", start_factor, end_factor);
   optimizer.set_lr(lr_at(0));
 }
 double LinearLR::lr_at(std::int64_t epoch) const {
@@ -40,6 +46,9 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, Mode mode, double fac
       patience_(patience), cooldown_(cooldown),
       best_(mode == Mode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity()) {
   if (!(factor > 0 && factor < 1)) fail("ReduceLROnPlateau: factor must be in (0, 1), got {}", factor);
+  if (patience < 0 || cooldown < 0 || !(threshold >= 0) || !(min_lr >= 0))
+    fail("ReduceLROnPlateau: patience, cooldown, threshold and min_lr must be non-negative, got {}, {}, {} and {}",
+         patience, cooldown, threshold, min_lr);
 }
 
 bool ReduceLROnPlateau::step(double metric) {

@@ -38,7 +38,7 @@ class StepLR : public Schedule {
 /// lr = base * gamma^epoch
 class ExponentialLR : public Schedule {
  public:
-  ExponentialLR(Optimizer& optimizer, double gamma) : Schedule(optimizer), gamma_(gamma) {}
+  ExponentialLR(Optimizer& optimizer, double gamma);
   double lr_at(std::int64_t epoch) const override;
 
  private:

@@ -21,7 +21,10 @@ LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias)
 }
 
 // i, f, g, o = x W_ih^T + b_ih + h W_hh^T + b_hh, then the LSTM update
-State LSTMCell::step(const Tensor& x, const State& state) { return lstm_update(x + hidden_gates(state[0]), state[1]); }
+State LSTMCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
+  return lstm_update(x + hidden_gates(state[0]), state[1]);
+}
 
 PeepholeLSTMCell::PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias)
     : Cell(input_size, hidden_size, 2) {
@@ -34,6 +37,7 @@ PeepholeLSTMCell::PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_
 // i = sigmoid(i_xh + w_ci * c);  f = sigmoid(f_xh + w_cf * c);  g = tanh(g_xh)
 // c' = f * c + i * g;  o = sigmoid(o_xh + w_co * c');  h' = o * tanh(c')
 State PeepholeLSTMCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   const Tensor &h = state[0], &c = state[1];
   auto gates = chunk(x + hidden_gates(h), 4, -1);
   Tensor i = sigmoid(gates[0] + weight_ci * c), f = sigmoid(gates[1] + weight_cf * c), g = tanh(gates[2]);
@@ -50,6 +54,7 @@ CoupledLSTMCell::CoupledLSTMCell(std::int64_t input_size, std::int64_t hidden_si
 // i, g, o = x W_ih^T + b_ih + h W_hh^T + b_hh;  f = 1 - i
 // c' = (1 - i) * c + i * tanh(g);  h' = sigmoid(o) * tanh(c')
 State CoupledLSTMCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   const Tensor &h = state[0], &c = state[1];
   auto gates = chunk(x + hidden_gates(h), 3, -1);
   Tensor i = sigmoid(gates[0]), g = tanh(gates[1]), o = sigmoid(gates[2]);
@@ -64,6 +69,7 @@ Gen1LSTMCell::Gen1LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bo
 // i, f, o = sigmoid(x U^T + s W^T + b)          (the first three blocks)
 // s~ = tanh(x U_s^T + (o * s) W_s^T + b_s);  s' = f * s + i * s~
 State Gen1LSTMCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   const Tensor& s = state[0];
   const std::int64_t H = hidden_size();
   auto gx = split(x, {3 * H, H}, -1);
@@ -85,6 +91,7 @@ DepthGatedLSTMCell::DepthGatedLSTMCell(std::int64_t input_size, std::int64_t hid
 
 // Without a layer beneath: a plain LSTM on the first four blocks.
 State DepthGatedLSTMCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   return lstm_update(slice(x, -1, 0, 4 * hidden_size()) + hidden_gates(state[0]), state[1]);
 }
 
@@ -92,7 +99,12 @@ State DepthGatedLSTMCell::step(const Tensor& x, const State& state) {
 // d = sigmoid(d_x + w_cd * c + w_ld * c_below)
 // c' = d * c_below + f * c + i * g;   h' = o * tanh(c')
 State DepthGatedLSTMCell::step_stacked(const Tensor& x, const State& state, const State& below) {
-  const Tensor &h = state[0], &c = state[1], &c_below = below.at(1);
+  check_step(x, state);
+  if (below.size() != 2 || !below[1].defined() || below[1].shape() != state[1].shape())
+    fail("DepthGatedLSTMCell: the state of the layer beneath must be {{h, c}} with c {}, got {} tensors{}",
+         state[1].shape(), below.size(),
+         below.size() == 2 && below[1].defined() ? fmt::format(", c {}", below[1].shape()) : "");
+  const Tensor &h = state[0], &c = state[1], &c_below = below[1];
   auto gx = split(x, {4 * hidden_size(), hidden_size()}, -1);
   auto gates = chunk(gx[0] + hidden_gates(h), 4, -1);
   Tensor i = sigmoid(gates[0]), f = sigmoid(gates[1]), g = tanh(gates[2]), o = sigmoid(gates[3]);

@@ -12,6 +12,7 @@ SimpleRNNCell::SimpleRNNCell(std::int64_t input_size, std::int64_t hidden_size, 
 
 // h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)
 State SimpleRNNCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   Tensor a = x + hidden_gates(state[0]);
   return {nonlinearity_ == Nonlinearity::tanh ? tanh(a) : relu(a)};
 }
@@ -24,6 +25,7 @@ GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias) :
 // r = sigmoid(r_x + r_h);  z = sigmoid(z_x + z_h);  n = tanh(n_x + r * n_h)
 // h' = (1 - z) * n + z * h, computed as n + z * (h - n)
 State GRUCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   const Tensor& h = state[0];
   auto gx = chunk(x, 3, -1);
   auto gh = chunk(hidden_gates(h), 3, -1);
@@ -40,6 +42,7 @@ GRUResetBeforeCell::GRUResetBeforeCell(std::int64_t input_size, std::int64_t hid
 
 // r, z as in GRUCell;  n = tanh(n_x + (r * h) W_hn^T + b_hn);  h' = (1 - z) * n + z * h = n + z * (h - n)
 State GRUResetBeforeCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
   const Tensor& h = state[0];
   const std::int64_t H = hidden_size();
   auto gx = chunk(x, 3, -1);
