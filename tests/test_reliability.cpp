@@ -9,7 +9,8 @@
 #endif
 #endif
 #if defined(__SANITIZE_ADDRESS__) || defined(XGRAD_TEST_ASAN)
-#include <sanitizer/allocator_interface.h>
+// from <sanitizer/allocator_interface.h>, which Debian ships with clang but not with GCC
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 #include <cstring>
@@ -220,14 +221,15 @@ TEST_CASE("determinism: one seed and one thread count give bit-identical losses 
   }
   // a different seed draws other weights and masks: the comparison can tell runs apart
   CHECK_FALSE(identical(first_runs[0], train_with_dropout(12)));
-  // Across thread counts nothing is promised: OpenBLAS splits a GEMM's output among its threads,
-  // and the elements on the edge of a split are summed by a different micro-kernel, in a
-  // different order. Whether that shows depends on the shapes (and the OpenBLAS build and CPU).
+  // Across thread counts nothing is promised: the pool splits a large GEMM's output among the
+  // threads (core/gemm.cpp), and OpenBLAS may sum the elements at the edge of a split with a
+  // different micro-kernel, in a different order. Whether that shows depends on the shapes (and
+  // on the OpenBLAS build and CPU).
   const Trace& one = first_runs[0];
   const Trace& two = first_runs[1];
   std::size_t step = 0;
   while (step < one.losses.size() && one.losses[step] == two.losses[step]) ++step;
-  MESSAGE(fmt::format("1 vs 2 BLAS threads: {}{}; largest parameter difference {:.3g}, last loss {:.9g} vs {:.9g}",
+  MESSAGE(fmt::format("1 vs 2 threads: {}{}; largest parameter difference {:.3g}, last loss {:.9g} vs {:.9g}",
                       identical(one, two) ? "identical" : "different",
                       step < one.losses.size() ? fmt::format(" from step {} of 20", step + 1) : "",
                       largest_difference(one, two), one.losses.back(), two.losses.back()));
