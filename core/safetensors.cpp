@@ -34,6 +34,8 @@ const char* format_name(Dtype d) {
 
 /// Largest rank accepted when loading: a header of "[0,0,0,...]" must not become a 50-million-axis shape.
 constexpr std::size_t kMaxRank = 64;
+/// Deepest nesting accepted in a header (it needs 3: the header, a tensor, its shape).
+constexpr int kMaxDepth = 16;
 
 /// `text` with control bytes (and, if asked, every non-ASCII byte) written as \xNN, so that a
 /// message quoting a hostile file is printable text. Tensor names are valid UTF-8 once parsed;
@@ -81,16 +83,22 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
          8 + nul);
   json header;
   try {
-    // Reject a key given twice in any object, which the JSON parser would silently merge.
+    // Reject a key given twice in any object, which the JSON parser would silently merge, and
+    // nesting deeper than a header has: the parser would build a value 100 000 arrays deep, and
+    // copying one (which the parser itself does as an object grows) recurses that deep.
     std::vector<std::set<std::string>> open_objects;
-    json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    json::parser_callback_t checks = [&](int depth, json::parse_event_t event, json& parsed) {
+      if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+          depth >= kMaxDepth)
+        fail("safetensors: {}: the header (bytes 8 to {}) nests arrays and objects more than {} deep", source,
+             data_start, kMaxDepth);
       if (event == json::parse_event_t::object_start) open_objects.emplace_back();
       else if (event == json::parse_event_t::object_end) open_objects.pop_back();
       else if (event == json::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second)
         fail("safetensors: {}: the header names '{}' twice", source, printable(parsed.get<std::string>()));
       return true;
     };
-    header = json::parse(text, no_duplicates);
+    header = json::parse(text, checks);
   } catch (const json::exception& e) {
     fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: {}", source, data_start,
          printable(e.what(), true));

@@ -3,6 +3,8 @@
 // give a bit-identical training run.
 #include <malloc.h>
 #include <unistd.h>
+
+#include <cstddef>
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define XGRAD_TEST_ASAN 1
