@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps configure build demo test bench clean test-sanitize fuzz
+.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz
 
 all: build
 
@@ -26,6 +26,14 @@ test: build
 bench: build
 	@$(BUILD)/bench/xgrad_bench
 
+# xgrad beside PyTorch in the same run (../shared/bench/compare.py: the libtorch anchor, built once
+# under build/torch-anchor, and xgrad_bench alternate); prints the ratio table. COMPARE_FLAGS=--quick
+# for a one-second-per-workload pass.
+COMPARE_FLAGS ?=
+compare: build
+	@.ci/deps --with bench .ci/packages.txt
+	@/usr/bin/python3 ../shared/bench/compare.py --xgrad $(BUILD)/bench/xgrad_bench $(COMPARE_FLAGS)
+
 # The whole suite (tests and example runs) under AddressSanitizer, UndefinedBehaviorSanitizer and
 # LeakSanitizer, in its own build dir; any report fails the run (no suppressions).
 SANITIZE_BUILD ?= build-sanitize
@@ -40,7 +48,8 @@ test-sanitize: deps
 # valid files fuzz_seeds writes. Not in CI. A finding is saved as $(FUZZ_BUILD)/crash-*.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz:
+	@.ci/deps --with fuzz .ci/packages.txt
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DXGRAD_FUZZ=ON > /dev/null
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_safetensors fuzz_seeds
 	@mkdir -p $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/corpus

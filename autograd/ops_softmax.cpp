@@ -20,29 +20,73 @@ namespace xgrad {
 
 namespace {
 
+/// The stride of a contiguous row, known at compile time so that its loops vectorize.
+using Unit = std::integral_constant<std::int64_t, 1>;
+template <class Stride>
+constexpr bool kContiguous = std::is_same_v<Stride, Unit>;
+
 struct Rows {
   std::int64_t outer = 1, n = 1, inner = 1;
   Rows(const Shape& shape, std::int64_t axis) {
     for (std::int64_t d = 0; d < static_cast<std::int64_t>(shape.size()); ++d)
       (d < axis ? outer : d == axis ? n : inner) *= shape[d];
   }
-  /// Calls f(first, index) with the offset of each row's first element and the row's index
-  /// (its position in the reduced [outer, inner] tensor); rows split across the thread pool.
+  /// Calls f(first, index, stride) with the offset of each row's first element, the row's index
+  /// (its position in the reduced [outer, inner] tensor) and the stride of its elements (Unit
+  /// for the usual last axis); rows split across the thread pool.
   template <class F>
   void each(F f) const {
     const std::int64_t rows_per_part = std::max<std::int64_t>(1, detail::kParallelElements / std::max<std::int64_t>(n, 1));
     parallel_for(outer * inner, rows_per_part, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t k = begin; k < end; ++k) f(k / inner * n * inner + k % inner, k);
+      if (inner == 1)
+        for (std::int64_t k = begin; k < end; ++k) f(k * n, k, Unit{});
+      else
+        for (std::int64_t k = begin; k < end; ++k) f(k / inner * n * inner + k % inner, k, inner);
     });
   }
 };
 
+/// The sum of term(j) over a row of n elements: batch_term(j) (an xsimd batch of the elements at
+/// j, j+1, ...) on contiguous rows, then term(j) for the rest. Float32 sums run only within blocks
+/// of 64 elements, and in double across blocks: a 30 000-word vocabulary row keeps the error of a
+/// few additions.
+template <class T, class Stride, class BatchTerm, class Term>
+double blocked_sum(std::int64_t n, Stride, BatchTerm batch_term, Term term) {
+  using B = xsimd::batch<T>;
+  constexpr std::int64_t W = B::size, kBlock = 64 / W;
+  std::int64_t j = 0;
+  double total = 0;
+  if constexpr (kContiguous<Stride>) {
+    while (j + W <= n) {
+      B acc(T(0));
+      for (std::int64_t b = 0; b < kBlock && j + W <= n; ++b, j += W) acc += batch_term(j);
+      total += xsimd::hadd(acc);
+    }
+  }
+  for (; j < n; ++j) total += term(j);
+  return total;
+}
+
 /// The shift that makes exp(x - shift) safe: the row maximum, or 0 where it is not finite
 /// (a row of -inf gives exp(-inf) = 0 and log 0 = -inf, as the limit says).
-template <class T>
-T row_shift(const T* x, std::int64_t n, std::int64_t stride) {
+template <class T, class Stride>
+T row_shift(const T* x, std::int64_t n, Stride stride) {
+  using B = xsimd::batch<T>;
   T m = -INFINITY;
-  for (std::int64_t j = 0; j < n; ++j) m = x[j * stride] > m ? x[j * stride] : m;
+  std::int64_t j = 0;
+  if constexpr (kContiguous<Stride>) {
+    if (n >= static_cast<std::int64_t>(B::size)) {
+      B batch_max(m);
+      for (; j + static_cast<std::int64_t>(B::size) <= n; j += B::size) {
+        const B v = B::load_unaligned(x + j);
+        batch_max = xsimd::select(v > batch_max, v, batch_max);  // as below: NaN is passed over
+      }
+      alignas(64) T lanes[B::size];
+      batch_max.store_aligned(lanes);
+      for (const T v : lanes) m = v > m ? v : m;
+    }
+  }
+  for (; j < n; ++j) m = x[j * stride] > m ? x[j * stride] : m;
   return std::isfinite(m) ? m : T(0);
 }
 
@@ -68,47 +112,38 @@ xsimd::batch<T> exp_minus(xsimd::batch<T> v, xsimd::batch<T> shift) {
   }
 }
 
-/// y[j] = exp(x[j] - shift) (y = nullptr: not stored), returning the sum of them. Sums run in
-/// float32 only within blocks of 64 and in double across blocks: a 30 000-word vocabulary row
-/// keeps the error of a few additions. The contiguous case runs on xsimd batches.
-template <class T>
-double exp_sum(const T* x, T* y, std::int64_t n, std::int64_t stride, T shift) {
+/// y[j] = exp(x[j] - shift) (y = nullptr: not stored), returning the sum of them.
+template <class T, class Stride>
+double exp_sum(const T* x, T* y, std::int64_t n, Stride stride, T shift) {
   using B = xsimd::batch<T>;
-  constexpr std::int64_t W = B::size, kBlock = 64 / W;
-  std::int64_t j = 0;
-  double total = 0;
-  if (stride == 1) {
-    const B s(shift);
-    while (j + W <= n) {
-      B acc(T(0));
-      for (std::int64_t b = 0; b < kBlock && j + W <= n; ++b, j += W) {
+  const B s(shift);
+  return blocked_sum<T>(
+      n, stride,
+      [&](std::int64_t j) {
         const B e = exp_minus(B::load_unaligned(x + j), s);
         if (y) e.store_unaligned(y + j);
-        acc += e;
-      }
-      total += xsimd::hadd(acc);
-    }
-  }
-  for (; j < n; ++j) {
-    const T e = exp_minus(x[j * stride], shift);
-    if (y) y[j * stride] = e;
-    total += e;
-  }
-  return total;
+        return e;
+      },
+      [&](std::int64_t j) {
+        const T e = exp_minus(x[j * stride], shift);
+        if (y) y[j * stride] = e;
+        return e;
+      });
 }
 
-template <class T>
-double row_sum(const T* x, std::int64_t n, std::int64_t stride) {
-  double total = 0;
-  for (std::int64_t j = 0; j < n; ++j) total += x[j * stride];
-  return total;
+template <class T, class Stride>
+double row_sum(const T* x, std::int64_t n, Stride stride) {
+  using B = xsimd::batch<T>;
+  return blocked_sum<T>(
+      n, stride, [&](std::int64_t j) { return B::load_unaligned(x + j); }, [&](std::int64_t j) { return x[j * stride]; });
 }
 
-template <class T>
-double row_dot(const T* x, const T* y, std::int64_t n, std::int64_t stride) {
-  double total = 0;
-  for (std::int64_t j = 0; j < n; ++j) total += static_cast<double>(x[j * stride]) * y[j * stride];
-  return total;
+template <class T, class Stride>
+double row_dot(const T* x, const T* y, std::int64_t n, Stride stride) {
+  using B = xsimd::batch<T>;
+  return blocked_sum<T>(
+      n, stride, [&](std::int64_t j) { return B::load_unaligned(x + j) * B::load_unaligned(y + j); },
+      [&](std::int64_t j) { return x[j * stride] * y[j * stride]; });
 }
 
 std::int64_t softmax_axis(const Tensor& x, std::int64_t axis, const char* op) {
@@ -126,9 +161,9 @@ Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
     Tensor out = empty(keep_shape, x.dtype());
     const T* px = x.data<T>();
     T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t k) {
-      const T shift = row_shift(px + r, rows.n, rows.inner);
-      py[k] = static_cast<T>(shift + std::log(exp_sum<T>(px + r, nullptr, rows.n, rows.inner, shift)));
+    rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
+      const T shift = row_shift(px + r, rows.n, stride);
+      py[k] = static_cast<T>(shift + std::log(exp_sum<T>(px + r, nullptr, rows.n, stride, shift)));
     });
     return out;
   });
@@ -145,10 +180,10 @@ Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
       T* out = gx.data<T>();
       // exp(x - max) / sum rather than exp(x - lse): lse is rounded, and at |lse| ~ 1000 that
       // rounding alone would cost float32 gradients 5e-5 of relative accuracy
-      rows.each([&](std::int64_t r, std::int64_t k) {
-        const double total = exp_sum<T>(px + r, out + r, rows.n, rows.inner, row_shift(px + r, rows.n, rows.inner));
+      rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
+        const double total = exp_sum<T>(px + r, out + r, rows.n, stride, row_shift(px + r, rows.n, stride));
         const T scale = total > 0 ? static_cast<T>(pg[k] / total) : T(0);  // a row of -inf: no gradient
-        for (std::int64_t j = 0; j < rows.n; ++j) out[r + j * rows.inner] *= scale;
+        for (std::int64_t j = 0; j < rows.n; ++j) out[r + j * stride] *= scale;
       });
       return gx;
     })};
@@ -182,11 +217,11 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
     Tensor out = empty(x.shape(), x.dtype());
     const T* px = x.data<T>();
     T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t) {
-      const T shift = row_shift(px + r, rows.n, rows.inner);
+    rows.each([&](std::int64_t r, std::int64_t, auto stride) {
+      const T shift = row_shift(px + r, rows.n, stride);
       // x - shift is exact near the maximum, so shifting first keeps the small differences of large logits
-      const T log_sum = static_cast<T>(std::log(exp_sum<T>(px + r, nullptr, rows.n, rows.inner, shift)));
-      for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * rows.inner] = (px[r + j * rows.inner] - shift) - log_sum;
+      const T log_sum = static_cast<T>(std::log(exp_sum<T>(px + r, nullptr, rows.n, stride, shift)));
+      for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * stride] = (px[r + j * stride] - shift) - log_sum;
     });
     return out;
   });
@@ -198,11 +233,11 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
       Tensor gx = empty(y.shape(), y.dtype());
       const T *pg = g.data<T>(), *py = y.data<T>();
       T* out = gx.data<T>();
-      rows.each([&](std::int64_t r, std::int64_t) {
-        const T s = static_cast<T>(row_sum(pg + r, rows.n, rows.inner));
-        exp_sum<T>(py + r, out + r, rows.n, rows.inner, T(0));
+      rows.each([&](std::int64_t r, std::int64_t, auto stride) {
+        const T s = static_cast<T>(row_sum(pg + r, rows.n, stride));
+        exp_sum<T>(py + r, out + r, rows.n, stride, T(0));
         for (std::int64_t j = 0; j < rows.n; ++j) {
-          const std::int64_t k = r + j * rows.inner;
+          const std::int64_t k = r + j * stride;
           out[k] = pg[k] - out[k] * s;
         }
       });
@@ -219,11 +254,11 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
     Tensor out = empty(x.shape(), x.dtype());
     const T* px = x.data<T>();
     T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t) {
-      const T shift = row_shift(px + r, rows.n, rows.inner);
-      const double total = exp_sum<T>(px + r, py + r, rows.n, rows.inner, shift);
+    rows.each([&](std::int64_t r, std::int64_t, auto stride) {
+      const T shift = row_shift(px + r, rows.n, stride);
+      const double total = exp_sum<T>(px + r, py + r, rows.n, stride, shift);
       const T scale = static_cast<T>(1 / total);
-      for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * rows.inner] *= scale;
+      for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * stride] *= scale;
     });
     return out;
   });
@@ -235,10 +270,10 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
       Tensor gx = empty(y.shape(), y.dtype());
       const T *pg = g.data<T>(), *py = y.data<T>();
       T* out = gx.data<T>();
-      rows.each([&](std::int64_t r, std::int64_t) {
-        const T s = static_cast<T>(row_dot(pg + r, py + r, rows.n, rows.inner));
+      rows.each([&](std::int64_t r, std::int64_t, auto stride) {
+        const T s = static_cast<T>(row_dot(pg + r, py + r, rows.n, stride));
         for (std::int64_t j = 0; j < rows.n; ++j) {
-          const std::int64_t k = r + j * rows.inner;
+          const std::int64_t k = r + j * stride;
           out[k] = py[k] * (pg[k] - s);
         }
       });
