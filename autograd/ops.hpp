@@ -147,6 +147,10 @@ Tensor softmax(const Tensor& x, std::int64_t axis);
 /// x - logsumexp(x) along axis, computed as (x - max) - log(sum(exp(x - max))).
 /// d/dx = g - exp(y) * sum(g).
 Tensor log_softmax(const Tensor& x, std::int64_t axis);
+/// gather(log_softmax(x, axis), axis, index) for an i64 index of x's shape with size 1 along
+/// axis: one log-probability per row (cross-entropy's pick), without forming log_softmax.
+/// d/dx = scatter(g at index) - softmax(x) * g.
+Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& index);
 
 // --- composites (ops_composite.cpp): no backward of their own ---------------------------------------
 Tensor square(const Tensor& x);                          ///< x * x

@@ -246,6 +246,51 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
   });
 }
 
+Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& index) {
+  const std::int64_t a = softmax_axis(x, axis, "log_softmax_gather");
+  Shape picks = x.shape();
+  picks[a] = 1;
+  if (index.dtype() != i64 || index.shape() != picks)
+    fail("log_softmax_gather: index must be i64 of shape {} (x {} with 1 along axis {}), got {} {}", picks, x.shape(),
+         axis, dtype_name(index.dtype()), index.shape());
+  const Rows rows(x.shape(), a);
+  const std::int64_t* idx = index.data<std::int64_t>();
+  for (std::int64_t k = 0; k < index.numel(); ++k)
+    if (idx[k] < 0 || idx[k] >= rows.n)
+      fail("log_softmax_gather: index {} is out of range for axis {} of size {} (shape {})", idx[k], axis, rows.n,
+           x.shape());
+  Tensor y = dispatch_floating(x.dtype(), "log_softmax_gather", [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = empty(picks, x.dtype());
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
+      const T shift = row_shift(px + r, rows.n, stride);
+      const T log_sum = static_cast<T>(std::log(exp_sum<T>(px + r, nullptr, rows.n, stride, shift)));
+      py[k] = (px[r + idx[k] * stride] - shift) - log_sum;  // as log_softmax computes it
+    });
+    return out;
+  });
+  return record("log_softmax_gather", y, {x}, [x, a, index, rows](const Tensor& g, const Tensor&) -> Grads {
+    if (autograd::grad_enabled()) return {scatter_add(x.shape(), a, index, g) - softmax(x, a) * g};
+    // one pass per row: -g softmax(x), plus g at the picked element
+    return {dispatch_floating(x.dtype(), "log_softmax_gather backward", [&](auto tag) {
+      using T = decltype(tag);
+      Tensor gx = empty(x.shape(), x.dtype());
+      const T *px = x.data<T>(), *pg = g.data<T>();
+      const std::int64_t* pi = index.data<std::int64_t>();
+      T* out = gx.data<T>();
+      rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
+        const double total = exp_sum<T>(px + r, out + r, rows.n, stride, row_shift(px + r, rows.n, stride));
+        const T scale = static_cast<T>(-pg[k] / total);
+        for (std::int64_t j = 0; j < rows.n; ++j) out[r + j * stride] *= scale;
+        out[r + pi[k] * stride] += pg[k];
+      });
+      return gx;
+    })};
+  });
+}
+
 Tensor softmax(const Tensor& x, std::int64_t axis) {
   const std::int64_t a = softmax_axis(x, axis, "softmax");
   const Rows rows(x.shape(), a);

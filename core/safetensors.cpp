@@ -106,7 +106,10 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
   if (!header.is_object()) fail("safetensors: {}: the header at byte 8 is not a JSON object", source);
 
   std::vector<Entry> entries;
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& field : header.items()) {
+    // (not a structured binding: clang 14, which builds `make fuzz`, cannot capture one in `bad`)
+    const std::string& name = field.key();
+    const json& info = field.value();
     if (name == "__metadata__") continue;
     auto bad = [&](const std::string& what) {
       fail("safetensors: {}: tensor '{}' in the header (bytes 8 to {}): {}", source, printable(name), data_start, what);

@@ -50,14 +50,16 @@ std::int64_t check_class_targets(const char* op, const Tensor& scores, const Ten
 }
 
 /// -log_probs[..., target] where target != ignore_index (0 elsewhere), reduced; `counted` is the
-/// number of targets not ignored (checked by check_class_targets).
-Tensor picked_nll(const Tensor& log_probs, const Tensor& target, std::int64_t ignore_index, std::int64_t counted,
+/// number of targets not ignored (checked by check_class_targets). `pick` takes the
+/// log-probabilities of an index [..., 1] from the scores.
+template <class Pick>
+Tensor picked_nll(Pick pick, Dtype dtype, const Tensor& target, std::int64_t ignore_index, std::int64_t counted,
                   Reduction reduction) {
   const Tensor ignored = eq(target, scalar(static_cast<double>(ignore_index), i64));
   const Tensor index = unsqueeze(where(ignored, scalar(0, i64), target), -1);  // [..., 1], in range
-  const Tensor picked = squeeze(gather(log_probs, -1, index), -1);
+  const Tensor picked = squeeze(pick(index), -1);
   // `where`, not a product with a mask: an ignored entry stays 0 even where its log_prob is -inf
-  const Tensor losses = where(ignored, scalar(0, log_probs.dtype()), -picked);
+  const Tensor losses = where(ignored, scalar(0, dtype), -picked);
   if (reduction == Reduction::mean) return sum(losses) / static_cast<double>(counted);
   return reduce(losses, reduction);
 }
@@ -81,12 +83,15 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& targets, Reduction re
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, std::int64_t ignore_index, Reduction reduction) {
   const std::int64_t counted = check_class_targets("nll_loss", log_probs, target, ignore_index);
-  return picked_nll(log_probs, target, ignore_index, counted, reduction);
+  return picked_nll([&](const Tensor& index) { return gather(log_probs, -1, index); }, log_probs.dtype(), target,
+                    ignore_index, counted, reduction);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, std::int64_t ignore_index, Reduction reduction) {
   const std::int64_t counted = check_class_targets("cross_entropy", logits, target, ignore_index);
-  return picked_nll(log_softmax(logits, -1), target, ignore_index, counted, reduction);
+  // log_softmax_gather: the [..., C] log-probabilities are never formed, only the picked ones
+  return picked_nll([&](const Tensor& index) { return log_softmax_gather(logits, -1, index); }, logits.dtype(), target,
+                    ignore_index, counted, reduction);
 }
 
 }  // namespace xgrad::nn

@@ -327,6 +327,44 @@ TEST_CASE("softmax and log_softmax: every axis of odd shapes, gradcheck and grad
   CHECK(matches(error_of([] { log_softmax(ones({2, 3}, i64), 1); }), R"(log_softmax: .*i64)"));
 }
 
+TEST_CASE("log_softmax_gather: equals gather(log_softmax), every axis, gradcheck and gradgradcheck, errors") {
+  struct Case {
+    Shape shape;
+    std::int64_t axis;
+  };
+  for (const auto& c : {Case{{7}, 0}, Case{{3, 5}, 1}, Case{{3, 5}, 0}, Case{{2, 3, 4}, 1}, Case{{2, 1, 19}, -1},
+                        Case{{4, 17}, -1}}) {
+    INFO("shape ", c.shape, " axis ", c.axis);
+    const std::int64_t a = c.axis < 0 ? c.axis + static_cast<std::int64_t>(c.shape.size()) : c.axis;
+    Shape picks = c.shape;
+    picks[a] = 1;
+    const Tensor index = randint(0, c.shape[a], picks);
+    check_gradients([&](const Inputs& in) { return log_softmax_gather(in[0], c.axis, index); }, {input(c.shape, -3, 3)});
+    // the same numbers as the two ops it fuses, computed the same way: equal to the last bit
+    Tensor x = input(c.shape, -3, 3, 9).detach();
+    for (Dtype d : {f64, f32}) {
+      CHECK(log_softmax_gather(x.to(d), c.axis, index).to_vector<double>() ==
+            gather(log_softmax(x.to(d), c.axis), c.axis, index).to_vector<double>());
+      // fused first-order backward = the composed one (create_graph) = the unfused ops' gradient
+      Tensor xd = x.to(d).requires_grad_();
+      Tensor v = input(picks, -1, 1, 4).detach().to(d);
+      Tensor fused = autograd::grad({log_softmax_gather(xd, c.axis, index)}, {xd}, {v})[0];
+      Tensor composed = autograd::grad({log_softmax_gather(xd, c.axis, index)}, {xd}, {v}, true)[0];
+      Tensor unfused = autograd::grad({gather(log_softmax(xd, c.axis), c.axis, index)}, {xd}, {v})[0];
+      CHECK(max_abs_diff(fused, composed) <= (d == f64 ? 1e-14 : 1e-6));
+      CHECK(max_abs_diff(fused, unfused) <= (d == f64 ? 1e-14 : 1e-6));
+    }
+  }
+  CHECK(matches(error_of([] { log_softmax_gather(scalar(1, f64), 0, scalar(0, i64)); }), R"(log_softmax_gather: .*scalar)"));
+  CHECK(matches(error_of([] { log_softmax_gather(ones({2, 3}, f64), 1, zeros({2}, i64)); }),
+                R"(^log_softmax_gather: index must be i64 of shape \[2, 1\] \(x \[2, 3\] with 1 along axis 1\), got i64 \[2\])"));
+  CHECK(matches(error_of([] { log_softmax_gather(ones({2, 3}, f64), 1, zeros({2, 1})); }), R"(index must be i64 .*got f32)"));
+  CHECK(matches(error_of([] { log_softmax_gather(ones({2, 3}, f64), 1, tensor({{0}, {3}}, i64)); }),
+                R"(^log_softmax_gather: index 3 is out of range for axis 1 of size 3 \(shape \[2, 3\]\))"));
+  CHECK(matches(error_of([] { log_softmax_gather(ones({2, 3}, f64), 1, tensor({{-1}, {0}}, i64)); }), "index -1 is out of range"));
+  CHECK(matches(error_of([] { log_softmax_gather(ones({2, 3}, i64), 1, zeros({2, 1}, i64)); }), R"(log_softmax_gather: .*i64)"));
+}
+
 // --- errors -------------------------------------------------------------------------------------
 
 TEST_CASE("reductions: errors name the op and the shape") {
