@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "autograd/op_impl.hpp"
+#include "core/loops.hpp"
 
 namespace xgrad {
 
@@ -42,6 +43,20 @@ Shape strides_of(const Shape& s) {
 /// `axis` by the index value (the addressing of gather and scatter_add).
 template <class F>
 void for_each_gather(const Shape& index_shape, const Shape& data_shape, int axis, const std::int64_t* idx, F f) {
+  bool aligned = true;  // the usual case: the index spans the data on every other axis
+  for (std::size_t d = 0; d < data_shape.size(); ++d)
+    aligned = aligned && (static_cast<int>(d) == axis || index_shape[d] == data_shape[d]);
+  if (aligned) {  // outer slices in parallel: a slice's positions lie in its own slice of the data
+    const AxisLayout data = layout_around(data_shape, axis);
+    const std::int64_t picks = index_shape[axis];
+    detail::parallel_items(data.outer, picks * data.inner, [&](std::int64_t begin, std::int64_t end) {
+      std::int64_t k = begin * picks * data.inner;
+      for (std::int64_t o = begin; o < end; ++o)
+        for (std::int64_t j = 0; j < picks; ++j)
+          for (std::int64_t i = 0; i < data.inner; ++i, ++k) f(k, (o * data.length + idx[k]) * data.inner + i);
+    });
+    return;
+  }
   const Shape dst = strides_of(data_shape);
   Shape coord(index_shape.size(), 0);
   const std::int64_t n = numel(index_shape);
@@ -84,15 +99,28 @@ Shape unfolded_shape(const Shape& s, int axis, const Windows& w) {
   return out;
 }
 
-/// Visits (window element position, source element position) pairs of an unfold.
+/// Visits (window element position, source element position) pairs of an unfold for the outer
+/// slices [begin, end).
+template <class F>
+void for_each_window(const AxisLayout& l, const Windows& w, std::int64_t begin, std::int64_t end, F& f) {
+  std::int64_t k = begin * w.count * l.inner * w.size;
+  const std::int64_t jump = w.dilation * l.inner;  // from one element of a window to the next
+  for (std::int64_t o = begin; o < end; ++o)
+    for (std::int64_t c = 0; c < w.count; ++c) {
+      const std::int64_t first = (o * l.length + c * w.step) * l.inner;
+      for (std::int64_t i = 0; i < l.inner; ++i)
+        for (std::int64_t j = 0, pos = first + i; j < w.size; ++j, ++k, pos += jump) f(k, pos);
+    }
+}
+
+/// The same for every slice, the slices split across the thread pool (windows overlap only
+/// within a slice, so parts never write the same element).
 template <class F>
 void for_each_window(const AxisLayout& l, const Windows& w, F f) {
-  std::int64_t k = 0;
-  for (std::int64_t o = 0; o < l.outer; ++o)
-    for (std::int64_t c = 0; c < w.count; ++c)
-      for (std::int64_t i = 0; i < l.inner; ++i)
-        for (std::int64_t j = 0; j < w.size; ++j, ++k)
-          f(k, (o * l.length + c * w.step + j * w.dilation) * l.inner + i);
+  const std::int64_t per_slice = w.count * l.inner * w.size;
+  detail::parallel_items(l.outer, per_slice, [&](std::int64_t begin, std::int64_t end) {
+    for_each_window(l, w, begin, end, f);
+  });
 }
 
 }  // namespace

@@ -90,17 +90,18 @@ MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
     const T* px = x.data<T>();
     T* pv = values.data<T>();
     std::int64_t* pi = indices.data<std::int64_t>();
-    for (std::int64_t o = 0; o < outer; ++o)
-      for (std::int64_t i = 0; i < inner; ++i) {
-        const T* p = px + o * n * inner + i;
+    detail::parallel_items(outer * inner, n, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {  // r = o * inner + i
+        const T* p = px + r / inner * n * inner + r % inner;
         std::int64_t best = 0;
         for (std::int64_t k = 1; k < n; ++k)  // NaN propagates: a NaN is never replaced
           if (p[k * inner] > p[best * inner] || (std::isnan(static_cast<double>(p[k * inner])) &&
                                                  !std::isnan(static_cast<double>(p[best * inner]))))
             best = k;
-        pv[o * inner + i] = p[best * inner];
-        pi[o * inner + i] = best;
+        pv[r] = p[best * inner];
+        pi[r] = best;
       }
+    });
   });
   Tensor index_keep = reshape(indices, keep_shape);
   values = record("max", values, {x}, [index_keep, keep_shape, a, sx = x.shape()](const Tensor& g) -> Grads {

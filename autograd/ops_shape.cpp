@@ -167,12 +167,12 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_t stop, std::int64_t step) {
   int a = normalize_axis(axis, x.shape().size(), "slice", x.shape());
   if (step <= 0) fail("slice: step must be positive, got {} (shape {})", step, x.shape());
-  auto [b, n] = slice_range(x.shape()[a], start, stop, step);
+  const auto [b, n] = slice_range(x.shape()[a], start, stop, step);
   Shape out = x.shape();
   out[a] = n;
   Tensor y = empty(out, x.dtype());
   copy_along_axis(x, y, a, n, b, step, 0, 1);
-  return record("slice", y, {x}, [sx = x.shape(), a, b, n, step](const Tensor& g) -> Grads {
+  return record("slice", y, {x}, [sx = x.shape(), a, b = b, n = n, step](const Tensor& g) -> Grads {
     return {embed_slice(g, sx, a, b, b + n * step, step)};
   });
 }
@@ -182,14 +182,14 @@ Tensor embed_slice(const Tensor& x, const Shape& shape, std::int64_t axis, std::
   if (shape.size() != x.shape().size()) fail("embed_slice: cannot embed {} into {}", x.shape(), shape);
   int a = normalize_axis(axis, shape.size(), "embed_slice", shape);
   if (step <= 0) fail("embed_slice: step must be positive, got {}", step);
-  auto [b, n] = slice_range(shape[a], start, stop, step);
+  const auto [b, n] = slice_range(shape[a], start, stop, step);
   Shape expected = shape;
   expected[a] = n;
   if (expected != x.shape())
     fail("embed_slice: a slice of {} along axis {} has shape {}, got {}", shape, axis, expected, x.shape());
   Tensor y = zeros(shape, x.dtype());
   copy_along_axis(x, y, a, n, 0, 1, b, step);
-  return record("embed_slice", y, {x}, [a, b, n, step](const Tensor& g) -> Grads {
+  return record("embed_slice", y, {x}, [a, b = b, n = n, step](const Tensor& g) -> Grads {
     return {slice(g, a, b, b + n * step, step)};
   });
 }

@@ -36,8 +36,7 @@ struct Rows {
   /// for the usual last axis); rows split across the thread pool.
   template <class F>
   void each(F f) const {
-    const std::int64_t rows_per_part = std::max<std::int64_t>(1, detail::kParallelElements / std::max<std::int64_t>(n, 1));
-    parallel_for(outer * inner, rows_per_part, [&](std::int64_t begin, std::int64_t end) {
+    detail::parallel_items(outer * inner, n, [&](std::int64_t begin, std::int64_t end) {
       if (inner == 1)
         for (std::int64_t k = begin; k < end; ++k) f(k * n, k, Unit{});
       else

@@ -2,6 +2,7 @@
 // Internal: the loops behind broadcasting binary ops and reductions. Both walk an output
 // shape in row-major order, with each operand addressed through strides that are 0 along
 // broadcast (or reduced) axes; the innermost axis is a plain loop the compiler vectorises.
+#include <algorithm>
 #include <cstdint>
 
 #include "core/parallel.hpp"
@@ -11,6 +12,13 @@ namespace xgrad::detail {
 
 /// Elementwise work below this many elements stays on one thread (waking a worker costs more).
 inline constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
+
+/// parallel_for over `count` independent items of `elements_per_item` elements each, in parts of
+/// at least kParallelElements elements.
+template <class F>
+void parallel_items(std::int64_t count, std::int64_t elements_per_item, F&& f) {
+  parallel_for(count, std::max<std::int64_t>(1, kParallelElements / std::max<std::int64_t>(elements_per_item, 1)), f);
+}
 
 /// Row-major strides of `shape` as seen from an output of rank `rank` (right-aligned, as NumPy
 /// broadcasting aligns), with 0 where the operand's extent is 1 (or missing).

@@ -52,39 +52,54 @@ std::vector<float> values_of(const Module& m) {
   return out;
 }
 
+/// A child process saving checkpoints; it writes one byte to `progress` as it starts and one
+/// after each save it completes.
+struct Saver {
+  pid_t pid;
+  int progress;
+  /// Returns once the child has completed `n` more saves.
+  void wait_saves(int n) const {
+    char byte = 0;
+    for (int i = 0; i < n; ++i) REQUIRE(::read(progress, &byte, 1) == 1);
+  }
+};
+
 /// Forks a child that saves `first`, `second`, `first`, ... to `path` until it is killed (or, as
 /// a safety net, for at most 30 s), and returns once the child is about to start its first save
-/// (forking a large test process takes longer than a save; kills timed from the fork would land
-/// before any save began). The child never returns into the test runner.
-pid_t spawn_saver(const Module& first, const Module& second, const std::string& path) {
-  int ready[2];
-  REQUIRE(::pipe(ready) == 0);
+/// (forking a large test process takes longer than a save, and a loaded machine can stretch
+/// both: kills are timed from the child's own progress, not from the fork). The child never
+/// returns into the test runner.
+Saver spawn_saver(const Module& first, const Module& second, const std::string& path) {
+  int progress[2];
+  REQUIRE(::pipe(progress) == 0);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    ::close(ready[0]);
+    ::close(progress[0]);
     const char byte = 1;
-    if (::write(ready[1], &byte, 1) != 1) ::_exit(4);
-    ::close(ready[1]);
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     try {
-      for (int i = 0; Clock::now() < deadline; ++i) (i % 2 ? second : first).save(path);
+      if (::write(progress[1], &byte, 1) != 1) ::_exit(4);
+      for (int i = 0; Clock::now() < deadline; ++i) {
+        (i % 2 ? second : first).save(path);
+        if (::write(progress[1], &byte, 1) != 1) ::_exit(4);
+      }
     } catch (...) {
       ::_exit(3);
     }
     ::_exit(2);
   }
-  ::close(ready[1]);
-  char byte = 0;
-  CHECK(::read(ready[0], &byte, 1) == 1);
-  ::close(ready[0]);
-  return pid;
+  ::close(progress[1]);
+  const Saver saver{pid, progress[0]};
+  saver.wait_saves(1);  // started
+  return saver;
 }
 
-void kill_and_reap(pid_t pid) {
-  REQUIRE(::kill(pid, SIGKILL) == 0);
+void kill_and_reap(const Saver& saver) {
+  REQUIRE(::kill(saver.pid, SIGKILL) == 0);
   int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(::waitpid(saver.pid, &status, 0) == saver.pid);
+  ::close(saver.progress);
   // killed by us, not exited on its own (an exception or the safety deadline in the child)
   CHECK(WIFSIGNALED(status));
 }
@@ -108,20 +123,22 @@ TEST_CASE("crash-safe saving: SIGKILL at random points during saves never leaves
   const auto va = values_of(a), vb = values_of(b);
   REQUIRE(va != vb);
 
-  // How long one save takes here (fsync makes it depend on the disk): kills are spread over
-  // a few saves' worth of time so they land in every phase (serialize, write, fsync, rename).
+  // How long one save takes here (fsync makes it depend on the disk): each kill comes after
+  // 0, 1 or 2 completed saves of the child, at a random moment within about one more save, so
+  // kills land in every phase (serialize, write, fsync, rename) and both versions get written.
   const auto start = Clock::now();
   for (int i = 0; i < 3; ++i) (i % 2 ? b : a).save(path);
   const double save_us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / 3;
   REQUIRE(version_at(path, va, vb) == 0);
 
   std::mt19937_64 rng(20240611);
-  std::uniform_real_distribution<double> delay_us(0, 3 * save_us);
+  std::uniform_real_distribution<double> delay_us(0, 1.5 * save_us);
   const int kills = 60;
   int seen[2] = {0, 0}, partial = 0;
   const auto began = Clock::now();
   for (int k = 0; k < kills; ++k) {
-    const pid_t child = spawn_saver(k % 2 ? b : a, k % 2 ? a : b, path);
+    const Saver child = spawn_saver(k % 2 ? b : a, k % 2 ? a : b, path);
+    child.wait_saves(k % 3);
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(delay_us(rng))));
     kill_and_reap(child);
     // The checkpoint is always a complete version; a killed save only leaves its temporary file.
@@ -152,7 +169,7 @@ TEST_CASE("crash-safe saving: two processes saving to the same path never mix th
   a.save(path);
   // Both writers save over and over (each its own pair of versions: A,A and B,B) while this
   // process reads the file: every read must be one writer's complete file.
-  const pid_t first = spawn_saver(a, a, path), second = spawn_saver(b, b, path);
+  const Saver first = spawn_saver(a, a, path), second = spawn_saver(b, b, path);
   int seen[2] = {0, 0};
   const auto until = Clock::now() + std::chrono::milliseconds(1500);
   while (Clock::now() < until) {
