@@ -27,12 +27,14 @@ bench: build
 	@$(BUILD)/bench/xgrad_bench
 
 # xgrad beside PyTorch in the same run (../shared/bench/compare.py: the libtorch anchor, built once
-# under build/torch-anchor, and xgrad_bench alternate); prints the ratio table. COMPARE_FLAGS=--quick
-# for a one-second-per-workload pass.
+# under build/torch-anchor, and xgrad_bench alternate); prints the ratio table, then each workload's
+# peak resident memory on both sides (bench/peak_memory.py). COMPARE_FLAGS=--quick for a
+# one-second-per-workload pass.
 COMPARE_FLAGS ?=
 compare: build
 	@.ci/deps --with bench .ci/packages.txt
 	@/usr/bin/python3 ../shared/bench/compare.py --xgrad $(BUILD)/bench/xgrad_bench $(COMPARE_FLAGS)
+	@/usr/bin/python3 bench/peak_memory.py --xgrad $(BUILD)/bench/xgrad_bench --anchor $(BUILD)/torch-anchor/torch_anchor_cpp
 
 # The whole suite (tests and example runs) under AddressSanitizer, UndefinedBehaviorSanitizer and
 # LeakSanitizer, in its own build dir; any report fails the run (no suppressions).
