@@ -1,5 +1,6 @@
 #include "core/parallel.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,9 +22,18 @@ namespace {
 
 thread_local bool t_in_pool = false;  // set on workers and on a thread running a parallel_for
 
+/// Counts the forks this process came through: a forked child has none of its parent's threads,
+/// and this is cheaper to compare per call than getpid(), a system call.
+std::atomic<int> g_forks{0};
+int forks_so_far() {
+  static const bool registered = [] { return ::pthread_atfork(nullptr, nullptr, [] { ++g_forks; }) == 0; }();
+  (void)registered;
+  return g_forks.load(std::memory_order_relaxed);
+}
+
 class Pool {
  public:
-  explicit Pool(int threads) : owner_(::getpid()) {
+  explicit Pool(int threads) : forks_(forks_so_far()) {
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
   }
   ~Pool() {
@@ -37,7 +47,7 @@ class Pool {
   }
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   /// Whether this process owns the workers (a forked child has none).
-  bool usable() const { return !workers_.empty() && ::getpid() == owner_; }
+  bool usable() const { return !workers_.empty() && g_forks.load(std::memory_order_relaxed) == forks_; }
   std::mutex& busy() { return busy_; }
 
   /// Runs task(part) for part in [0, parts) with parts <= size(); the caller runs part 0.
@@ -92,7 +102,7 @@ class Pool {
     }
   }
 
-  const pid_t owner_;
+  const int forks_;  // forks_so_far() when the workers started
   std::vector<std::thread> workers_;
   std::mutex mutex_, busy_;
   std::condition_variable wake_;
