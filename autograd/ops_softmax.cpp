@@ -134,7 +134,8 @@ template <class T, class Stride>
 double row_sum(const T* x, std::int64_t n, Stride stride) {
   using B = xsimd::batch<T>;
   return blocked_sum<T>(
-      n, stride, [&](std::int64_t j) { return B::load_unaligned(x + j); }, [&](std::int64_t j) { return x[j * stride]; });
+      n, stride, [&](std::int64_t j) { return B::load_unaligned(x + j); },
+      [&](std::int64_t j) { return x[j * stride]; });
 }
 
 template <class T, class Stride>
@@ -150,42 +151,53 @@ std::int64_t softmax_axis(const Tensor& x, std::int64_t axis, const char* op) {
   return normalize_axis(axis, x.dim(), op, x.shape());
 }
 
+/// A new tensor of `shape` in `dtype`, written row by row across the pool: f(out, r, k, stride)
+/// for each row of `rows` (out: the new tensor's data, r: the offset of the row's first element
+/// in the input, k: the row's index).
+template <class F>
+Tensor by_rows(const Shape& shape, Dtype dtype, const Rows& rows, const char* op, F f) {
+  return dispatch_floating(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = empty(shape, dtype);
+    T* po = out.data<T>();
+    rows.each([&](std::int64_t r, std::int64_t k, auto stride) { f(po, r, k, stride); });
+    return out;
+  });
+}
+
+/// The element type behind a data pointer that by_rows hands to its f.
+template <class P>
+using Elem = std::remove_pointer_t<P>;
+
 /// logsumexp over one axis, keeping it (size 1).
 Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
   const Rows rows(x.shape(), a);
   Shape keep_shape = x.shape();
   keep_shape[a] = 1;
-  Tensor y = dispatch_floating(x.dtype(), "logsumexp", [&](auto tag) {
-    using T = decltype(tag);
-    Tensor out = empty(keep_shape, x.dtype());
-    const T* px = x.data<T>();
-    T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
-      const T shift = row_shift(px + r, rows.n, stride);
-      py[k] = static_cast<T>(shift + std::log(exp_sum<T>(px + r, nullptr, rows.n, stride, shift)));
-    });
-    return out;
-  });
+  Tensor y =
+      by_rows(keep_shape, x.dtype(), rows, "logsumexp", [&](auto* py, std::int64_t r, std::int64_t k, auto stride) {
+        using T = Elem<decltype(py)>;
+        const T* px = x.data<T>() + r;
+        const T shift = row_shift(px, rows.n, stride);
+        py[k] = static_cast<T>(shift + std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
+      });
   return record("logsumexp", y, {x}, [x, a, rows](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx = g exp(x - lse), the softmax; 0 in a row of -inf (lse = -inf)
     if (autograd::grad_enabled()) {
       Tensor safe = where(isfinite(y), y, scalar(0, y.dtype()));
       return {expand(g, x.shape()) * exp(x - safe)};
     }
-    return {dispatch_floating(x.dtype(), "logsumexp backward", [&](auto tag) {
-      using T = decltype(tag);
-      Tensor gx = empty(x.shape(), x.dtype());
-      const T *px = x.data<T>(), *pg = g.data<T>();
-      T* out = gx.data<T>();
-      // exp(x - max) / sum rather than exp(x - lse): lse is rounded, and at |lse| ~ 1000 that
-      // rounding alone would cost float32 gradients 5e-5 of relative accuracy
-      rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
-        const double total = exp_sum<T>(px + r, out + r, rows.n, stride, row_shift(px + r, rows.n, stride));
-        const T scale = total > 0 ? static_cast<T>(pg[k] / total) : T(0);  // a row of -inf: no gradient
-        for (std::int64_t j = 0; j < rows.n; ++j) out[r + j * stride] *= scale;
-      });
-      return gx;
-    })};
+    // exp(x - max) / sum rather than exp(x - lse): lse is rounded, and at |lse| ~ 1000 that
+    // rounding alone would cost float32 gradients 5e-5 of relative accuracy
+    return {by_rows(
+        x.shape(), x.dtype(), rows, "logsumexp backward", [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
+          using T = Elem<decltype(out)>;
+          const T* px = x.data<T>() + r;
+          out += r;
+          const double total = exp_sum<T>(px, out, rows.n, stride, row_shift(px, rows.n, stride));
+          const T scale = total > 0 ? static_cast<T>(g.data<T>()[k] / total) : T(0);  // a row of -inf: no gradient
+          for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] *= scale;
+        })};
   });
 }
 
@@ -211,37 +223,28 @@ Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
 Tensor log_softmax(const Tensor& x, std::int64_t axis) {
   const std::int64_t a = softmax_axis(x, axis, "log_softmax");
   const Rows rows(x.shape(), a);
-  Tensor y = dispatch_floating(x.dtype(), "log_softmax", [&](auto tag) {
-    using T = decltype(tag);
-    Tensor out = empty(x.shape(), x.dtype());
-    const T* px = x.data<T>();
-    T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t, auto stride) {
-      const T shift = row_shift(px + r, rows.n, stride);
-      // x - shift is exact near the maximum, so shifting first keeps the small differences of large logits
-      const T log_sum = static_cast<T>(std::log(exp_sum<T>(px + r, nullptr, rows.n, stride, shift)));
-      for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * stride] = (px[r + j * stride] - shift) - log_sum;
-    });
-    return out;
-  });
+  Tensor y =
+      by_rows(x.shape(), x.dtype(), rows, "log_softmax", [&](auto* py, std::int64_t r, std::int64_t, auto stride) {
+        using T = Elem<decltype(py)>;
+        const T* px = x.data<T>() + r;
+        py += r;
+        const T shift = row_shift(px, rows.n, stride);
+        // x - shift is exact near the maximum, so shifting first keeps the small differences of large logits
+        const T log_sum = static_cast<T>(std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
+        for (std::int64_t j = 0; j < rows.n; ++j) py[j * stride] = (px[j * stride] - shift) - log_sum;
+      });
   return record("log_softmax", y, {x}, [a, rows](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx: g - softmax * sum(g) along the axis, with softmax = exp(y)
     if (autograd::grad_enabled()) return {g - exp(y) * sum(g, a, true)};
-    return {dispatch_floating(y.dtype(), "log_softmax backward", [&](auto tag) {
-      using T = decltype(tag);
-      Tensor gx = empty(y.shape(), y.dtype());
-      const T *pg = g.data<T>(), *py = y.data<T>();
-      T* out = gx.data<T>();
-      rows.each([&](std::int64_t r, std::int64_t, auto stride) {
-        const T s = static_cast<T>(row_sum(pg + r, rows.n, stride));
-        exp_sum<T>(py + r, out + r, rows.n, stride, T(0));
-        for (std::int64_t j = 0; j < rows.n; ++j) {
-          const std::int64_t k = r + j * stride;
-          out[k] = pg[k] - out[k] * s;
-        }
-      });
-      return gx;
-    })};
+    return {by_rows(y.shape(), y.dtype(), rows, "log_softmax backward",
+                    [&](auto* out, std::int64_t r, std::int64_t, auto stride) {
+                      using T = Elem<decltype(out)>;
+                      const T *pg = g.data<T>() + r, *py = y.data<T>() + r;
+                      out += r;
+                      const T s = static_cast<T>(row_sum(pg, rows.n, stride));
+                      exp_sum<T>(py, out, rows.n, stride, T(0));
+                      for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = pg[j * stride] - out[j * stride] * s;
+                    })};
   });
 }
 
@@ -258,71 +261,54 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
     if (idx[k] < 0 || idx[k] >= rows.n)
       fail("log_softmax_gather: index {} is out of range for axis {} of size {} (shape {})", idx[k], axis, rows.n,
            x.shape());
-  Tensor y = dispatch_floating(x.dtype(), "log_softmax_gather", [&](auto tag) {
-    using T = decltype(tag);
-    Tensor out = empty(picks, x.dtype());
-    const T* px = x.data<T>();
-    T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
-      const T shift = row_shift(px + r, rows.n, stride);
-      const T log_sum = static_cast<T>(std::log(exp_sum<T>(px + r, nullptr, rows.n, stride, shift)));
-      py[k] = (px[r + idx[k] * stride] - shift) - log_sum;  // as log_softmax computes it
-    });
-    return out;
-  });
+  Tensor y =
+      by_rows(picks, x.dtype(), rows, "log_softmax_gather", [&](auto* py, std::int64_t r, std::int64_t k, auto stride) {
+        using T = Elem<decltype(py)>;
+        const T* px = x.data<T>() + r;
+        const T shift = row_shift(px, rows.n, stride);
+        const T log_sum = static_cast<T>(std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
+        py[k] = (px[idx[k] * stride] - shift) - log_sum;  // as log_softmax computes it
+      });
   return record("log_softmax_gather", y, {x}, [x, a, index, rows](const Tensor& g, const Tensor&) -> Grads {
     if (autograd::grad_enabled()) return {scatter_add(x.shape(), a, index, g) - softmax(x, a) * g};
     // one pass per row: -g softmax(x), plus g at the picked element
-    return {dispatch_floating(x.dtype(), "log_softmax_gather backward", [&](auto tag) {
-      using T = decltype(tag);
-      Tensor gx = empty(x.shape(), x.dtype());
-      const T *px = x.data<T>(), *pg = g.data<T>();
-      const std::int64_t* pi = index.data<std::int64_t>();
-      T* out = gx.data<T>();
-      rows.each([&](std::int64_t r, std::int64_t k, auto stride) {
-        const double total = exp_sum<T>(px + r, out + r, rows.n, stride, row_shift(px + r, rows.n, stride));
-        const T scale = static_cast<T>(-pg[k] / total);
-        for (std::int64_t j = 0; j < rows.n; ++j) out[r + j * stride] *= scale;
-        out[r + pi[k] * stride] += pg[k];
-      });
-      return gx;
-    })};
+    const std::int64_t* pi = index.data<std::int64_t>();
+    return {by_rows(x.shape(), x.dtype(), rows, "log_softmax_gather backward",
+                    [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
+                      using T = Elem<decltype(out)>;
+                      const T* px = x.data<T>() + r;
+                      const T gk = g.data<T>()[k];
+                      out += r;
+                      const double total = exp_sum<T>(px, out, rows.n, stride, row_shift(px, rows.n, stride));
+                      const T scale = static_cast<T>(-gk / total);
+                      for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] *= scale;
+                      out[pi[k] * stride] += gk;
+                    })};
   });
 }
 
 Tensor softmax(const Tensor& x, std::int64_t axis) {
   const std::int64_t a = softmax_axis(x, axis, "softmax");
   const Rows rows(x.shape(), a);
-  Tensor y = dispatch_floating(x.dtype(), "softmax", [&](auto tag) {
-    using T = decltype(tag);
-    Tensor out = empty(x.shape(), x.dtype());
-    const T* px = x.data<T>();
-    T* py = out.data<T>();
-    rows.each([&](std::int64_t r, std::int64_t, auto stride) {
-      const T shift = row_shift(px + r, rows.n, stride);
-      const double total = exp_sum<T>(px + r, py + r, rows.n, stride, shift);
-      const T scale = static_cast<T>(1 / total);
-      for (std::int64_t j = 0; j < rows.n; ++j) py[r + j * stride] *= scale;
-    });
-    return out;
+  Tensor y = by_rows(x.shape(), x.dtype(), rows, "softmax", [&](auto* py, std::int64_t r, std::int64_t, auto stride) {
+    using T = Elem<decltype(py)>;
+    const T* px = x.data<T>() + r;
+    py += r;
+    const double total = exp_sum<T>(px, py, rows.n, stride, row_shift(px, rows.n, stride));
+    const T scale = static_cast<T>(1 / total);
+    for (std::int64_t j = 0; j < rows.n; ++j) py[j * stride] *= scale;
   });
   return record("softmax", y, {x}, [a, rows](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx: y * (g - sum(g * y)) along the axis
     if (autograd::grad_enabled()) return {y * (g - sum(g * y, a, true))};
-    return {dispatch_floating(y.dtype(), "softmax backward", [&](auto tag) {
-      using T = decltype(tag);
-      Tensor gx = empty(y.shape(), y.dtype());
-      const T *pg = g.data<T>(), *py = y.data<T>();
-      T* out = gx.data<T>();
-      rows.each([&](std::int64_t r, std::int64_t, auto stride) {
-        const T s = static_cast<T>(row_dot(pg + r, py + r, rows.n, stride));
-        for (std::int64_t j = 0; j < rows.n; ++j) {
-          const std::int64_t k = r + j * stride;
-          out[k] = py[k] * (pg[k] - s);
-        }
-      });
-      return gx;
-    })};
+    return {by_rows(y.shape(), y.dtype(), rows, "softmax backward",
+                    [&](auto* out, std::int64_t r, std::int64_t, auto stride) {
+                      using T = Elem<decltype(out)>;
+                      const T *pg = g.data<T>() + r, *py = y.data<T>() + r;
+                      out += r;
+                      const T s = static_cast<T>(row_dot(pg, py, rows.n, stride));
+                      for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = py[j * stride] * (pg[j * stride] - s);
+                    })};
   });
 }
 

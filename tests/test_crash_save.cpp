@@ -21,18 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("xgrad_test_crash_save_" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 /// Big enough that one save takes measurable time: weight [1024, 512] + bias, about 2 MB.
 struct Model : Module {
   std::shared_ptr<Linear> fc;
@@ -117,7 +105,7 @@ int version_at(const std::string& path, const std::vector<float>& a, const std::
 }  // namespace
 
 TEST_CASE("crash-safe saving: SIGKILL at random points during saves never leaves a broken checkpoint") {
-  TempDir dir;
+  TempDir dir("crash_save");
   const std::string path = (dir.path / "model.safetensors").string();
   const Model a(1), b(2);
   const auto va = values_of(a), vb = values_of(b);
@@ -162,7 +150,7 @@ TEST_CASE("crash-safe saving: SIGKILL at random points during saves never leaves
 }
 
 TEST_CASE("crash-safe saving: two processes saving to the same path never mix their files") {
-  TempDir dir;
+  TempDir dir("crash_save");
   const std::string path = (dir.path / "shared.safetensors").string();
   const Model a(1), b(2);
   const auto va = values_of(a), vb = values_of(b);

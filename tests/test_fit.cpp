@@ -18,18 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the temp directory, removed with everything in it at scope exit.
-struct TempDir {
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() / ("xgrad_test_fit_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  fs::path path;
-};
-
 /// Everything written to a tmpfile() stream so far.
 std::string contents(std::FILE* file) {
   std::fflush(file);

@@ -25,19 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-/// A fresh directory under /tmp, removed with everything in it at the end of the scope.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("xgrad_test_hostile_" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 /// The model the files are loaded into: an LSTM and a head (f32 parameters) and an i64 buffer.
 /// state_dict: step [], lstm.weight_ih_l0 [16, 3], lstm.weight_hh_l0 [16, 4], lstm.bias_ih_l0 [16],
 /// lstm.bias_hh_l0 [16], head.weight [2, 4], head.bias [2] (head.bias last in the data).
@@ -130,7 +117,7 @@ std::string try_load(Model& model, const std::string& path, const std::string& b
 }  // namespace
 
 TEST_CASE("hostile files: a corpus of corrupt checkpoints is rejected, naming the file, the model untouched") {
-  TempDir dir;
+  TempDir dir("hostile");
   const std::string path = (dir.path / "hostile.safetensors").string();
   const Model source(11);  // the checkpoint's values differ from the target's, so a load would show
   Model model(22);
@@ -289,7 +276,7 @@ TEST_CASE("hostile files: a corpus of corrupt checkpoints is rejected, naming th
 }
 
 TEST_CASE("hostile files: every truncation of a checkpoint is rejected; the model untouched") {
-  TempDir dir;
+  TempDir dir("hostile");
   const std::string path = (dir.path / "cut.safetensors").string();
   Model model(22);
   const auto original = snapshot(model);
@@ -309,7 +296,7 @@ TEST_CASE("hostile files: every truncation of a checkpoint is rejected; the mode
 }
 
 TEST_CASE("hostile files: 1 000 random bit flips are rejected in the header and loaded in the data") {
-  TempDir dir;
+  TempDir dir("hostile");
   const std::string path = (dir.path / "flipped.safetensors").string();
   const Model source(11);
   Model model(22);

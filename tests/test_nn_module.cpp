@@ -377,11 +377,7 @@ TEST_CASE("Module: state_dict round trip and strict load_state_dict") {
 
 TEST_CASE("Module: save/load through safetensors; a bad file leaves the model unchanged") {
   namespace fs = std::filesystem;
-  struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("xgrad_test_nn_module_" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { std::error_code ignored; fs::remove_all(path, ignored); }
-  } dir;
+  TempDir dir("nn_module");
   const std::string path = (dir.path / "net.safetensors").string();
   Net a(1), b(2);
   a.save(path);

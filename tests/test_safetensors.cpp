@@ -22,20 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under /tmp, removed with everything in it at the end of the scope.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() / ("xgrad_test_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 /// The raw bytes of a tensor's values.
 std::string raw_bytes(const Tensor& t) {
   const char* p = static_cast<const char*>(t.impl().storage->data()) + t.impl().offset * dtype_size(t.dtype());

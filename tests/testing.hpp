@@ -1,5 +1,8 @@
 #pragma once
 // Shared helpers for the tests: float64 inputs, gradient checks, regex matching of errors.
+#include <unistd.h>
+
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <vector>
@@ -12,6 +15,22 @@ namespace xgrad::testing {
 
 /// The inputs a checked function receives.
 using Inputs = std::vector<Tensor>;
+
+/// A fresh directory under the system's temp dir, named for the test and this process, removed
+/// with everything in it at the end of the scope.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag)
+      : path(std::filesystem::temp_directory_path() / ("xgrad_test_" + tag + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 /// f64 values uniform in [low, high), requiring grad (seeded: every run sees the same numbers).
 inline Tensor input(const Shape& shape, double low = -1, double high = 1, std::uint64_t seed = 1) {
