@@ -21,16 +21,6 @@ AxisLayout layout_around(const Shape& s, int axis) {
   return l;
 }
 
-const std::int64_t* checked_index(const Tensor& index, const char* op, std::int64_t bound, std::int64_t axis,
-                                  const Shape& shape) {
-  if (index.dtype() != Dtype::i64) fail("{}: index must be i64, got {} {}", op, dtype_name(index.dtype()), index.shape());
-  const std::int64_t* p = index.data<std::int64_t>();
-  for (std::int64_t k = 0, n = index.numel(); k < n; ++k)
-    if (p[k] < 0 || p[k] >= bound)
-      fail("{}: index {} is out of range for axis {} of size {} (shape {})", op, p[k], axis, bound, shape);
-  return p;
-}
-
 /// Row-major element strides of a shape.
 Shape strides_of(const Shape& s) {
   Shape st(s.size(), 1);
@@ -124,6 +114,16 @@ void for_each_window(const AxisLayout& l, const Windows& w, F f) {
 }
 
 }  // namespace
+
+const std::int64_t* detail::checked_index(const Tensor& index, const char* op, std::int64_t bound, std::int64_t axis,
+                                          const Shape& shape) {
+  if (index.dtype() != Dtype::i64) fail("{}: index must be i64, got {} {}", op, dtype_name(index.dtype()), index.shape());
+  const std::int64_t* p = index.data<std::int64_t>();
+  for (std::int64_t k = 0, n = index.numel(); k < n; ++k)
+    if (p[k] < 0 || p[k] >= bound)
+      fail("{}: index {} is out of range for axis {} of size {} (shape {})", op, p[k], axis, bound, shape);
+  return p;
+}
 
 // --- index_select <-> index_add ------------------------------------------------------------------
 

@@ -256,11 +256,7 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
     fail("log_softmax_gather: index must be i64 of shape {} (x {} with 1 along axis {}), got {} {}", picks, x.shape(),
          axis, dtype_name(index.dtype()), index.shape());
   const Rows rows(x.shape(), a);
-  const std::int64_t* idx = index.data<std::int64_t>();
-  for (std::int64_t k = 0; k < index.numel(); ++k)
-    if (idx[k] < 0 || idx[k] >= rows.n)
-      fail("log_softmax_gather: index {} is out of range for axis {} of size {} (shape {})", idx[k], axis, rows.n,
-           x.shape());
+  const std::int64_t* idx = checked_index(index, "log_softmax_gather", rows.n, axis, x.shape());
   Tensor y =
       by_rows(picks, x.dtype(), rows, "log_softmax_gather", [&](auto* py, std::int64_t r, std::int64_t k, auto stride) {
         using T = Elem<decltype(py)>;

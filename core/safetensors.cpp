@@ -51,7 +51,7 @@ std::string printable(const std::string& text, bool ascii_only = false) {
 }
 
 /// A JSON value for a message: scalars as written (cut at 40 characters), arrays and objects by
-/// kind only. A hostile value can be nested 100 000 deep; dumping it would recurse that deep.
+/// kind only (a hostile one can be long).
 std::string brief(const json& v) {
   if (v.is_array()) return "an array";
   if (v.is_object()) return "an object";
@@ -135,7 +135,6 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
       count *= v;
       e.shape.push_back(static_cast<std::int64_t>(v));
     }
-    // by reference: a copy of a hostile, deeply nested value would recurse as deep
     const json* off = info.contains("data_offsets") ? &info["data_offsets"] : nullptr;
     if (!off || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
       bad("needs data_offsets [begin, end] of non-negative integers");
