@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz
+.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz readme
 
 all: build
 
@@ -22,6 +22,10 @@ demo: build
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# Rewrites the printed outputs in README.md from the programs (make test checks them).
+readme: build
+	@python3 examples/readme_outputs.py --build $(BUILD)
 
 bench: build
 	@$(BUILD)/bench/xgrad_bench

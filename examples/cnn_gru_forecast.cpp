@@ -49,16 +49,16 @@ data::Windows forecast_windows(const Tensor& series, std::int64_t window, std::i
 }
 
 struct Forecaster : nn::UnaryModule {
-  std::shared_ptr<nn::Conv1D> conv1 = register_module("conv1", std::make_shared<nn::Conv1D>(1, 32, 5));
-  std::shared_ptr<nn::MaxPool1D> pool = register_module("pool", std::make_shared<nn::MaxPool1D>(2));
-  std::shared_ptr<nn::Conv1D> conv2 = register_module("conv2", std::make_shared<nn::Conv1D>(32, 32, 5));
-  std::shared_ptr<nn::GRU> gru = register_module("gru", std::make_shared<nn::GRU>(32, 32));
-  std::shared_ptr<nn::Linear> dense = register_module("dense", std::make_shared<nn::Linear>(32, 1));
+  nn::Holder<nn::Conv1D> conv1{this, "conv1", 1, 32, 5};
+  nn::Holder<nn::MaxPool1D> pool{this, "pool", 2};
+  nn::Holder<nn::Conv1D> conv2{this, "conv2", 32, 32, 5};
+  nn::Holder<nn::GRU> gru{this, "gru", 32, 32};
+  nn::Holder<nn::Linear> dense{this, "dense", 32, 1};
 
   Tensor forward(const Tensor& x) override {                // x: [B, W, 1]
-    Tensor h = (*pool)(relu((*conv1)(x)));                    // [B, (W - 4) / 2, 32]
-    h = relu((*conv2)(h));                                    // [B, (W - 4) / 2 - 4, 32]
-    return (*dense)(gru->run(h).states[0][0]);                // the GRU's last state -> [B, 1]
+    Tensor h = pool(relu(conv1(x)));  // [B, (W - 4) / 2, 32]
+    h = relu(conv2(h));               // [B, (W - 4) / 2 - 4, 32]
+    return dense(gru->run(h).h());    // the GRU's last state -> [B, 1]
   }
 };
 

@@ -102,16 +102,13 @@ struct Seq2Seq : nn::Module {
   Seq2Seq(std::int64_t source_vocab, std::int64_t target_vocab, std::int64_t hidden)
       : S(source_vocab), V(target_vocab), H(hidden) {}
   const std::int64_t S, V, H;  // source and target vocabulary sizes, hidden size
-  std::shared_ptr<nn::Embedding> source_embed =
-      register_module("source_embed", std::make_shared<nn::Embedding>(S, 32, 0));  // id 0 = <pad>
-  std::shared_ptr<nn::GRU> encoder =
-      register_module("encoder", std::make_shared<nn::GRU>(32, H, nn::RNNOptions{.bidirectional = true}));
-  std::shared_ptr<nn::Linear> bridge = register_module("bridge", std::make_shared<nn::Linear>(2 * H, H));
-  std::shared_ptr<nn::Embedding> target_embed = register_module("target_embed", std::make_shared<nn::Embedding>(V, 16));
-  std::shared_ptr<nn::GRUCell> cell = register_module("cell", std::make_shared<nn::GRUCell>(16 + 2 * H, H));
-  std::shared_ptr<nn::BahdanauAttention> attention =
-      register_module("attention", std::make_shared<nn::BahdanauAttention>(H, 2 * H, H));
-  std::shared_ptr<nn::Linear> out = register_module("out", std::make_shared<nn::Linear>(3 * H, V));
+  nn::Holder<nn::Embedding> source_embed{this, "source_embed", S, 32, 0};  // id 0 = <pad>
+  nn::Holder<nn::GRU> encoder{this, "encoder", 32, H, nn::RNNOptions{.bidirectional = true}};
+  nn::Holder<nn::Linear> bridge{this, "bridge", 2 * H, H};
+  nn::Holder<nn::Embedding> target_embed{this, "target_embed", V, 16};
+  nn::Holder<nn::GRUCell> cell{this, "cell", 16 + 2 * H, H};
+  nn::Holder<nn::BahdanauAttention> attention{this, "attention", H, 2 * H, H};
+  nn::Holder<nn::Linear> out{this, "out", 3 * H, V};
 
   struct Encoded {
     Tensor keys, mask;   // [B, T, 2H], i64 [B, T] (1 = padding)
@@ -119,8 +116,8 @@ struct Seq2Seq : nn::Module {
   };
 
   Encoded encode(const data::Padded& source) {
-    auto run = encoder->run((*source_embed)(source.ids), source.lengths);  // masked by lengths
-    Tensor h0 = tanh((*bridge)(concat({run.states[0][0], run.states[1][0]}, 1)));
+    auto run = encoder->run(source_embed(source.ids), source.lengths);  // masked by lengths
+    Tensor h0 = tanh(bridge(concat({run.h(0, 0), run.h(0, 1)}, 1)));  // both directions' final h
     Tensor c0 = zeros({source.ids.size(0), run.output.size(2)});
     return {run.output, data::padding_mask(source.lengths, source.ids.size(1), data::Side::post), {h0, c0}};
   }
@@ -128,12 +125,12 @@ struct Seq2Seq : nn::Module {
   /// A decoder step over the encoded batch; appends each step's attention weights [B, T] to `weights`.
   nn::DecoderStep decoder(const Encoded& e, std::vector<Tensor>* weights = nullptr) {
     return [this, e, weights](const Tensor& tokens, const nn::State& state) {
-      Tensor x = concat({(*target_embed)(tokens), state[1]}, 1);  // previous char and context
-      Tensor h = cell->step(cell->project_input(x), {state[0]})[0];
+      Tensor x = concat({target_embed(tokens), state[1]}, 1);  // previous char and context
+      Tensor h = cell(x, {state[0]})[0];
       nn::AttentionResult a = attention->forward(unsqueeze(h, 1), e.keys, e.keys, e.mask);
       Tensor context = squeeze(a.context, 1);
       if (weights) weights->push_back(squeeze(a.weights, 1));
-      return std::pair{(*out)(concat({h, context}, 1)), nn::State{h, context}};
+      return std::pair{out(concat({h, context}, 1)), nn::State{h, context}};
     };
   }
 };

@@ -7,9 +7,9 @@
 using namespace xgrad;
 
 struct Classifier : nn::Module {
-  std::shared_ptr<nn::GRU> gru = register_module("gru", std::make_shared<nn::GRU>(1, 16));
-  std::shared_ptr<nn::Linear> head = register_module("head", std::make_shared<nn::Linear>(16, 2));
-  Tensor operator()(const Tensor& x) { return (*head)(gru->run(x).states[0][0]); }  // x: [B, T, 1] -> logits [B, 2]
+  nn::Holder<nn::GRU> gru{this, "gru", 1, 16};
+  nn::Holder<nn::Linear> head{this, "head", 16, 2};
+  Tensor operator()(const Tensor& x) { return head(gru->run(x).h()); }  // x: [B, T, 1] -> logits [B, 2]
 };
 
 int main() {

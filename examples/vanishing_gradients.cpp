@@ -73,6 +73,16 @@ void unit_forget_bias(nn::Module& model, std::int64_t H) {
   }
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 double test_mse(Regressor& model, const Adding& data) {
   autograd::NoGradGuard no_grad;
   return nn::mse_loss(model(data.x), data.y).item();
@@ -87,7 +97,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"steps", "length", "hidden", "batch", "lr", "seed", "models", "quick", "tiny"});
+  examples::Flags flags(argc, argv, {"steps", "length", "hidden", "batch", "lr", "seed", "models", "dilations", "quick", "tiny"});
   const bool quick = flags.has("quick"), tiny = flags.has("tiny");
   const std::int64_t T = flags.integer("length", tiny ? 20 : 100);
   const std::int64_t epochs = 5;  // fit() shows progress per epoch: here a fifth of the steps
@@ -96,6 +106,8 @@ int main(int argc, char** argv) try {
   const std::int64_t B = flags.integer("batch", 64);
   const double lr = flags.number("lr", 2e-2);
   const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
+  std::vector<std::int64_t> dilations;  // --dilations 1,4,16
+  for (const auto& d : split_list(flags.text("dilations", "1,4,16"))) dilations.push_back(std::stoll(d));
   check(T >= 4 && steps >= 1 && H >= 1 && B >= 1, "vanishing_gradients: need --length >= 4 and positive sizes");
 
   Generator test_gen(20250117);  // one fixed test set for every seed and model
@@ -111,9 +123,13 @@ int main(int argc, char** argv) try {
       {"GRU", [&] { return std::make_shared<nn::GRU>(2, H); }},
       {"LSTM", [&] { return std::make_shared<nn::LSTM>(2, H); }},
       {"DepthGatedLSTM", [&] { return std::make_shared<nn::DepthGatedLSTM>(2, H, nn::RecurrentOptions{.num_layers = 2}); }},
+      {"DilatedRNN", [&] {
+         return std::make_shared<nn::DilatedRNN>(
+             [&](std::int64_t, std::int64_t in) { return std::make_shared<nn::SimpleRNNCell>(in, H); }, 2, dilations);
+       }},
   };
   std::vector<Row> rows;
-  const std::string only = "," + flags.text("models", "SimpleRNN,GRU,LSTM,DepthGatedLSTM") + ",";
+  const std::string only = "," + flags.text("models", "SimpleRNN,GRU,LSTM,DepthGatedLSTM,DilatedRNN") + ",";
   for (const auto& [name, make] : models) {
     if (only.find("," + name + ",") == std::string::npos) continue;
     manual_seed(seed);  // the same initialisation stream and
@@ -138,7 +154,7 @@ int main(int argc, char** argv) try {
     std::tie(row.grad_first, row.grad_last) = input_gradients(model, test);
     rows.push_back(row);
   }
-  check(!rows.empty(), "vanishing_gradients: --models names none of SimpleRNN, GRU, LSTM, DepthGatedLSTM");
+  check(!rows.empty(), "vanishing_gradients: --models names none of SimpleRNN, GRU, LSTM, DepthGatedLSTM, DilatedRNN");
 
   fmt::print("\nAdding problem, T = {}, {} steps each (baseline MSE {:.4f})\n", T, steps, baseline);
   fmt::print("{:<15} {:>7} {:>9} {:>9} {:>14} {:>10} {:>10} {:>7}\n", "model", "params", "MSE init", "test MSE",

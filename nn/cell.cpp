@@ -1,5 +1,7 @@
 #include "nn/cell.hpp"
 
+#include <algorithm>
+
 #include <fmt/ranges.h>
 
 #include "autograd/ops.hpp"
@@ -14,20 +16,43 @@ Cell::Cell(std::int64_t input_size, std::int64_t hidden_size, std::size_t state_
     fail("Cell: input_size and hidden_size must be positive, got {} and {}", input_size, hidden_size);
 }
 
+std::vector<Shape> Cell::state_shapes() const { return std::vector<Shape>(state_count_, Shape{hidden_size_}); }
+
 State Cell::initial_state(std::int64_t batch, Dtype dtype) const {
-  return State(state_count_, zeros({batch, hidden_size_}, dtype));
+  State state;
+  for (const Shape& shape : state_shapes()) {
+    Shape full{batch};
+    full.insert(full.end(), shape.begin(), shape.end());
+    state.push_back(zeros(full, dtype));
+  }
+  return state;
+}
+
+Tensor Cell::project_input(const Tensor& x) { return weight_ih.defined() ? input_gates(x) : x; }
+
+State Cell::operator()(const Tensor& x, const State& state) {
+  if (x.dim() != 2 || x.size(1) != input_size_)
+    fail("{}: a call takes an input [B, {}] and a state, got input {}", type_name(), input_size_, x.shape());
+  return step(project_input(x), state);
 }
 
 void Cell::check_step(const Tensor& x, const State& state) const {
   const std::int64_t width = weight_ih.defined() ? weight_ih.size(0) : input_size_;
-  bool ok = x.dim() == 2 && x.size(1) == width && state.size() == state_count_;
-  for (std::size_t i = 0; ok && i < state.size(); ++i)
-    ok = state[i].defined() && state[i].shape() == Shape{x.size(0), hidden_size_};
+  const std::vector<Shape> shapes = state_shapes();
+  bool ok = x.dim() == 2 && x.size(1) == width && state.size() == shapes.size();
+  for (std::size_t i = 0; ok && i < state.size(); ++i) {
+    Shape want{x.size(0)};
+    want.insert(want.end(), shapes[i].begin(), shapes[i].end());
+    ok = state[i].defined() && state[i].shape() == want;
+  }
   if (ok) return;
-  std::vector<std::string> shapes;
-  for (const auto& s : state) shapes.push_back(s.defined() ? to_string(s.shape()) : "undefined");
-  fail("{}: a step takes the projected input [B, {}] and a state of {} tensor(s) [B, {}], got input {} and state [{}]",
-       type_name(), width, state_count_, hidden_size_, x.shape(), fmt::join(shapes, ", "));
+  std::vector<std::string> got, expected;
+  for (const auto& s : state) got.push_back(s.defined() ? to_string(s.shape()) : "undefined");
+  for (const auto& s : shapes) expected.push_back(fmt::format("[B, {}]", fmt::join(s, ", ")));
+  if (std::all_of(expected.begin(), expected.end(), [&](const auto& e) { return e == expected.front(); }))
+    expected.resize(std::min<std::size_t>(expected.size(), 1));  // "2 tensor(s) [B, 4]"
+  fail("{}: a step takes the projected input [B, {}] and a state of {} tensor(s) {}, got input {} and state [{}]",
+       type_name(), width, shapes.size(), fmt::join(expected, ", "), x.shape(), fmt::join(got, ", "));
 }
 
 Tensor Cell::recurrent(const Tensor& h) const { return recurrent_mask_.defined() ? h * recurrent_mask_ : h; }

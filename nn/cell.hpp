@@ -8,7 +8,8 @@
 
 namespace xgrad::nn {
 
-/// A recurrent state: {h} or {h, c}, each [B, H]. The first tensor is the step's output.
+/// A recurrent state: {h} or {h, c}, or whatever a cell keeps; each tensor is [B, ...] and the
+/// first, [B, H], is the step's output.
 using State = std::vector<Tensor>;
 
 class Cell : public Module {
@@ -19,14 +20,21 @@ class Cell : public Module {
   std::int64_t hidden_size() const { return hidden_size_; }
   /// How many tensors the state holds (1: h; 2: h and c).
   std::size_t state_count() const { return state_count_; }
-  /// Zeros of [batch, H] for each state tensor.
-  State initial_state(std::int64_t batch, Dtype dtype) const;
+  /// The shape of each state tensor for one example (the batch axis left out): [H] for every
+  /// tensor by default. A cell with a larger state (an NTM's memory [N, W]) says so here.
+  virtual std::vector<Shape> state_shapes() const;
+  /// The state a sequence starts from when none is given: zeros of [batch, ...] for each state
+  /// tensor by default (an NTM starts its memory and weightings elsewhere).
+  virtual State initial_state(std::int64_t batch, Dtype dtype) const;
 
   /// The part of a step that depends on the input alone, for a whole sequence at once (one
-  /// large GEMM instead of one per step): x [B, T, I] -> [B, T, *]. The identity by default.
-  virtual Tensor project_input(const Tensor& x) { return x; }
-  /// One step: the projected input at time t [B, *] and the previous state -> the new state.
+  /// large GEMM instead of one per step): x [B, T, I] -> [B, T, G]. By default the cell's
+  /// input_gates (x W_ih^T + b_ih) when it registered gate weights, else x itself.
+  virtual Tensor project_input(const Tensor& x);
+  /// One step: the projected input at time t [B, G] and the previous state -> the new state.
   virtual State step(const Tensor& x, const State& state) = 0;
+  /// One step from a raw input x [B, I] (a decoder's step): step(project_input(x), state).
+  State operator()(const Tensor& x, const State& state);
   /// True for cells that also read the new state of the layer beneath them in a stack.
   virtual bool reads_below() const { return false; }
   /// A step that sees `below`, the same step's new state of the layer beneath (depth-gated
@@ -36,8 +44,10 @@ class Cell : public Module {
     return step(x, state);
   }
 
-  /// Sets the variational recurrent-dropout mask [B, H] (an undefined tensor clears it).
-  void set_recurrent_mask(const Tensor& mask) { recurrent_mask_ = mask; }
+  /// Sets the variational recurrent-dropout mask [B, H] (an undefined tensor clears it). A cell
+  /// that wraps other cells passes it on to them.
+  virtual void set_recurrent_mask(const Tensor& mask) { recurrent_mask_ = mask; }
+  const Tensor& recurrent_mask() const { return recurrent_mask_; }
 
  protected:
   /// h where it enters a recurrent weight matrix: with the recurrent-dropout mask applied
@@ -45,7 +55,8 @@ class Cell : public Module {
   Tensor recurrent(const Tensor& h) const;
 
   /// Throws naming the cell unless x is the projected input of a step, [B, G] (G = the rows of
-  /// weight_ih, or input_size without it), and the state holds state_count() tensors [B, H].
+  /// weight_ih, or input_size without it), and the state holds state_count() tensors of
+  /// [B, state_shapes()...].
   /// Cells call it first in step(), so that a wrong state fails clearly instead of broadcasting.
   void check_step(const Tensor& x, const State& state) const;
   /// The usual parameters of a gated cell, named as PyTorch names them: weight_ih

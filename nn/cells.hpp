@@ -13,7 +13,6 @@ class SimpleRNNCell : public Cell {
   SimpleRNNCell(std::int64_t input_size, std::int64_t hidden_size, Nonlinearity nonlinearity = Nonlinearity::tanh,
                 bool bias = true);
   std::string type_name() const override { return "SimpleRNNCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
 
  private:
@@ -26,7 +25,6 @@ class GRUCell : public Cell {
  public:
   GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "GRUCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -36,7 +34,16 @@ class GRUResetBeforeCell : public Cell {
  public:
   GRUResetBeforeCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "GRUResetBeforeCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
+  State step(const Tensor& x, const State& state) override;
+};
+
+/// Minimal gated unit (Zhou et al. 2016), one forget gate f in place of the GRU's r and z:
+/// f = sigmoid(f_x + W_hf h + b_hf), n = tanh(n_x + W_hn (f * h) + b_hn), h' = (1 - f) * h + f * n.
+/// Weights as PyTorch would name them: weight_ih [2H, I] (f, n), weight_hh [2H, H], bias_ih, bias_hh.
+class MGUCell : public Cell {
+ public:
+  MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
+  std::string type_name() const override { return "MGUCell"; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -45,7 +52,6 @@ class LSTMCell : public Cell {
  public:
   LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "LSTMCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -55,7 +61,6 @@ class PeepholeLSTMCell : public Cell {
  public:
   PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "PeepholeLSTMCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
 
   Tensor weight_ci, weight_cf, weight_co;
@@ -66,7 +71,6 @@ class CoupledLSTMCell : public Cell {
  public:
   CoupledLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "CoupledLSTMCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -76,7 +80,6 @@ class Gen1LSTMCell : public Cell {
  public:
   Gen1LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "Gen1LSTMCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -88,7 +91,6 @@ class DepthGatedLSTMCell : public Cell {
  public:
   DepthGatedLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "DepthGatedLSTMCell"; }
-  Tensor project_input(const Tensor& x) override { return input_gates(x); }
   State step(const Tensor& x, const State& state) override;
   bool reads_below() const override { return true; }
   State step_stacked(const Tensor& x, const State& state, const State& below) override;

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/cell.hpp"
+#include "nn/recurrent.hpp"
 
 namespace xgrad::nn {
 
@@ -17,9 +17,24 @@ struct CheckOptions {
 };
 
 /// Converts the cell to float64 and checks it unrolled over a short sequence (with a random
-/// state of the layer beneath when the cell reads one). Throws xgrad::Error naming the cell and
-/// the failing check; returns a one-line summary of what passed.
+/// state of the layer beneath when the cell reads one): gradcheck and gradgradcheck with
+/// respect to the input, the state and every parameter, state shapes, determinism, a
+/// state_dict round trip, and the common mistakes of a new cell:
+///  - a tensor the step uses that requires grad but is not registered (a parameter or a
+///    submodule the cell holds without register_parameter / register_module);
+///  - a step that ignores the recurrent-dropout mask (an h into a recurrent weight without
+///    recurrent(h));
+///  - a step that is not deterministic in eval mode.
+/// Throws xgrad::Error naming the cell and the failing check; returns a one-line summary.
 std::string check_cell(Cell& cell, const CheckOptions& options = {});
+
+/// All of the above on make_cell(0, 3), then the cell inside a 2-layer bidirectional Recurrent
+/// built from the same factory, with lengths, recurrent and input dropout, in train and eval:
+/// every tensor a cell registers (parameters, buffers, submodules at any depth) is reachable from
+/// the layer's state_dict and converted by to(f64); eval is deterministic; train mode with
+/// seeded masks differentiates correctly (gradcheck); the masks change the output; a state_dict
+/// round trip restores the output.
+std::string check_cell(const CellFactory& make_cell, const CheckOptions& options = {});
 
 /// The same for a module with one input of the given shape (values uniform in [-1, 1];
 /// modules in training mode use it as it is: call eval() first to check without dropout).

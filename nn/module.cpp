@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "autograd/node.hpp"
+#include "core/random.hpp"
 
 namespace xgrad::nn {
 
@@ -64,17 +65,30 @@ std::vector<std::pair<std::string, const Module*>> Module::named_modules() const
   return out;
 }
 
+std::string Module::tensor_name(const std::string& child, const std::string& path) const { return join(child, path); }
+
+void Module::walk_tensors(const std::function<void(const std::string&, const Tensor&, bool)>& visit) const {
+  for (const auto& [name, p] : parameters_) visit(name, p, true);
+  for (const auto& [name, b] : buffers_) visit(name, b, false);
+  for (const auto& [child_name, child] : children_)
+    child->walk_tensors([&](const std::string& path, const Tensor& t, bool parameter) {
+      visit(tensor_name(child_name, path), t, parameter);
+    });
+}
+
 NamedTensors Module::named_parameters() const {
   NamedTensors out;
-  for (const auto& [prefix, m] : named_modules())
-    for (const auto& [name, p] : m->parameters_) out.emplace_back(join(prefix, name), p);
+  walk_tensors([&](const std::string& name, const Tensor& t, bool parameter) {
+    if (parameter) out.emplace_back(name, t);
+  });
   return out;
 }
 
 NamedTensors Module::named_buffers() const {
   NamedTensors out;
-  for (const auto& [prefix, m] : named_modules())
-    for (const auto& [name, b] : m->buffers_) out.emplace_back(join(prefix, name), b);
+  walk_tensors([&](const std::string& name, const Tensor& t, bool parameter) {
+    if (!parameter) out.emplace_back(name, t);
+  });
   return out;
 }
 
@@ -111,10 +125,7 @@ void Module::to(Dtype dtype) {
 
 StateDict Module::state_dict() const {
   StateDict out;  // each module's parameters, then its buffers: PyTorch's order
-  for (const auto& [prefix, m] : named_modules()) {
-    for (const auto& [name, p] : m->parameters_) out.emplace_back(join(prefix, name), p.detach());
-    for (const auto& [name, b] : m->buffers_) out.emplace_back(join(prefix, name), b.detach());
-  }
+  walk_tensors([&](const std::string& name, const Tensor& t, bool) { out.emplace_back(name, t.detach()); });
   return out;
 }
 
@@ -171,14 +182,17 @@ std::string summary(const Module& model, const std::function<void()>& run) {
   Trace trace;
   {
     autograd::NoGradGuard no_grad;
+    const Generator rng = default_generator();  // the pass may draw dropout masks: leave no trace
     t_trace = &trace;
     try {
       run();
     } catch (...) {
       t_trace = nullptr;
+      default_generator() = rng;
       throw;
     }
     t_trace = nullptr;
+    default_generator() = rng;
   }
   std::map<const Module*, Shape> shapes(trace.calls.begin(), trace.calls.end());
   auto with_commas = [](std::int64_t n) {

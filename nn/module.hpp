@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -71,17 +72,69 @@ class Module {
     return module;
   }
 
+  /// The name under which this module shows the tensor `path` of its child `child`: "child.path"
+  /// (PyTorch's dotted names). A layer that presents its children's tensors under other names
+  /// (the recurrent layers' flat "weight_ih_l0") overrides it; every walk (parameters, buffers,
+  /// state_dict, load, to) goes through it.
+  virtual std::string tensor_name(const std::string& child, const std::string& path) const;
+
   /// Records y as this module's output when a summary is being taken; returns y.
   Tensor traced(const Tensor& y) const;
 
  private:
+  template <class M> friend class Holder;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
   void check_name(const std::string& name) const;
+  /// Visits every tensor of this module and its submodules with its name: each module's
+  /// parameters, then its buffers, then its children in registration order (PyTorch's order).
+  void walk_tensors(const std::function<void(const std::string&, const Tensor&, bool parameter)>& visit) const;
 
   std::vector<std::pair<std::string, Tensor>> parameters_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+};
+
+/// A submodule held by its parent, which reads like the module itself: `conv(x)`, `gru->run(h)`.
+/// Declared as a member, it builds the module and registers it in one line, the type written once:
+///   nn::Holder<nn::Conv1D> conv{this, "conv", 14, 32, 5};
+/// It also wraps an existing module (`Holder<M>(std::make_shared<M>(...))`) and converts to a
+/// std::shared_ptr of M or of any base (for Sequential, optimizers, factories).
+template <class M>
+class Holder {
+ public:
+  Holder() = default;
+  Holder(std::shared_ptr<M> module) : module_(std::move(module)) {}  // NOLINT: implicit by design
+  /// Builds M(args...) and registers it in `parent` under `name`.
+  template <class... Args>
+  Holder(Module* parent, const std::string& name, Args&&... args)
+      : module_(std::make_shared<M>(std::forward<Args>(args)...)) {
+    parent->add_child(name, module_);
+  }
+
+  M* operator->() const { return module_.get(); }
+  M& operator*() const { return *module_; }
+  /// Calls the module: `linear(x)`, `cell(x, state)`.
+  template <class... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    return (*module_)(std::forward<Args>(args)...);
+  }
+  /// A cell's step from a raw input with a braced state: `cell(x, {h, c})`.
+  decltype(auto) operator()(const Tensor& x, const std::vector<Tensor>& state) const
+    requires std::is_invocable_v<M&, const Tensor&, const std::vector<Tensor>&>
+  {
+    return (*module_)(x, state);
+  }
+  const std::shared_ptr<M>& ptr() const { return module_; }
+  template <class Base>
+    requires std::is_convertible_v<M*, Base*>
+  operator std::shared_ptr<Base>() const {  // NOLINT: implicit by design
+    return module_;
+  }
+  explicit operator bool() const { return module_ != nullptr; }
+
+ private:
+  std::shared_ptr<M> module_;
 };
 
 /// A module with one input and one output, the kind Sequential chains.

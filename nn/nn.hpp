@@ -7,6 +7,7 @@
 #include "nn/check.hpp"
 #include "nn/conv.hpp"
 #include "nn/decode.hpp"
+#include "nn/dilated.hpp"
 #include "nn/dropout.hpp"
 #include "nn/embedding.hpp"
 #include "nn/init.hpp"

@@ -1,6 +1,7 @@
 #include "nn/recurrent.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "autograd/ops.hpp"
 #include "nn/dropout.hpp"
@@ -20,6 +21,21 @@ Tensor valid_steps(const Tensor& lengths, std::int64_t batch, std::int64_t steps
   Tensor n = reshape(lengths, {batch, 1});
   Tensor valid = padding == PadSide::post ? lt(t, n) : ge(t, steps - n);
   return valid.to(dtype);
+}
+
+/// [B, 1, ..., 1] of x's rank: a per-example mask that broadcasts over a state tensor x [B, ...].
+Shape broadcastable_mask(const Tensor& x) {
+  Shape shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  return shape;
+}
+
+/// One dropout probability from a framework's alias and xgrad's own name (set one of the two).
+double one_of(double alias, double own, const char* alias_name, const char* own_name) {
+  if (alias != 0 && own != 0 && alias != own)
+    fail("Recurrent: {} (another name of {}) and {} are both set, to {} and {}: set one", alias_name, own_name,
+         own_name, alias, own);
+  return own != 0 ? own : alias;
 }
 
 /// Keeps the sequence in the order it was processed, for go_backwards.
@@ -51,12 +67,16 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   const std::string who = cell.type_name();
   if (x.dim() != 3 || x.shape()[2] != cell.input_size())
     fail("{}: expects input [B, T, {}], got {}", who, cell.input_size(), x.shape());
-  const std::int64_t B = x.shape()[0], T = x.shape()[1], H = cell.hidden_size();
-  if (initial.size() != cell.state_count())
-    fail("{}: the initial state has {} tensors, the cell keeps {}", who, initial.size(), cell.state_count());
-  for (const auto& s : initial) {
-    if (!s.defined()) fail("{}: an initial state tensor is undefined, expected [{}, {}]", who, B, H);
-    if (s.shape() != Shape{B, H}) fail("{}: an initial state tensor is {}, expected [{}, {}]", who, s.shape(), B, H);
+  const std::int64_t B = x.shape()[0], T = x.shape()[1];
+  const std::vector<Shape> shapes = cell.state_shapes();
+  if (initial.size() != shapes.size())
+    fail("{}: the initial state has {} tensors, the cell keeps {}", who, initial.size(), shapes.size());
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    const Tensor& s = initial[i];
+    Shape want{B};
+    want.insert(want.end(), shapes[i].begin(), shapes[i].end());
+    if (!s.defined()) fail("{}: an initial state tensor is undefined, expected {}", who, want);
+    if (s.shape() != want) fail("{}: an initial state tensor is {}, expected {}", who, s.shape(), want);
     if (s.dtype() != x.dtype())
       fail("{}: an initial state tensor is {} {}, expected {} like the input {}", who, dtype_name(s.dtype()), s.shape(),
            dtype_name(x.dtype()), x.shape());
@@ -78,7 +98,8 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
     if (next.size() != state.size()) fail("{}: step returned {} state tensors, expected {}", who, next.size(), state.size());
     if (valid.defined()) {  // padded steps carry the state unchanged and output zeros
       Tensor m = slice(valid, 1, t, t + 1);  // [B, 1]
-      for (std::size_t i = 0; i < next.size(); ++i) next[i] = where(m, next[i], state[i]);
+      for (std::size_t i = 0; i < next.size(); ++i)
+        next[i] = where(next[i].dim() == 2 ? m : reshape(m, broadcastable_mask(next[i])), next[i], state[i]);
       out.outputs[t] = next[0] * m;
     } else {
       out.outputs[t] = next[0];
@@ -95,7 +116,9 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
 Recurrent::Recurrent(const CellFactory& make_cell, std::int64_t input_size, RecurrentOptions options)
     : options_(options), input_size_(input_size) {
   if (options.num_layers < 1) fail("Recurrent: num_layers must be at least 1, got {}", options.num_layers);
-  for (double p : {options.dropout, options.recurrent_dropout, options.layer_dropout})
+  options_.input_dropout = one_of(options.dropout, options.input_dropout, "dropout", "input_dropout");
+  options_.dropout = 0;
+  for (double p : {options_.input_dropout, options.recurrent_dropout, options.layer_dropout})
     if (!(p >= 0 && p < 1)) fail("Recurrent: dropout probabilities must be in [0, 1), got {}", p);
   std::int64_t in = input_size;
   for (std::int64_t layer = 0; layer < options.num_layers; ++layer) {
@@ -103,12 +126,23 @@ Recurrent::Recurrent(const CellFactory& make_cell, std::int64_t input_size, Recu
       auto cell = make_cell(layer, in);
       if (!cell || cell->input_size() != in)
         fail("Recurrent: the cell of layer {} must take {} input features", layer, in);
-      const std::string suffix = fmt::format("_l{}{}", layer, direction == 1 ? "_reverse" : "");
-      for (const auto& [name, p] : cell->named_parameters()) register_parameter(name + suffix, p);
-      cells_.push_back(std::move(cell));
+      cells_.push_back(register_module(fmt::format("cell_l{}{}", layer, direction == 1 ? "_reverse" : ""), cell));
     }
     in = cells_.back()->hidden_size() * directions();
   }
+  std::set<std::string> names;  // the flat names must stay apart (a cell's "w_l1" beside "w")
+  for (const auto& [name, t] : state_dict())
+    if (!names.insert(name).second) fail("Recurrent: two tensors of its cells are both named '{}'", name);
+}
+
+std::string Recurrent::tensor_name(const std::string& child, const std::string& path) const {
+  if (child.rfind("cell_l", 0) == 0) return path + child.substr(4);  // "cell_l0_reverse" -> "_l0_reverse"
+  return Module::tensor_name(child, path);
+}
+
+Unrolled Recurrent::unroll_layer(std::int64_t, Cell& cell, const Tensor& x, const State& initial,
+                                 const UnrollOptions& options) {
+  return unroll(cell, x, initial, options);
 }
 
 RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std::vector<State>& initial,
@@ -116,26 +150,33 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
   if (x.dim() != 3 || x.shape()[2] != input_size_)
     fail("{}: expects input [B, T, {}], got {}", type_name(), input_size_, x.shape());
   if (x.shape()[1] == 0) fail("{}: input {} has no time steps (a sequence needs at least one)", type_name(), x.shape());
-  const auto parameters = cells_.front()->parameters();
-  if (!parameters.empty() && x.dtype() != parameters.front().dtype())
+  const auto params = cells_.front()->parameters();
+  if (!params.empty() && x.dtype() != params.front().dtype())
     fail("{}: input is {} {}, but the parameters are {}", type_name(), dtype_name(x.dtype()), x.shape(),
-         dtype_name(parameters.front().dtype()));
+         dtype_name(params.front().dtype()));
   const std::int64_t B = x.shape()[0], D = directions(), L = options_.num_layers;
   std::vector<State> start = initial;
-  if (start.empty() && options_.stateful) start = carried_;
+  if (start.empty() && options_.stateful) {
+    start = carried_;
+    if (!start.empty() && start.front().front().size(0) != B)
+      fail("{}: this stateful layer carries the state of a batch of {} from its last call, got a batch of {}; "
+           "call reset_states() before sequences of another batch",
+           type_name(), start.front().front().size(0), B);
+  }
   if (!start.empty() && static_cast<std::int64_t>(start.size()) != L * D)
     fail("{}: {} initial states given, expected one per layer and direction ({})", type_name(), start.size(), L * D);
   const bool training = is_training();
 
   RecurrentResult result;
+  result.directions = D;
   Tensor layer_input = x;
   std::vector<std::vector<State>> below(D);  // the states of the layer beneath, per direction
   std::vector<Tensor> sequences(D), finals(D);
   for (std::int64_t layer = 0; layer < L; ++layer) {
     if (layer > 0 && training) layer_input = dropout(layer_input, options_.layer_dropout, true);
     Tensor input = layer_input;
-    if (training && options_.dropout > 0)  // one mask per sequence, shared by every step
-      input = input * dropout_mask({B, 1, input.shape()[2]}, options_.dropout, input.dtype());
+    if (training && options_.input_dropout > 0)  // one mask per sequence, shared by every step
+      input = input * dropout_mask({B, 1, input.shape()[2]}, options_.input_dropout, input.dtype());
     for (std::int64_t d = 0; d < D; ++d) {
       Cell& c = *cells_[layer * D + d];
       Tensor mask = training && options_.recurrent_dropout > 0
@@ -144,8 +185,8 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
       RecurrentMaskScope scope(c, mask);
       UnrollOptions unroll_options{(d == 1) != options_.go_backwards, lengths, padding,
                                    c.reads_below() && layer > 0 ? below[d] : std::vector<State>{}};
-      Unrolled u = unroll(c, input, start.empty() ? c.initial_state(B, x.dtype()) : start[layer * D + d],
-                          unroll_options);
+      Unrolled u = unroll_layer(layer, c, input, start.empty() ? c.initial_state(B, x.dtype()) : start[layer * D + d],
+                                unroll_options);
       // go_backwards returns the last layer's outputs in the order they were computed (Keras)
       const bool processing_order = layer == L - 1 && options_.go_backwards && D == 1;
       sequences[d] = stack(processing_order ? reversed(u.outputs) : u.outputs, 1);
@@ -169,15 +210,36 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
   return result;
 }
 
+const State& RecurrentResult::final_state(std::int64_t layer, std::int64_t direction) const {
+  const std::int64_t layers = directions > 0 ? static_cast<std::int64_t>(states.size()) / directions : 0;
+  const std::int64_t l = layer < 0 ? layer + layers : layer;
+  if (l < 0 || l >= layers || direction < 0 || direction >= directions)
+    fail("RecurrentResult: no final state for layer {}, direction {} ({} layers, {} directions)", layer, direction,
+         layers, directions);
+  return states[l * directions + direction];
+}
+
+Tensor RecurrentResult::h(std::int64_t layer, std::int64_t direction) const { return final_state(layer, direction)[0]; }
+
+Tensor RecurrentResult::c(std::int64_t layer, std::int64_t direction) const {
+  const State& s = final_state(layer, direction);
+  if (s.size() < 2) fail("RecurrentResult: c() of a state of {} tensor(s) (only LSTM-like cells keep c)", s.size());
+  return s[1];
+}
+
 // --- the familiar layers ---------------------------------------------------------------------------
 
 namespace {
 RecurrentOptions from(const RNNOptions& o) {
-  RecurrentOptions r;
-  r.num_layers = o.num_layers;
-  r.bidirectional = o.bidirectional;
-  r.layer_dropout = o.dropout;
-  return r;
+  return {.num_layers = o.num_layers,
+          .bidirectional = o.bidirectional,
+          .merge = o.merge,
+          .return_sequences = o.return_sequences,
+          .go_backwards = o.go_backwards,
+          .input_dropout = o.input_dropout,
+          .recurrent_dropout = o.recurrent_dropout,
+          .layer_dropout = one_of(o.dropout, o.layer_dropout, "dropout", "layer_dropout"),
+          .stateful = o.stateful};
 }
 }  // namespace
 

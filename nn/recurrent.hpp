@@ -36,28 +36,44 @@ struct Unrolled {
 /// Runs a cell over x [B, T, I] from `initial`: the loop every recurrent layer uses.
 Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollOptions& options = {});
 
+/// Options of a recurrent layer: Keras' recurrent-layer options and PyTorch's stacking.
+/// "dropout" means two things in the two frameworks; xgrad's names say which: input_dropout
+/// (Keras' dropout) and layer_dropout (PyTorch's dropout).
 struct RecurrentOptions {
   std::int64_t num_layers = 1;
   bool bidirectional = false;
   Merge merge = Merge::concat;     ///< joins the directions of the last layer's output
   bool return_sequences = true;    ///< the output at every step, or the final one
   bool go_backwards = false;       ///< process (and return) the sequence reversed, as Keras
-  double dropout = 0;              ///< input dropout, one mask per sequence (Keras' dropout)
+  double dropout = 0;              ///< Keras' name of input_dropout, kept for Keras code: set one of the two
+  double input_dropout = 0;        ///< on the input, one mask per sequence (Keras' dropout)
   double recurrent_dropout = 0;    ///< variational dropout of h into the recurrent weights
   double layer_dropout = 0;        ///< between stacked layers (PyTorch's dropout)
   bool stateful = false;           ///< each call starts from the last call's final state, detached
 };
 
+/// What a recurrent layer returns. The final states are indexed by layer and direction:
+/// `result.h()` is the last layer's final h, `result.c(0, 1)` the first layer's backward c.
 struct RecurrentResult {
   Tensor output;  ///< [B, T, H'] with return_sequences, else [B, H']; H' = 2H for concat
   std::vector<State> states;  ///< the final state of each layer and direction (layer * D + direction)
+  std::int64_t directions = 1;
+
+  /// The final state of `layer` (negative counts from the top: -1 is the last layer) and
+  /// `direction` (0 forward, 1 backward).
+  const State& final_state(std::int64_t layer = -1, std::int64_t direction = 0) const;
+  Tensor h(std::int64_t layer = -1, std::int64_t direction = 0) const;  ///< final_state(...)[0]
+  Tensor c(std::int64_t layer = -1, std::int64_t direction = 0) const;  ///< final_state(...)[1] (LSTMs)
 };
 
 /// Builds the cell of a layer: (layer index, its input size) -> cell.
 using CellFactory = std::function<std::shared_ptr<Cell>(std::int64_t layer, std::int64_t input_size)>;
 
-/// A recurrent layer over any cell. Parameters are named like PyTorch's: the cell's own names
-/// with _l<layer> and, for the backward direction, _reverse ("weight_ih_l0_reverse").
+/// A recurrent layer over any cell. Its cells are its children, `cell_l0`, `cell_l0_reverse`,
+/// `cell_l1`, ... (so train/eval, to, summary and every walk reach whatever a cell registers),
+/// and their tensors carry PyTorch's flat names: a cell's tensor `path` appears in the layer as
+/// `path` with the layer's suffix on its last component: `weight_ih_l0`, `weight_hh_l1_reverse`,
+/// and for a cell's own submodule `proj.weight_l0`.
 class Recurrent : public UnaryModule {
  public:
   Recurrent(const CellFactory& make_cell, std::int64_t input_size, RecurrentOptions options = {});
@@ -80,7 +96,15 @@ class Recurrent : public UnaryModule {
   std::int64_t directions() const { return options_.bidirectional ? 2 : 1; }
   const RecurrentOptions& options() const { return options_; }
 
+  /// "weight_ih" of child "cell_l0_reverse" is "weight_ih_l0_reverse" (PyTorch's names).
+  std::string tensor_name(const std::string& child, const std::string& path) const override;
+
  protected:
+  /// Runs the cell of one layer over that layer's input: unroll() by default. A layer that runs
+  /// its cells differently (a dilated RNN) overrides it and keeps everything else.
+  virtual Unrolled unroll_layer(std::int64_t layer, Cell& cell, const Tensor& x, const State& initial,
+                                const UnrollOptions& options);
+
   std::string type_name_ = "Recurrent";
 
  private:
@@ -90,12 +114,21 @@ class Recurrent : public UnaryModule {
   std::vector<State> carried_;
 };
 
-/// PyTorch-style options of RNN, GRU and LSTM.
+/// The options of RNN, GRU and LSTM: PyTorch's (num_layers, bias, dropout, bidirectional), then
+/// Keras' recurrent-layer options. `dropout` is PyTorch's name of layer_dropout (between stacked
+/// layers); set one of the two.
 struct RNNOptions {
   std::int64_t num_layers = 1;
   bool bias = true;
-  double dropout = 0;  ///< between layers
+  double dropout = 0;  ///< PyTorch's name of layer_dropout
   bool bidirectional = false;
+  Merge merge = Merge::concat;
+  bool return_sequences = true;
+  bool go_backwards = false;
+  double input_dropout = 0;      ///< on the input, one mask per sequence (Keras' dropout)
+  double recurrent_dropout = 0;  ///< variational dropout of h into the recurrent weights
+  double layer_dropout = 0;      ///< between stacked layers
+  bool stateful = false;
 };
 
 /// Elman RNN layer (PyTorch's nn.RNN, batch_first).

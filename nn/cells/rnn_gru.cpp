@@ -1,4 +1,4 @@
-// Elman RNN and the two GRU forms.
+// Elman RNN, the two GRU forms and the minimal gated unit.
 #include "autograd/ops.hpp"
 #include "nn/cells.hpp"
 #include "nn/linear.hpp"
@@ -53,6 +53,23 @@ State GRUResetBeforeCell::step(const Tensor& x, const State& state) {
   Tensor z = sigmoid(gx[1] + rz[1]);
   Tensor n = tanh(gx[2] + linear(recurrent(r * h), w[1], b[1]));
   return {n + z * (h - n)};
+}
+
+MGUCell::MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias) : Cell(input_size, hidden_size) {
+  register_gate_weights(2, 2, bias);
+}
+
+// f_x, n_x = x W_ih^T + b_ih;  [W_hf; W_hn] = W_hh
+// f = sigmoid(f_x + h W_hf^T + b_hf);  n = tanh(n_x + (f * h) W_hn^T + b_hn);  h' = (1 - f) * h + f * n = h + f * (n - h)
+State MGUCell::step(const Tensor& x, const State& state) {
+  check_step(x, state);
+  const Tensor& h = state[0];
+  auto gx = chunk(x, 2, -1);
+  auto w = chunk(weight_hh, 2, 0);
+  auto b = bias_hh.defined() ? chunk(bias_hh, 2, 0) : std::vector<Tensor>{Tensor(), Tensor()};
+  Tensor f = sigmoid(gx[0] + linear(recurrent(h), w[0], b[0]));
+  Tensor n = tanh(gx[1] + linear(recurrent(f * h), w[1], b[1]));
+  return {h + f * (n - h)};
 }
 
 }  // namespace xgrad::nn
