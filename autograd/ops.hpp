@@ -30,6 +30,9 @@ Tensor sqrt(const Tensor& x);     ///< x^(1/2);       d/dx = 1/(2 sqrt x)
 Tensor abs(const Tensor& x);      ///< |x|;           d/dx = sign x
 Tensor pow(const Tensor& x, double p);  ///< x^p;     d/dx = p x^(p-1)
 Tensor sign(const Tensor& x);     ///< -1, 0 or 1 (not differentiated: derivative 0 a.e.)
+/// log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (torch.nn.functional.softplus);
+/// d/dx = sigmoid(beta x), and 1 where beta x > threshold. log1p keeps very negative x exact.
+Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
 
 // --- elementwise, binary with broadcasting ---------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b);      ///< a + b;  d/da = 1, d/db = 1
@@ -155,5 +158,13 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
 // --- composites (ops_composite.cpp): no backward of their own ---------------------------------------
 Tensor square(const Tensor& x);                          ///< x * x
 Tensor minimum(const Tensor& a, const Tensor& b);        ///< -max(-a, -b)
+/// sum((a / max(|a|, eps)) (b / max(|b|, eps))) along `axis` (removed) of the broadcast of a and b,
+/// |v| = sqrt(sum(v v)) along axis (torch.nn.functional.cosine_similarity of PyTorch 1.13; not
+/// 1.12's a.b / max(|a| |b|, eps); but axis defaults to -1, not dim=1); d: through those ops,
+/// 0 through a clamped norm, so d/da = b / (|b| eps) where a is a zero vector.
+Tensor cosine_similarity(const Tensor& a, const Tensor& b, std::int64_t axis = -1, double eps = 1e-8);
+/// out[.., i, ..] = x[.., (i - shift) mod n, ..] along `axis` of size n (torch.roll, one axis;
+/// any shift); two slices and a concat. d: roll(g, -shift, axis)
+Tensor roll(const Tensor& x, std::int64_t shift, std::int64_t axis);
 
 }  // namespace xgrad

@@ -124,6 +124,32 @@ Tensor pow(const Tensor& x, double p) {
   return record("pow", y, {x}, [x, p](const Tensor& g) -> Grads { return {g * (p * pow(x, p - 1))}; });
 }
 
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  // PyTorch's kernel: beta and threshold in the tensor's dtype, the linear regime strictly above
+  // the threshold, log1p(exp(.)) below it (4.2e-18 at x = -40, where log(1 + exp(.)) gives 0).
+  Tensor y = map_floating("softplus", x, [beta, threshold](auto&& v) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    const T b = static_cast<T>(beta), t = static_cast<T>(threshold);
+    return xt::where(v * b > t, v, xt::log1p(xt::exp(v * b)) / b);
+  });
+  return record("softplus", y, {x}, [x, beta, threshold](const Tensor& g) -> Grads {
+    // d/dx = sigmoid(beta x) below the threshold, 1 above it (both regimes differentiate again).
+    // PyTorch's e^bx / (e^bx + 1) is NaN where e^bx overflows under a threshold past ~709 (f64);
+    // 1 / (1 + e^-bx) is 1 there.
+    return {derivative(
+        "softplus", g, x,
+        [beta, threshold](auto g, auto x) {
+          using T = decltype(x);
+          const T bx = x * static_cast<T>(beta);
+          return bx > static_cast<T>(threshold) ? g : g * (T(1) / (T(1) + std::exp(-bx)));
+        },
+        [&] {
+          Tensor bx = x * beta;
+          return g * where(gt(bx, constant_like(bx, threshold)), constant_like(bx, 1), sigmoid(bx));
+        })};
+  });
+}
+
 Tensor sign(const Tensor& x) {
   return dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);

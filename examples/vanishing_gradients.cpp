@@ -5,9 +5,11 @@
 // sum (1.0) always scores an MSE of about 1/6 = 0.167. To beat it, the error at the last step
 // has to travel back to the first marker, T/2 or more steps away.
 //
-// Four recurrent layers of the same hidden size are trained on the same batches with the same
-// budget (Adam, gradient norm clipped to 1): SimpleRNN, GRU, LSTM and a 2-layer depth-gated
-// LSTM (Yao et al. 2015); the LSTMs start with a forget-gate bias of 1, as in Keras. A linear
+// Five recurrent layers of the same hidden size are trained on the same batches with the same
+// budget (Adam, gradient norm clipped to 1): SimpleRNN, GRU, LSTM, a 2-layer depth-gated LSTM
+// (Yao et al. 2015) and a dilated RNN (Chang et al. 2017: GRU cells, the second layer reading its
+// state from 8 steps back, so the first marker is ~T/8 hops from the end instead of ~T); the
+// LSTMs start with a forget-gate bias of 1, as in Keras. A linear
 // head reads the last hidden state. For each the table gives the test MSE and the gradient that
 // reaches the first time step, |dL/dx_1| (per sequence, autograd::grad with respect to the
 // input), before and after training, next to |dL/dx_T| at the last step. In the SimpleRNN the
@@ -16,8 +18,10 @@
 // hundred steps, the LSTMs typically a few hundred steps later).
 //
 // Usage: vanishing_gradients [--steps N] [--length T] [--hidden H] [--batch B] [--lr LR] [--seed S]
-//                            [--models SimpleRNN,GRU,LSTM,DepthGatedLSTM] [--quick] [--tiny]
+//                            [--models SimpleRNN,GRU,LSTM,DepthGatedLSTM,DilatedRNN]
+//                            [--dilations 1,8] [--dilated-cell gru|rnn] [--quick] [--tiny]
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -97,7 +101,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"steps", "length", "hidden", "batch", "lr", "seed", "models", "dilations", "quick", "tiny"});
+  examples::Flags flags(argc, argv, {"steps", "length", "hidden", "batch", "lr", "seed", "models", "dilations", "dilated-cell", "quick", "tiny"});
   const bool quick = flags.has("quick"), tiny = flags.has("tiny");
   const std::int64_t T = flags.integer("length", tiny ? 20 : 100);
   const std::int64_t epochs = 5;  // fit() shows progress per epoch: here a fifth of the steps
@@ -106,8 +110,16 @@ int main(int argc, char** argv) try {
   const std::int64_t B = flags.integer("batch", 64);
   const double lr = flags.number("lr", 2e-2);
   const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
-  std::vector<std::int64_t> dilations;  // --dilations 1,4,16
-  for (const auto& d : split_list(flags.text("dilations", "1,4,16"))) dilations.push_back(std::stoll(d));
+  const std::string dilated_cell = flags.text("dilated-cell", "gru");
+  std::vector<std::int64_t> dilations;  // --dilations 1,8
+  for (const auto& text : split_list(flags.text("dilations", "1,8"))) {
+    std::int64_t d = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), d);
+    check(error == std::errc() && end == text.data() + text.size() && d >= 1,
+          "vanishing_gradients: --dilations takes positive integers separated by commas, got '{}'", text);
+    dilations.push_back(d);
+  }
+  check(dilated_cell == "gru" || dilated_cell == "rnn", "vanishing_gradients: --dilated-cell is gru or rnn");
   check(T >= 4 && steps >= 1 && H >= 1 && B >= 1, "vanishing_gradients: need --length >= 4 and positive sizes");
 
   Generator test_gen(20250117);  // one fixed test set for every seed and model
@@ -125,7 +137,11 @@ int main(int argc, char** argv) try {
       {"DepthGatedLSTM", [&] { return std::make_shared<nn::DepthGatedLSTM>(2, H, nn::RecurrentOptions{.num_layers = 2}); }},
       {"DilatedRNN", [&] {
          return std::make_shared<nn::DilatedRNN>(
-             [&](std::int64_t, std::int64_t in) { return std::make_shared<nn::SimpleRNNCell>(in, H); }, 2, dilations);
+             [&](std::int64_t, std::int64_t in) -> std::shared_ptr<nn::Cell> {
+               if (dilated_cell == "gru") return std::make_shared<nn::GRUCell>(in, H);
+               return std::make_shared<nn::SimpleRNNCell>(in, H);
+             },
+             2, dilations);
        }},
   };
   std::vector<Row> rows;
