@@ -49,20 +49,18 @@ nn::CellFactory cell_factory(const std::string& name, std::int64_t H) {
 }
 
 struct CharLM : nn::Module {
-  std::shared_ptr<nn::Embedding> embed;
-  std::shared_ptr<nn::Recurrent> rnn;
-  std::shared_ptr<nn::Linear> head;
+  nn::Holder<nn::Embedding> embed;
+  nn::Holder<nn::Recurrent> rnn;
+  nn::Holder<nn::Linear> head;
 
-  CharLM(std::int64_t V, std::int64_t E, std::int64_t H, std::int64_t layers, const std::string& cell) {
-    embed = register_module("embed", std::make_shared<nn::Embedding>(V, E));
-    rnn = register_module("rnn", std::make_shared<nn::Recurrent>(cell_factory(cell, H), E,
-                                                                 nn::RecurrentOptions{.num_layers = layers}));
-    head = register_module("head", std::make_shared<nn::Linear>(H, V));
-  }
+  CharLM(std::int64_t V, std::int64_t E, std::int64_t H, std::int64_t layers, const std::string& cell)
+      : embed(this, "embed", V, E),
+        rnn(this, "rnn", cell_factory(cell, H), E, nn::RecurrentOptions{.num_layers = layers}),
+        head(this, "head", H, V) {}
   /// ids i64 [B, T] from the states of each layer -> logits [B, T, V] and the new states.
   std::pair<Tensor, std::vector<nn::State>> operator()(const Tensor& ids, const std::vector<nn::State>& states) {
-    nn::RecurrentResult r = rnn->run((*embed)(ids), {}, states);
-    return {(*head)(r.output), r.states};
+    nn::RecurrentResult r = rnn->run(embed(ids), {}, states);
+    return {head(r.output), r.states};
   }
 };
 

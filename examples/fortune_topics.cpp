@@ -41,25 +41,22 @@ nn::CellFactory cell_factory(const std::string& name, std::int64_t H) {
 }
 
 struct TopicClassifier : nn::Module {
-  std::shared_ptr<nn::Embedding> embed;
-  std::shared_ptr<nn::Recurrent> rnn;
-  std::shared_ptr<nn::Dropout> drop;
-  std::shared_ptr<nn::Linear> head;
+  nn::Holder<nn::Embedding> embed;
+  nn::Holder<nn::Recurrent> rnn;
+  nn::Holder<nn::Dropout> drop;
+  nn::Holder<nn::Linear> head;
 
   TopicClassifier(std::int64_t V, std::int64_t E, std::int64_t H, std::int64_t C, const std::string& cell,
-                  bool bidirectional, double p) {
-    embed = register_module("embed", std::make_shared<nn::Embedding>(V, E, data::Vocabulary::pad_id));
-    rnn = register_module("rnn", std::make_shared<nn::Recurrent>(
-                                     cell_factory(cell, H), E,
-                                     nn::RecurrentOptions{.bidirectional = bidirectional, .return_sequences = false,
-                                                          .dropout = p}));
-    drop = register_module("drop", std::make_shared<nn::Dropout>(p));
-    head = register_module("head", std::make_shared<nn::Linear>(H * rnn->directions(), C));
-  }
+                  bool bidirectional, double p)
+      : embed(this, "embed", V, E, data::Vocabulary::pad_id),
+        rnn(this, "rnn", cell_factory(cell, H), E,
+            nn::RecurrentOptions{.bidirectional = bidirectional, .return_sequences = false, .input_dropout = p}),
+        drop(this, "drop", p),
+        head(this, "head", H * rnn->directions(), C) {}
   /// ids i64 [B, T] padded at the end, lengths i64 [B] -> logits [B, C].
   Tensor operator()(const Tensor& ids, const Tensor& lengths) {
-    Tensor last = rnn->run((*embed)(ids), lengths, {}, nn::PadSide::post).output;  // [B, D H]
-    return (*head)((*drop)(last));
+    Tensor last = rnn->run(embed(ids), lengths, {}, nn::PadSide::post).output;  // [B, D H]
+    return head(drop(last));
   }
 };
 

@@ -45,11 +45,10 @@ using examples::adding_problem;
 /// A recurrent layer and a linear head on its last hidden state (of the top layer).
 struct Regressor : nn::Module {
   std::shared_ptr<nn::Recurrent> rnn;
-  std::shared_ptr<nn::Linear> head;
+  nn::Holder<nn::Linear> head;
   Regressor(std::shared_ptr<nn::Recurrent> layer, std::int64_t hidden)
-      : rnn(register_module("rnn", std::move(layer))),
-        head(register_module("head", std::make_shared<nn::Linear>(hidden, 1))) {}
-  Tensor operator()(const Tensor& x) { return (*head)(rnn->run(x).states.back()[0]); }  // [B, T, 2] -> [B, 1]
+      : rnn(register_module("rnn", std::move(layer))), head(this, "head", hidden, 1) {}
+  Tensor operator()(const Tensor& x) { return head(rnn->run(x).h()); }  // [B, T, 2] -> [B, 1]
 };
 
 /// Root mean square over sequences of |dL_i/dx_i[t]| at steps 0 and T-1, L_i the squared error of
