@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "nn/dropout.hpp"
 #include "nn/init.hpp"
@@ -68,11 +69,27 @@ Tensor causal_mask(std::int64_t query_length, std::int64_t key_length) {
 
 /// weights = softmax(scores with every mask's nonzero entries at -inf) over the last axis, then
 /// dropout(dropout_p); context = weights @ values. Masks are undefined or broadcast to the scores.
+/// A query whose every key is masked gets zero weights and a zero context, with zero gradients
+/// (PyTorch gives NaN there): its scores are replaced, not multiplied, so nothing non-finite
+/// enters the graph.
 AttentionResult attend(Tensor scores, const Tensor& values, const std::vector<Tensor>& masks, double dropout_p) {
   const Tensor minus_infinity = scalar(-std::numeric_limits<double>::infinity(), scores.dtype());
+  bool masked = false;
   for (const Tensor& mask : masks)
-    if (mask.defined()) scores = where(mask, minus_infinity, scores);
-  Tensor weights = dropout(softmax(scores, -1), dropout_p, dropout_p > 0);
+    if (mask.defined()) scores = where(mask, minus_infinity, scores), masked = true;
+  Tensor no_key;  // [..., Tq, 1]: 1 where a query has no valid key
+  if (masked && scores.numel() > 0) {
+    autograd::NoGradGuard no_grad;
+    no_key = eq(max(scores.detach(), -1, true).values, minus_infinity);
+  }
+  Tensor weights;
+  if (no_key.defined() && max(no_key).item() > 0) {
+    const Tensor zero = scalar(0, scores.dtype());
+    weights = where(no_key, zero, softmax(where(no_key, zero, scores), -1));
+  } else {
+    weights = softmax(scores, -1);
+  }
+  weights = dropout(weights, dropout_p, dropout_p > 0);
   return {matmul(weights, values), weights};
 }
 

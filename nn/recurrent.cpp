@@ -85,8 +85,11 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
     fail("{}: {} states of the layer beneath for {} steps", who, options.below.size(), T);
 
   Tensor valid = options.lengths.defined() ? valid_steps(options.lengths, B, T, options.padding, x.dtype(), who) : Tensor();
+  // Padded steps are inert: their input is replaced (not multiplied) by 0 before it meets a weight, so
+  // NaN or Inf there reaches no gradient (0 * NaN would).
+  const Tensor input = valid.defined() ? where(unsqueeze(valid, 2), x, scalar(0, x.dtype())) : x;
   // [B, T, G]: one GEMM for the whole sequence, then one view per step
-  std::vector<Tensor> inputs = T > 0 ? unbind(cell.project_input(x), 1) : std::vector<Tensor>{};
+  std::vector<Tensor> inputs = T > 0 ? unbind(cell.project_input(input), 1) : std::vector<Tensor>{};
   Unrolled out;
   out.outputs.resize(T);
   out.states.resize(T);
@@ -100,7 +103,7 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
       Tensor m = slice(valid, 1, t, t + 1);  // [B, 1]
       for (std::size_t i = 0; i < next.size(); ++i)
         next[i] = where(next[i].dim() == 2 ? m : reshape(m, broadcastable_mask(next[i])), next[i], state[i]);
-      out.outputs[t] = next[0] * m;
+      out.outputs[t] = where(m, next[0], scalar(0, x.dtype()));
     } else {
       out.outputs[t] = next[0];
     }

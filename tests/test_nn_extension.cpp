@@ -1,6 +1,8 @@
 // The extension API as a user meets it: a cell that owns submodules, a buffer and train/eval
 // behaviour inside a 2-layer bidirectional layer; what check_cell catches; Holder; the Keras
 // options of RNN/GRU/LSTM; RecurrentResult's accessors; one raw step; summary and the RNG.
+#include <cmath>
+
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -331,4 +333,47 @@ TEST_CASE("MGUCell: the minimal gated unit against its equations, and the one-ca
   CHECK_NOTHROW(check_cell([](std::int64_t, std::int64_t in) { return std::make_shared<MGUCell>(in, 3); }));
   Recurrent layer([](std::int64_t, std::int64_t in) { return std::make_shared<MGUCell>(in, 4, false); }, 3);
   CHECK(names_of(layer.named_parameters()) == std::vector<std::string>{"weight_ih_l0", "weight_hh_l0"});
+}
+
+TEST_CASE("masked steps are inert: NaN and Inf in padded positions reach no gradient") {
+  // a bidirectional 2-layer LSTM over sequences whose padded steps hold NaN and Inf
+  LSTM lstm(3, 4, {.num_layers = 2, .bidirectional = true});
+  lstm.to(f64);
+  const Tensor lengths = tensor({5, 2}, i64);
+  const Tensor clean = sequence({2, 5, 3});
+  Tensor poisoned = clean.clone();
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor pad = reshape(tensor({0, 0, 0, 0, 0, 0, 0, 1, 1, 1}, f64), {2, 5, 1});  // sequence 1, steps 2..4
+    Tensor bad = reshape(tensor({0.0, 0.0, 0.0, std::nan(""), INFINITY, -INFINITY, std::nan(""), 1.0, 2.0}, f64), {1, 3, 3});
+    poisoned = where(pad, concat({zeros({1, 5, 3}, f64), concat({zeros({1, 2, 3}, f64), slice(bad, 1, 0, 3)}, 1)}, 0), clean);
+  }
+  auto gradients = [&](const Tensor& x) {
+    lstm.zero_grad();
+    RecurrentResult r = lstm.run(x, lengths);
+    (sum(r.output) + sum(r.h(-1, 0)) + sum(r.c(-1, 1))).backward();
+    std::vector<double> all;
+    for (const auto& p : lstm.parameters())
+      for (double v : p.grad().to_vector<double>()) all.push_back(v);
+    return all;
+  };
+  const std::vector<double> want = gradients(clean), got = gradients(poisoned);
+  for (double v : got) REQUIRE(std::isfinite(v));
+  CHECK(got == want);  // the padded values do not matter at all
+
+  // multi-head attention with one batch row whose every key is padding
+  MultiheadAttention mha(4, 2);
+  mha.to(f64);
+  const Tensor q = sequence({2, 3, 4}, 5);
+  const Tensor key_padding = tensor({{0, 0, 1}, {1, 1, 1}}, i64);
+  AttentionResult a = mha.forward(q, q, q, key_padding);
+  for (double v : a.weights.to_vector<double>()) REQUIRE(std::isfinite(v));
+  check_close(slice(a.weights, 0, 1, 2), zeros({1, 3, 3}, f64), 0);  // no key: zero weights
+  sum(a.context).backward();
+  for (const auto& p : mha.parameters())
+    for (double v : p.grad().to_vector<double>()) REQUIRE(std::isfinite(v));
+  // the fully padded row gets the output projection of a zero context: the bias alone
+  check_close(slice(a.context, 0, 1, 2), expand(reshape(by_name(mha.named_parameters(), "out_proj.bias"), {1, 1, 4}), {1, 3, 4}), 0);
+  CHECK_NOTHROW(gradcheck([&](const std::vector<Tensor>& in) { return mha.forward(in[0], in[0], in[0], key_padding).context; },
+                          {q.detach().requires_grad_()}));
 }
