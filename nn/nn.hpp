@@ -14,6 +14,7 @@
 #include "nn/linear.hpp"
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
+#include "nn/ntm.hpp"
 #include "nn/pool.hpp"
 #include "nn/recurrent.hpp"
 #include "nn/tbptt.hpp"
