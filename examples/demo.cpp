@@ -16,7 +16,7 @@
 namespace {
 
 const std::vector<std::string> kExamples{"char_lm", "fortune_topics", "vanishing_gradients", "cnn_gru_forecast",
-                                         "seq2seq_attention", "custom_cell"};
+                                         "seq2seq_attention", "custom_cell", "ntm_copy"};
 
 struct Outcome {
   std::string name;
