@@ -16,13 +16,14 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const std::int64_t m = ta ? sa[r - 1] : sa[r - 2], k = ta ? sa[r - 2] : sa[r - 1];
   const std::int64_t n = tb ? sb[r - 2] : sb[r - 1];
   Shape out(sa.begin(), sa.end() - 2);
-  const std::int64_t batch = numel(out);
+  const std::int64_t batch = checked_numel(out, "matmul");
   out.push_back(m);
   out.push_back(n);
   Tensor y = empty(out, a.dtype());
   detail::dispatch_floating(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
-    gemm_batched<T>(ta, tb, m, n, k, T(1), a.data<T>(), m * k, b.data<T>(), k * n, T(0), y.data<T>(), m * n, batch);
+    gemm_batched<T>(ta, tb, m, n, k, T(1), a.data<T>(), checked_mul(m, k, "matmul"), b.data<T>(),
+                    checked_mul(k, n, "matmul"), T(0), y.data<T>(), checked_mul(m, n, "matmul"), batch);
   });
   return record("matmul", y, {a, b}, [a, b, ta, tb](const Tensor& g) -> Grads {
     Tensor ga, gb;
@@ -74,7 +75,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
   if (sb.size() == 2 && sa.size() > 2 && !transpose_a) {
     Shape out(sa.begin(), sa.end() - 1);
     out.push_back(transpose_b ? sb[0] : sb[1]);
-    return reshape(matmul(reshape(a, {numel(out) / out.back(), k_a}), b, false, transpose_b), out);
+    // (the rows are counted from a's shape: dividing numel(out) by a zero-size last axis was a SIGFPE)
+    const std::int64_t rows = checked_numel(Shape(sa.begin(), sa.end() - 1), "matmul");
+    return reshape(matmul(reshape(a, {rows, k_a}), b, false, transpose_b), out);
   }
 
   // Broadcast the batch axes, then multiply matrix by matrix.

@@ -55,7 +55,8 @@ std::pair<std::int64_t, std::int64_t> slice_range(std::int64_t len, std::int64_t
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Shape out = shape;
-  std::int64_t known = 1;
+  std::int64_t known = 1;  // the product of the sizes other than -1
+  bool zero = false, overflow = false;
   int infer = -1;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
@@ -64,15 +65,21 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     } else if (out[i] < 0) {
       fail("reshape: negative dimension in {} (input shape {})", shape, x.shape());
     } else {
-      known *= out[i];
+      zero = zero || out[i] == 0;
+      overflow = overflow || __builtin_mul_overflow(known, out[i], &known);
     }
   }
+  // A product past int64 is no tensor's element count: it used to wrap around to one that
+  // matched and hand out a view larger than the storage.
+  if (zero) known = 0;
+  else if (overflow)
+    fail("reshape: the element count of shape {} overflows int64 (input shape {})", shape, x.shape());
   if (infer >= 0) {
     if (known == 0 || x.numel() % known != 0)
       fail("reshape: cannot reshape {} ({} elements) into {}", x.shape(), x.numel(), shape);
     out[infer] = x.numel() / known;
   }
-  if (numel(out) != x.numel())
+  if (checked_numel(out, "reshape") != x.numel())
     fail("reshape: cannot reshape {} ({} elements) into {}", x.shape(), x.numel(), shape);
   auto& i = x.impl();
   Tensor y(std::make_shared<TensorImpl>(i.storage, i.offset, out, i.dtype));  // a view: shares storage
@@ -208,7 +215,7 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
     if (probe != s0 || x.dtype() != xs[0].dtype())
       fail("concat: tensors must match except along axis {}: {} {} and {} {}", axis, s0, dtype_name(xs[0].dtype()),
            x.shape(), dtype_name(x.dtype()));
-    out[a] += x.shape()[a];
+    out[a] = checked_add(out[a], x.shape()[a], "concat");
   }
   Tensor y = empty(out, xs[0].dtype());
   std::vector<std::int64_t> offsets;
@@ -243,7 +250,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
   std::int64_t total = 0;
   for (auto n : sizes) {
     if (n < 0) fail("split: negative size {} (shape {})", n, x.shape());
-    total += n;
+    total = checked_add(total, n, "split");
   }
   if (total != x.shape()[a])
     fail("split: sizes [{}] add up to {}, but axis {} of {} has {}", fmt::join(sizes, ", "), total, axis, x.shape(),
@@ -281,7 +288,7 @@ std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis) {
 std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis) {
   int a = normalize_axis(axis, x.shape().size(), "chunk", x.shape());
   if (chunks <= 0) fail("chunk: chunks must be positive, got {}", chunks);
-  const std::int64_t len = x.shape()[a], size = (len + chunks - 1) / chunks;
+  const std::int64_t len = x.shape()[a], size = ceil_div(len, chunks);  // (len + chunks - 1) overflows
   std::vector<std::int64_t> sizes;
   for (std::int64_t left = len; left > 0; left -= size) sizes.push_back(std::min(size, left));
   if (sizes.empty()) sizes.push_back(0);

@@ -1,11 +1,13 @@
 #include "core/gemm.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include <cblas.h>
 
 extern "C" void openblas_set_num_threads(int);  // declared by OpenBLAS's cblas.h, not netlib's
 
+#include "core/error.hpp"
 #include "core/parallel.hpp"
 
 namespace xgrad {
@@ -27,16 +29,31 @@ void blas_single_threaded() {
   (void)once;
 }
 
+/// BLAS (CBLAS's `int` sizes, OpenBLAS without INTERFACE64) takes sizes and leading dimensions
+/// up to INT_MAX: a larger one would be truncated to a wrong (even negative) size, so it is an
+/// error here. The leading dimensions are m, n or k, so checking those three covers them.
+void check_blas_sizes(std::int64_t m, std::int64_t n, std::int64_t k) {
+  if (m < 0 || n < 0 || k < 0 || m > INT_MAX || n > INT_MAX || k > INT_MAX)
+    fail("gemm: matrix sizes m = {}, n = {}, k = {} are outside what BLAS takes (0 to {})", m, n, k, INT_MAX);
+}
+
+/// The multiply-adds of `count` m x n x k products, saturating (only compared with kParallelWork).
+double work(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t count = 1) {
+  return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) * static_cast<double>(count);
+}
+
 /// One BLAS call on row-major matrices with leading dimensions.
 void blas(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
-              b, ldb, beta, c, ldc);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
+              c, static_cast<int>(ldc));
 }
 void blas(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
           std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
-              b, ldb, beta, c, ldc);
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
+              c, static_cast<int>(ldc));
 }
 
 }  // namespace
@@ -44,6 +61,7 @@ void blas(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, doub
 template <class T>
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
           const T* b, T beta, T* c) {
+  check_blas_sizes(m, n, k);
   if (m == 0 || n == 0) return;
   if (k == 0) {  // an empty sum: BLAS rejects the zero leading dimension
     for (std::int64_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
@@ -53,7 +71,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
   const bool split_rows = m >= n;  // split the longer side of C
   const std::int64_t side = split_rows ? m : n;
-  const std::int64_t grain = m * n * k >= kParallelWork ? std::max(kMinShare, side / num_threads()) : side;
+  const std::int64_t grain = work(m, n, k) >= kParallelWork ? std::max(kMinShare, side / num_threads()) : side;
   parallel_for(side, grain, [&](std::int64_t begin, std::int64_t end) {
     if (split_rows)  // rows of op(A) and of C
       blas(transpose_a, transpose_b, end - begin, n, k, alpha, a + begin * (transpose_a ? 1 : lda), lda, b, ldb,
@@ -68,8 +86,10 @@ template <class T>
 void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
                   const T* a, std::int64_t stride_a, const T* b, std::int64_t stride_b, T beta, T* c,
                   std::int64_t stride_c, std::int64_t count) {
+  check_blas_sizes(m, n, k);  // here, before the pool: not once per thread
+  if (count < 0) fail("gemm: negative batch count {}", count);
   // Whole matrices to each thread; a single large one splits inside gemm instead.
-  const std::int64_t grain = count > 1 && m * n * k * count >= kParallelWork ? 1 : count;
+  const std::int64_t grain = count > 1 && work(m, n, k, count) >= kParallelWork ? 1 : count;
   parallel_for(count, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i)
       gemm(transpose_a, transpose_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);

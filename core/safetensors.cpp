@@ -21,7 +21,11 @@ static_assert(std::endian::native == std::endian::little, "safetensors I/O assum
 
 namespace {
 
-using json = nlohmann::ordered_json;  // keeps the header's order: the order tensors were written in
+// A plain JSON object (a sorted map): inserting a key is logarithmic. nlohmann's ordered_json
+// finds each key by a linear scan, so a header of n tensors took O(n^2) (10^6 tensors: hours).
+// The order tensors were written in is kept another way: by their data offsets, and, for ties
+// (adjacent zero-size tensors), by the order of the keys, recorded while parsing.
+using json = nlohmann::json;
 
 const char* format_name(Dtype d) {
   switch (d) {
@@ -73,6 +77,82 @@ struct Entry {
   std::uint64_t begin, end;
 };
 
+/// The SAX events of a header: fails on nesting deeper than kMaxDepth and on a key given twice
+/// in one object; records the keys of the header object itself, in order.
+struct HeaderChecks {
+  const std::string& source;
+  std::uint64_t data_start;
+  std::vector<std::string> order;
+  std::vector<std::set<std::string>> open_objects;
+  int depth = 0;
+
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(number_integer_t) { return true; }
+  bool number_unsigned(number_unsigned_t) { return true; }
+  bool number_float(number_float_t, const string_t&) { return true; }
+  bool string(string_t&) { return true; }
+  bool binary(binary_t&) { return true; }
+  bool start_object(std::size_t) {
+    open();
+    open_objects.emplace_back();
+    return true;
+  }
+  bool key(string_t& key) {
+    if (!open_objects.back().insert(key).second)
+      fail("safetensors: {}: the header names '{}' twice", source, printable(key));
+    if (depth == 1) order.push_back(key);  // a key of the header object itself
+    return true;
+  }
+  bool end_object() {
+    open_objects.pop_back();
+    --depth;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    open();
+    return true;
+  }
+  bool end_array() {
+    --depth;
+    return true;
+  }
+  [[noreturn]] bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+    fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: {}", source, data_start,
+         printable(e.what(), true));
+  }
+
+ private:
+  void open() {
+    if (depth >= kMaxDepth)
+      fail("safetensors: {}: the header (bytes 8 to {}) nests arrays and objects more than {} deep", source,
+           data_start, kMaxDepth);
+    ++depth;
+  }
+};
+
+/// The header length of the first 8 bytes of a `file_size`-byte file, checked against the
+/// limit and the file's size before anything else is read.
+std::uint64_t header_length(const char* first8, std::uint64_t file_size, const std::string& source) {
+  if (file_size < 8) fail("safetensors: {}: {} bytes is too short for the 8-byte header length", source, file_size);
+  std::uint64_t header_size = 0;
+  std::memcpy(&header_size, first8, 8);
+  if (header_size > kMaxSafetensorsHeader)
+    fail("safetensors: {}: the header length at byte 0 is {}, over the {}-byte limit", source, header_size,
+         kMaxSafetensorsHeader);
+  if (header_size > file_size - 8)
+    fail("safetensors: {}: the header length at byte 0 is {}, past the end of the {}-byte file", source, header_size,
+         file_size);
+  if (header_size == 0) fail("safetensors: {}: the header length at byte 0 is 0 (no JSON header)", source);
+  return header_size;
+}
+
 /// Parses and validates the header; data_size is the number of bytes after it.
 std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size, const std::string& source) {
   const std::uint64_t data_start = 8 + text.size();
@@ -81,36 +161,28 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
   if (const auto nul = text.find('\0'); nul != std::string::npos)
     fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: a NUL byte at byte {}", source, data_start,
          8 + nul);
+  // A first pass over the text as SAX events rejects a key given twice in any object (which
+  // the JSON parser would silently merge) and nesting deeper than a header has (the parser
+  // would build a value 100 000 arrays deep), and records the order of the header's keys. The
+  // checks used to run as a parse callback, but nlohmann's callback parser scans the parent
+  // object for discarded values after every child object: quadratic in the number of tensors.
+  HeaderChecks checks{source, data_start};
   json header;
   try {
-    // Reject a key given twice in any object, which the JSON parser would silently merge, and
-    // nesting deeper than a header has: the parser would build a value 100 000 arrays deep, and
-    // copying one (which the parser itself does as an object grows) recurses that deep.
-    std::vector<std::set<std::string>> open_objects;
-    json::parser_callback_t checks = [&](int depth, json::parse_event_t event, json& parsed) {
-      if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
-          depth >= kMaxDepth)
-        fail("safetensors: {}: the header (bytes 8 to {}) nests arrays and objects more than {} deep", source,
-             data_start, kMaxDepth);
-      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
-      else if (event == json::parse_event_t::object_end) open_objects.pop_back();
-      else if (event == json::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second)
-        fail("safetensors: {}: the header names '{}' twice", source, printable(parsed.get<std::string>()));
-      return true;
-    };
-    header = json::parse(text, checks);
+    json::sax_parse(text, &checks);
+    header = json::parse(text);  // the same text again, now known to be valid and shallow
   } catch (const json::exception& e) {
     fail("safetensors: {}: the header (bytes 8 to {}) is not valid JSON: {}", source, data_start,
          printable(e.what(), true));
   }
+  const std::vector<std::string>& order = checks.order;  // the tensor names in the header's order
   if (!header.is_object()) fail("safetensors: {}: the header at byte 8 is not a JSON object", source);
 
   std::vector<Entry> entries;
-  for (const auto& field : header.items()) {
-    // (not a structured binding: clang 14, which builds `make fuzz`, cannot capture one in `bad`)
-    const std::string& name = field.key();
-    const json& info = field.value();
+  entries.reserve(order.size());
+  for (const std::string& name : order) {
     if (name == "__metadata__") continue;
+    const json& info = header.find(name).value();
     auto bad = [&](const std::string& what) {
       fail("safetensors: {}: tensor '{}' in the header (bytes 8 to {}): {}", source, printable(name), data_start, what);
     };
@@ -175,16 +247,7 @@ std::vector<Entry> parse_header(const std::string& text, std::uint64_t data_size
 }  // namespace
 
 NamedTensors parse_safetensors(const std::string& bytes, const std::string& source) {
-  if (bytes.size() < 8) fail("safetensors: {}: {} bytes is too short for the 8-byte header length", source, bytes.size());
-  std::uint64_t header_size = 0;
-  std::memcpy(&header_size, bytes.data(), 8);
-  if (header_size > kMaxSafetensorsHeader)
-    fail("safetensors: {}: the header length at byte 0 is {}, over the {}-byte limit", source, header_size,
-         kMaxSafetensorsHeader);
-  if (header_size > bytes.size() - 8)
-    fail("safetensors: {}: the header length at byte 0 is {}, past the end of the {}-byte file", source, header_size,
-         bytes.size());
-  if (header_size == 0) fail("safetensors: {}: the header length at byte 0 is 0 (no JSON header)", source);
+  const std::uint64_t header_size = header_length(bytes.data(), bytes.size(), source);
   const std::string text = bytes.substr(8, header_size);
   const std::uint64_t data_start = 8 + header_size;
   auto entries = parse_header(text, bytes.size() - data_start, source);
@@ -198,18 +261,22 @@ NamedTensors parse_safetensors(const std::string& bytes, const std::string& sour
 }
 
 std::string serialize_safetensors(const NamedTensors& tensors) {
-  json header = json::object();
+  // The header written entry by entry in the tensors' order (building an ordered_json object
+  // would be quadratic in the number of tensors); each entry's keys in the reference order.
+  std::string text = "{";
   std::uint64_t offset = 0;
   std::set<std::string> names;
   for (const auto& [name, t] : tensors) {
     if (!names.insert(name).second) fail("save_safetensors: the name '{}' appears twice", name);
     const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * dtype_size(t.dtype());
-    header[name] = {{"dtype", format_name(t.dtype())},
-                    {"shape", std::vector<std::int64_t>(t.shape().begin(), t.shape().end())},
-                    {"data_offsets", {offset, offset + bytes}}};
+    const nlohmann::ordered_json info = {{"dtype", format_name(t.dtype())},
+                                         {"shape", std::vector<std::int64_t>(t.shape().begin(), t.shape().end())},
+                                         {"data_offsets", {offset, offset + bytes}}};
+    if (text.size() > 1) text += ',';
+    text += json(name).dump() + ':' + info.dump();
     offset += bytes;
   }
-  std::string text = header.dump();
+  text += '}';
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned, as the reference writer does
   std::string out(8, '\0');
   const std::uint64_t n = text.size();
@@ -241,8 +308,32 @@ bool write_all(int fd, const std::string& bytes) {
 
 }  // namespace
 
-void save_safetensors(const std::string& path, const NamedTensors& tensors) {
+namespace {
+
+/// Where a save to `path` lands: a symbolic link is followed (hop by hop, relative targets
+/// from the link's directory) to the file it names, which may not exist yet. Saving to a link
+/// thus updates the file it points to and leaves the link in place, as writing through it
+/// would; the atomic temporary-file-and-rename then happens beside that target.
+std::string save_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p = path;
+  for (int hop = 0; hop < 40; ++hop) {  // 40: Linux's limit (ELOOP)
+    std::error_code error;
+    if (!fs::is_symlink(fs::symlink_status(p, error))) return p.string();
+    const fs::path target = fs::read_symlink(p, error);
+    if (error) fail("save_safetensors: cannot read the symbolic link {}: {}", p.string(), error.message());
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  fail("save_safetensors: {}: too many levels of symbolic links", path);
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path_or_link, const NamedTensors& tensors) {
   const std::string bytes = serialize_safetensors(tensors);
+  // Through a symbolic link to its target: renaming over the link itself would replace the
+  // link with a regular file and leave the file it pointed to stale.
+  const std::string path = save_target(path_or_link);
   // A temporary file of our own beside the target ("<path>.tmp.<pid>.<n>", created exclusively):
   // two processes or threads saving to one path never write into the same file, and whichever
   // renames last leaves its complete file. A save killed midway leaves only its temporary file.
@@ -282,8 +373,10 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors) {
 }
 
 NamedTensors load_safetensors(const std::string& path) {
-  // POSIX reads, so that a directory, a device or a read error is an error rather than an empty file.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // POSIX reads, so that a directory, a device or a read error is an error rather than an empty
+  // file. O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; it
+  // changes nothing for the regular files read below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("load_safetensors: cannot open {}: {}", path, std::strerror(errno));
   struct Closer {
     int fd;
@@ -292,17 +385,39 @@ NamedTensors load_safetensors(const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail("load_safetensors: cannot read {}: {}", path, std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail("load_safetensors: {} is not a regular file", path);
-  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("load_safetensors: reading {} failed at byte {}: {}", path, done, std::strerror(errno));
-    if (n == 0) break;  // the file shrank while we read it: what we got is checked like any file
-    done += static_cast<std::size_t>(n);
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  // Reads bytes [at, at + n) into `into`; a file that shrank since fstat is an error.
+  auto read_at = [&](std::uint64_t at, std::uint64_t n, char* into, const std::string& what) {
+    std::uint64_t done = 0;
+    while (done < n) {
+      const ssize_t got = ::pread(fd, into + done, n - done, static_cast<off_t>(at + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) fail("load_safetensors: reading {} failed at byte {}: {}", path, at + done, std::strerror(errno));
+      if (got == 0)
+        fail("load_safetensors: {} ended at byte {} while reading {} (bytes {} to {}): the file shrank", path,
+             at + done, what, at, at + n);
+      done += static_cast<std::uint64_t>(got);
+    }
+  };
+  // Piece by piece, each checked before the next is read: the 8-byte length (against the limit
+  // and the file's size), then the header, then the data of each tensor straight into its
+  // storage. A huge file is never read whole to find its header wrong.
+  char first8[8] = {0};
+  if (file_size >= 8) read_at(0, 8, first8, "the header length");
+  const std::uint64_t header_size = header_length(first8, file_size, path);
+  std::string text(static_cast<std::size_t>(header_size), '\0');
+  read_at(8, header_size, text.data(), "the header");
+  const std::uint64_t data_start = 8 + header_size;
+  const auto entries = parse_header(text, file_size - data_start, path);
+  NamedTensors out;
+  out.reserve(entries.size());
+  for (const auto& e : entries) {
+    Tensor t = empty(e.shape, e.dtype);
+    read_at(data_start + e.begin, e.end - e.begin, static_cast<char*>(t.impl().storage->data()),
+            fmt::format("tensor '{}'", printable(e.name)));
+    out.emplace_back(e.name, t);
   }
-  bytes.resize(done);
-  return parse_safetensors(bytes, path);
+  return out;
 }
 
 }  // namespace xgrad

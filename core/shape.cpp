@@ -1,6 +1,9 @@
 #include "core/shape.hpp"
 
 #include <algorithm>
+#include <limits>
+
+#include <unistd.h>
 
 #include <fmt/ranges.h>
 
@@ -8,10 +11,40 @@
 
 namespace xgrad {
 
-std::int64_t numel(const Shape& shape) {
+std::int64_t numel(const Shape& shape) { return checked_numel(shape, "numel"); }
+
+std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* op) {
+  std::int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) fail("{}: size overflow: {} * {} does not fit in int64", op, a, b);
+  return out;
+}
+
+std::int64_t checked_add(std::int64_t a, std::int64_t b, const char* op) {
+  std::int64_t out = 0;
+  if (__builtin_add_overflow(a, b, &out)) fail("{}: size overflow: {} + {} does not fit in int64", op, a, b);
+  return out;
+}
+
+std::int64_t checked_numel(const Shape& shape, const char* op) {
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
+  bool overflow = false, zero = false;
+  for (auto d : shape) {
+    zero = zero || d == 0;
+    overflow = overflow || __builtin_mul_overflow(n, d, &n);
+  }
+  if (zero) return 0;  // [2^62, 4, 0] holds no element: its count is 0 whatever the others are
+  if (overflow) fail("{}: the element count of shape {} overflows int64", op, shape);
   return n;
+}
+
+void check_fits_in_memory(std::int64_t count, std::int64_t item_bytes, const char* op, const char* what) {
+  static const std::int64_t memory = [] {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<std::int64_t>(pages) * page : std::numeric_limits<std::int64_t>::max();
+  }();
+  std::int64_t bytes = 0;
+  if (count < 0 || __builtin_mul_overflow(count, item_bytes, &bytes) || bytes > memory)
+    fail("{}: {} needs {} x {} bytes, more than this machine's memory ({} bytes)", op, what, count, item_bytes, memory);
 }
 
 std::string to_string(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }

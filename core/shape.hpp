@@ -11,8 +11,27 @@ namespace xgrad {
 /// A tensor shape; ranks up to 5 live inline (no allocation).
 using Shape = xt::svector<std::int64_t, 5>;
 
-/// Number of elements of a shape (1 for rank 0).
+/// Number of elements of a shape (1 for rank 0); a product that overflows int64 throws
+/// "numel: the element count of shape [..] overflows int64".
 std::int64_t numel(const Shape& shape);
+
+// --- checked size arithmetic ------------------------------------------------------------------
+// Every product or sum of shape sizes, counts or indices goes through these: a wrapped-around
+// size would allocate a small buffer and then index far past it, or make a loop run forever.
+// On overflow they throw an xgrad::Error naming the op and the operands.
+
+/// a * b; throws "op: size overflow: a * b does not fit in int64".
+std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* op);
+/// a + b; throws "op: size overflow: a + b does not fit in int64".
+std::int64_t checked_add(std::int64_t a, std::int64_t b, const char* op);
+/// The element count of a shape; throws "op: the element count of shape [..] overflows int64".
+std::int64_t checked_numel(const Shape& shape, const char* op);
+/// ceil(a / b) for a >= 0, b > 0, without the overflow of (a + b - 1) / b.
+constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return a == 0 ? 0 : (a - 1) / b + 1; }
+/// Throws "op: <what> needs <count> x <item_bytes> bytes, more than this machine's memory" when
+/// `count` items of `item_bytes` cannot possibly be held (an index list of 10^12 entries): the
+/// clear error instead of std::bad_alloc, a length_error or the OOM killer.
+void check_fits_in_memory(std::int64_t count, std::int64_t item_bytes, const char* op, const char* what);
 
 /// "[2, 3]": how every message prints a shape.
 std::string to_string(const Shape& shape);

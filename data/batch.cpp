@@ -24,8 +24,9 @@ std::vector<std::vector<std::int64_t>> cut(const std::vector<std::int64_t>& orde
                                            bool drop_last) {
   std::vector<std::vector<std::int64_t>> out;
   const auto n = static_cast<std::int64_t>(order.size());
-  for (std::int64_t begin = 0; begin < n; begin += batch_size) {
-    const std::int64_t end = std::min(begin + batch_size, n);
+  // (begin + batch_size would overflow for a huge batch_size; n - begin cannot)
+  for (std::int64_t begin = 0; begin < n; begin += std::min(batch_size, n - begin)) {
+    const std::int64_t end = begin + std::min(batch_size, n - begin);
     if (drop_last && end - begin < batch_size) break;
     out.emplace_back(order.begin() + begin, order.begin() + end);
   }
@@ -40,6 +41,7 @@ void check_batch_size(const char* op, std::int64_t batch_size) {
 
 std::vector<std::int64_t> permutation(std::int64_t n, Generator* gen) {
   if (n < 0) fail("permutation: n must be non-negative, got {}", n);
+  check_fits_in_memory(n, sizeof(std::int64_t), "permutation", "a permutation of n indices");
   auto& engine = (gen ? *gen : default_generator()).engine();
   std::vector<std::int64_t> p(static_cast<std::size_t>(n));
   std::iota(p.begin(), p.end(), std::int64_t{0});
@@ -52,6 +54,7 @@ std::vector<std::vector<std::int64_t>> batches(std::int64_t n, std::int64_t batc
                                                bool drop_last) {
   if (n < 0) fail("batches: n must be non-negative, got {}", n);
   check_batch_size("batches", batch_size);
+  check_fits_in_memory(n, sizeof(std::int64_t), "batches", "the list of n indices");
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   if (shuffle) order = permutation(n, gen);
   else std::iota(order.begin(), order.end(), std::int64_t{0});

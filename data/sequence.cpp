@@ -35,6 +35,21 @@ void check_window_args(const char* op, std::int64_t length, std::int64_t sequenc
          sequence_length, sequence_stride, sampling_rate);
 }
 
+/// The starts 0, stride, 2 stride, ... of the windows that fit in `length` steps. The last
+/// element of a window starting at s is s + reach; a reach past int64 used to wrap around to a
+/// negative number, and the loop then ran on, growing the list, forever.
+std::vector<std::int64_t> starts_of(const char* op, std::int64_t length, std::int64_t sequence_length,
+                                    std::int64_t sequence_stride, std::int64_t sampling_rate) {
+  const std::int64_t reach = checked_mul(sequence_length - 1, sampling_rate, op);
+  std::vector<std::int64_t> starts;
+  if (reach >= length) return starts;
+  const std::int64_t count = (length - 1 - reach) / sequence_stride + 1;
+  check_fits_in_memory(count, sizeof(std::int64_t), op, "the window list");
+  starts.reserve(static_cast<std::size_t>(count));
+  for (std::int64_t i = 0; i < count; ++i) starts.push_back(i * sequence_stride);
+  return starts;
+}
+
 std::int64_t time_steps(const char* op, const Tensor& data) {
   if (data.dim() < 1) fail("{}: expects a time axis first, got shape {}", op, data.shape());
   return data.size(0);
@@ -43,8 +58,11 @@ std::int64_t time_steps(const char* op, const Tensor& data) {
 /// The windows at `starts`: data [T, ...] -> [N, sequence_length, ...].
 Tensor windows_at(const Tensor& data, const std::vector<std::int64_t>& starts, std::int64_t sequence_length,
                   std::int64_t sampling_rate) {
+  const auto windows = static_cast<std::int64_t>(starts.size());
+  check_fits_in_memory(checked_mul(windows, sequence_length, "timeseries_windows"), sizeof(std::int64_t),
+                       "timeseries_windows", "the row list of the windows");
   std::vector<std::int64_t> rows;
-  rows.reserve(starts.size() * static_cast<std::size_t>(sequence_length));
+  rows.reserve(static_cast<std::size_t>(windows * sequence_length));
   for (std::int64_t s : starts)
     for (std::int64_t j = 0; j < sequence_length; ++j) rows.push_back(s + j * sampling_rate);
   Shape shape{static_cast<std::int64_t>(starts.size()), sequence_length};  // [N, L, ...]
@@ -59,6 +77,8 @@ Padded pad_sequences(const std::vector<std::vector<std::int64_t>>& sequences, st
   std::vector<std::int64_t> lengths;
   for (const auto& s : sequences) lengths.push_back(static_cast<std::int64_t>(s.size()));
   const std::int64_t width = resolve_maxlen(maxlen, lengths);
+  check_fits_in_memory(checked_mul(static_cast<std::int64_t>(sequences.size()), width, "pad_sequences"),
+                       sizeof(std::int64_t), "pad_sequences", "the padded batch");
   Tensor ids = empty({static_cast<std::int64_t>(sequences.size()), width}, i64);
   std::int64_t* row = ids.data<std::int64_t>();
   for (std::size_t i = 0; i < sequences.size(); ++i, row += width) {
@@ -99,6 +119,8 @@ Tensor padding_mask(const Tensor& lengths, std::int64_t maxlen, Side padding) {
   if (lengths.dtype() != i64 || lengths.dim() != 1)
     fail("padding_mask: lengths must be i64 [N], got {} {}", dtype_name(lengths.dtype()), lengths.shape());
   if (maxlen < 0) fail("padding_mask: maxlen must be non-negative, got {}", maxlen);
+  check_fits_in_memory(checked_mul(std::max<std::int64_t>(lengths.numel(), 1), maxlen, "padding_mask"), 1,
+                       "padding_mask", "the mask");
   const std::int64_t* len = lengths.data<std::int64_t>();
   for (std::int64_t i = 0; i < lengths.numel(); ++i)
     if (len[i] < 0 || len[i] > maxlen) fail("padding_mask: lengths[{}] = {} is outside [0, {}]", i, len[i], maxlen);
@@ -110,17 +132,14 @@ Tensor padding_mask(const Tensor& lengths, std::int64_t maxlen, Side padding) {
 std::vector<std::int64_t> window_starts(std::int64_t length, std::int64_t sequence_length,
                                         std::int64_t sequence_stride, std::int64_t sampling_rate) {
   check_window_args("window_starts", length, sequence_length, sequence_stride, sampling_rate);
-  std::vector<std::int64_t> starts;
-  for (std::int64_t s = 0; s + (sequence_length - 1) * sampling_rate < length; s += sequence_stride)
-    starts.push_back(s);
-  return starts;
+  return starts_of("window_starts", length, sequence_length, sequence_stride, sampling_rate);
 }
 
 Tensor timeseries_windows(const Tensor& data, std::int64_t sequence_length, std::int64_t sequence_stride,
                           std::int64_t sampling_rate) {
   const std::int64_t steps = time_steps("timeseries_windows", data);
   check_window_args("timeseries_windows", steps, sequence_length, sequence_stride, sampling_rate);
-  return windows_at(data, window_starts(steps, sequence_length, sequence_stride, sampling_rate), sequence_length,
+  return windows_at(data, starts_of("timeseries_windows", steps, sequence_length, sequence_stride, sampling_rate), sequence_length,
                     sampling_rate);
 }
 
@@ -129,14 +148,14 @@ Windows timeseries_windows(const Tensor& data, const Tensor& targets, std::int64
   const std::int64_t steps = time_steps("timeseries_windows", data);
   const std::int64_t num_targets = time_steps("timeseries_windows", targets);
   check_window_args("timeseries_windows", steps, sequence_length, sequence_stride, sampling_rate);
-  std::vector<std::int64_t> starts = window_starts(steps, sequence_length, sequence_stride, sampling_rate);
+  std::vector<std::int64_t> starts = starts_of("timeseries_windows", steps, sequence_length, sequence_stride, sampling_rate);
   std::erase_if(starts, [&](std::int64_t s) { return s >= num_targets; });
   return {windows_at(data, starts, sequence_length, sampling_rate), take(targets, starts)};
 }
 
 Windows next_token_windows(const std::vector<std::int64_t>& tokens, std::int64_t k, std::int64_t stride) {
   if (k < 1 || stride < 1) fail("next_token_windows: k and stride must be positive, got k = {}, stride = {}", k, stride);
-  Tensor w = timeseries_windows(index_tensor(tokens), k + 1, stride);  // [N, k + 1]: k inputs, then the target
+  Tensor w = timeseries_windows(index_tensor(tokens), checked_add(k, 1, "next_token_windows"), stride);  // [N, k + 1]: k inputs, then the target
   return {slice(w, 1, 0, k), squeeze(slice(w, 1, k, k + 1), 1)};
 }
 
@@ -152,7 +171,8 @@ StreamBatcher::StreamBatcher(const std::vector<std::int64_t>& tokens, std::int64
   streams_ = reshape(slice(index_tensor(tokens), 0, 0, batch_size * length), {batch_size, length});
 }
 
-std::int64_t StreamBatcher::size() const { return (streams_.size(1) - 1 + bptt_ - 1) / bptt_; }
+// ceil((L - 1) / bptt) without the overflow of (L - 1 + bptt - 1) for a huge bptt
+std::int64_t StreamBatcher::size() const { return ceil_div(streams_.size(1) - 1, bptt_); }
 
 Windows StreamBatcher::window(std::int64_t i) const {
   if (i < 0 || i >= size()) fail("StreamBatcher::window: index {} is out of range for {} windows", i, size());

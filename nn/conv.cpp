@@ -20,8 +20,9 @@ TimePadding time_padding(std::int64_t length, std::int64_t span, std::int64_t st
     case Padding::valid: return {0, 0};
     case Padding::causal: return {span - 1, 0};
     case Padding::same: {
-      const std::int64_t out = (length + stride - 1) / stride;
-      const std::int64_t total = std::max<std::int64_t>((out - 1) * stride + span - length, 0);
+      const std::int64_t out = ceil_div(length, stride);
+      const std::int64_t reach = checked_add(checked_mul(out - 1, stride, "conv1d"), span, "conv1d");
+      const std::int64_t total = std::max<std::int64_t>(reach - length, 0);
       return {total / 2, total - total / 2};
     }
   }
@@ -63,7 +64,8 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::in
   check_conv1d_arguments(x, weight, bias);
   check_stride_dilation("conv1d", stride, dilation);
   const std::int64_t out_channels = weight.size(0), kernel = weight.size(2);
-  const std::int64_t span = dilation * (kernel - 1) + 1;  // time steps one output looks at
+  // time steps one output looks at; a dilation past int64 is an error naming the sizes
+  const std::int64_t span = checked_add(checked_mul(dilation, kernel - 1, "conv1d"), 1, "conv1d");
   if (padding == Padding::valid && x.size(1) < span)
     fail("conv1d: input {} has {} time steps, fewer than the kernel span {} (kernel {}, dilation {}) with '{}' padding",
          x.shape(), x.size(1), span, kernel, dilation, padding_name(padding));
@@ -82,7 +84,8 @@ Conv1D::Conv1D(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
     fail("Conv1D: in_channels, out_channels and kernel_size must be positive, got {}, {} and {}", in_channels,
          out_channels, kernel_size);
   check_stride_dilation("Conv1D", stride, dilation);
-  const std::int64_t fan_in = in_channels * kernel_size;
+  const std::int64_t fan_in = checked_mul(in_channels, kernel_size, "Conv1D");
+  checked_add(checked_mul(dilation, kernel_size - 1, "Conv1D"), 1, "Conv1D");  // the kernel span must fit in int64
   weight = register_parameter("weight", init::fan_in_uniform({out_channels, in_channels, kernel_size}, fan_in));
   if (with_bias) bias = register_parameter("bias", init::fan_in_uniform({out_channels}, fan_in));
 }

@@ -1,5 +1,8 @@
 #include "nn/decode.hpp"
 
+#include <cmath>
+#include <limits>
+
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 
@@ -35,11 +38,24 @@ Tensor choose_tokens(const Tensor& logits, const GenerateOptions& options) {
   if (logits.dim() != 2 || logits.shape()[1] < 1)
     fail("choose_tokens: logits must be [B, V] with V >= 1, got {}", logits.shape());
   if (!(options.temperature >= 0)) fail("choose_tokens: temperature must be >= 0, got {}", options.temperature);
+  if (!std::isfinite(options.temperature))
+    fail("choose_tokens: temperature must be finite, got {}", options.temperature);
+  // NaN logits (a diverged model) have no argmax and no distribution: both paths used to return
+  // token 0 as if it had been chosen. +inf is NaN after softmax, so it is refused too.
+  const auto values = logits.detach().to(f64).to_vector<double>();
+  const std::int64_t V = logits.shape()[1];
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (std::isnan(values[i]) || values[i] == std::numeric_limits<double>::infinity())
+      fail("choose_tokens: logits {} hold {} at row {}, column {}: no token can be chosen", logits.shape(),
+           values[i], static_cast<std::int64_t>(i) / V, static_cast<std::int64_t>(i) % V);
   if (options.temperature == 0) return max(logits, 1).indices;
   // inverse-CDF sampling from softmax(logits / T), one uniform draw per row
   auto p = softmax(logits.detach().to(f64) / options.temperature, 1).to_vector<double>();
+  for (std::size_t i = 0; i < p.size(); ++i)  // a row of -inf only, or a temperature so small that logits / T overflow
+    if (std::isnan(p[i]))
+      fail("choose_tokens: softmax(logits / {}) of logits {} is NaN at row {}: no token can be chosen",
+           options.temperature, logits.shape(), static_cast<std::int64_t>(i) / V);
   auto u = uniform({logits.shape()[0]}, 0, 1, f64, options.generator).to_vector<double>();
-  const std::int64_t V = logits.shape()[1];
   Tensor out = empty({logits.shape()[0]}, i64);
   for (std::int64_t b = 0; b < logits.shape()[0]; ++b) {
     std::int64_t k = 0;

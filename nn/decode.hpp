@@ -29,6 +29,7 @@ Tensor generate(const DecoderStep& step, const Tensor& context, State state, std
                 const GenerateOptions& options = {});
 
 /// Picks one token per row of logits [B, V]: argmax when temperature is 0, else a sample.
+/// NaN or +inf logits are an error naming the row (no token can honestly be chosen).
 Tensor choose_tokens(const Tensor& logits, const GenerateOptions& options = {});
 
 }  // namespace xgrad::nn

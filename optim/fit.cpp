@@ -226,7 +226,7 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
     const double lr = optimizer.lr();
     if (train.on_epoch_begin) train.on_epoch_begin(epoch);
     std::optional<ProgressBar> bar;
-    if (options.progress) {
+    if (options.progress && options.out != nullptr) {  // out = nullptr: silent, like progress = false
       fmt::print(options.out, "Epoch {}/{}\n", epoch + 1, options.epochs);
       bar.emplace(train.count, options.out);
     }

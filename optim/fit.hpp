@@ -153,7 +153,7 @@ struct FitOptions {
   std::int64_t epochs = 1;
   double clip_norm = 0;                      ///< clip_grad_norm of the optimizer's parameters when > 0
   bool progress = true;                      ///< "Epoch i/n", a progress bar and a summary line per epoch
-  std::FILE* out = stdout;                   ///< where progress goes
+  std::FILE* out = stdout;                   ///< where progress goes; nullptr: nowhere (as progress = false)
   Schedule* schedule = nullptr;              ///< stepped after each epoch
   ReduceLROnPlateau* plateau = nullptr;      ///< stepped after each epoch with val_loss (loss without validation)
   std::vector<std::shared_ptr<Callback>> callbacks;

@@ -1,7 +1,9 @@
 #include "optim/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <unordered_set>
 
 #include "autograd/node.hpp"
 #include "core/kernel.hpp"
@@ -10,13 +12,31 @@ namespace xgrad::optim {
 
 // --- the base: parameters, buffers, state_dict -----------------------------------------------------
 
-Optimizer::Optimizer(std::vector<Tensor> params, double lr) : lr_(lr), params_(std::move(params)) {
-  if (!(lr >= 0)) fail("optimizer: the learning rate must be non-negative, got {}", lr);
-  if (params_.empty()) fail("optimizer: got an empty parameter list");  // as PyTorch: surely a mistake
-  for (std::size_t i = 0; i < params_.size(); ++i)
-    if (!params_[i].defined() || !is_floating(params_[i].dtype()) || !params_[i].is_leaf())
+namespace {
+
+/// A learning rate must be finite and >= 0; `where` says whose and from where ("SGD, set_lr").
+void check_lr(double lr, const std::string& where) {
+  if (!(lr >= 0)) fail("optimizer: the learning rate must be non-negative, got {} ({})", lr, where);
+  if (!std::isfinite(lr)) fail("optimizer: the learning rate must be finite, got {} ({})", lr, where);
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name) : lr_(lr), name_(name) {
+  check_lr(lr, fmt::format("{}, lr", name));
+  if (params.empty()) fail("optimizer: got an empty parameter list");  // as PyTorch: surely a mistake
+  std::unordered_set<const TensorImpl*> seen;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].defined() || !is_floating(params[i].dtype()) || !params[i].is_leaf())
       fail("optimizer: parameter {} must be a floating leaf tensor", i);
+    if (seen.insert(&params[i].impl()).second) params_.push_back(params[i]);  // a repeat is kept once
+  }
   buffers_.resize(params_.size());
+}
+
+void Optimizer::set_lr(double lr) {
+  check_lr(lr, fmt::format("{}, set_lr", name_));
+  lr_ = lr;
 }
 
 void Optimizer::zero_grad() {
@@ -38,7 +58,8 @@ double Optimizer::count_step(std::size_t i) {
 }
 
 NamedTensors Optimizer::state_dict() const {
-  NamedTensors out{{"lr", scalar(lr_, f64)}};
+  NamedTensors out{{"lr", scalar(lr_, f64)},
+                   {"num_parameters", scalar(static_cast<double>(params_.size()), i64)}};
   for (std::size_t i = 0; i < buffers_.size(); ++i)
     for (const auto& [name, t] : buffers_[i]) out.emplace_back(fmt::format("state.{}.{}", i, name), t.clone());
   return out;
@@ -49,19 +70,42 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
   double lr = lr_;
   std::vector<std::map<std::string, Tensor>> buffers(params_.size());
   for (const auto& [key, t] : state) {
+    if (!t.defined()) fail("optimizer load_state_dict: '{}' is an undefined tensor ({})", key, name_);
     if (key == "lr") {
       if (t.numel() != 1) fail("optimizer load_state_dict: 'lr' must hold one value, got shape {}", t.shape());
       lr = t.item();
+      check_lr(lr, fmt::format("{}, load_state_dict 'lr'", name_));
+      continue;
+    }
+    if (key == "num_parameters") {  // absent from states saved before it was written: not required
+      const double n = t.numel() == 1 ? t.item() : -1;
+      if (n != static_cast<double>(params_.size()))
+        fail("optimizer load_state_dict: the state is for {} parameters, but this {} has {}",
+             t.numel() == 1 ? fmt::format("{}", n) : fmt::format("shape {} of", t.shape()), name_, params_.size());
       continue;
     }
     std::size_t index = 0;
     char name[64] = {0};
     if (std::sscanf(key.c_str(), "state.%zu.%63s", &index, name) != 2 || index >= params_.size())
       fail("optimizer load_state_dict: unexpected entry '{}' for {} parameters", key, params_.size());
-    const bool is_step = std::string(name) == "step";
+    const std::string buffer_name = name;
+    const bool is_step = buffer_name == "step";
+    if (!is_step && !buffer_names_.empty() &&
+        std::find(buffer_names_.begin(), buffer_names_.end(), buffer_name) == buffer_names_.end())
+      fail("optimizer load_state_dict: unexpected entry '{}': {} keeps no buffer '{}'", key, name_, buffer_name);
     const Shape want = is_step ? Shape{} : params_[index].shape();
     if (t.shape() != want) fail("optimizer load_state_dict: '{}' has shape {}, expected {}", key, t.shape(), want);
-    buffers[index][name] = t.clone().to(is_step ? f64 : params_[index].dtype());
+    Tensor value = t.clone().to(is_step ? f64 : params_[index].dtype());
+    if (is_step) {
+      const double step = value.item();
+      if (!(step >= 0 && std::isfinite(step) && step == std::floor(step)))
+        fail("optimizer load_state_dict: '{}' is {}; a step count must be a whole number >= 0 ({})", key, step, name_);
+    } else if (buffer_name == "square_avg" || buffer_name == "exp_avg_sq" || buffer_name == "max_exp_avg_sq" ||
+               buffer_name == "sum") {  // running sums of squares: a negative (or NaN) one makes sqrt NaN
+      for (const double v : value.to(f64).to_vector<double>())
+        if (!(v >= 0)) fail("optimizer load_state_dict: '{}' holds {}; it must be >= 0 ({})", key, v, name_);
+    }
+    buffers[index][buffer_name] = value;
   }
   lr_ = lr;
   buffers_ = std::move(buffers);
@@ -84,16 +128,27 @@ void with_data(const Tensor& p, F&& f) {
   });
 }
 
-/// PyTorch's checks of the hyperparameters: each of these must be >= 0 (NaN is not).
+/// PyTorch's checks of the hyperparameters: each of these must be >= 0 (NaN is not), and,
+/// beyond PyTorch, finite.
 void check_non_negative(const char* op, std::initializer_list<std::pair<const char*, double>> values) {
-  for (const auto& [name, value] : values)
+  for (const auto& [name, value] : values) {
     if (!(value >= 0)) fail("{}: {} must be non-negative, got {}", op, name, value);
+    if (!std::isfinite(value)) fail("{}: {} must be finite, got {}", op, name, value);
+  }
+}
+
+/// eps divides: it must be > 0 (and finite).
+void check_eps(const char* op, double eps) {
+  check_non_negative(op, {{"eps", eps}});
+  if (!(eps > 0)) fail("{}: eps must be positive, got {}", op, eps);
 }
 
 }  // namespace
 
-SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr, "SGD"), options_(o) {
   check_non_negative("SGD", {{"momentum", o.momentum}, {"weight_decay", o.weight_decay}});
+  if (!std::isfinite(o.dampening)) fail("SGD: dampening must be finite, got {}", o.dampening);
+  buffer_names_ = {"momentum_buffer"};
   if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) fail("SGD: Nesterov momentum needs momentum > 0 and dampening 0");
 }
 
@@ -119,9 +174,12 @@ void SGD::step() {
   }
 }
 
-RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
-  check_non_negative("RMSprop",
-                     {{"alpha", o.alpha}, {"eps", o.eps}, {"weight_decay", o.weight_decay}, {"momentum", o.momentum}});
+RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o)
+    : Optimizer(std::move(params), o.lr, "RMSprop"), options_(o) {
+  check_non_negative("RMSprop", {{"alpha", o.alpha}, {"weight_decay", o.weight_decay}, {"momentum", o.momentum}});
+  if (o.alpha > 1) fail("RMSprop: alpha must be at most 1, got {}", o.alpha);  // else square_avg turns negative
+  check_eps("RMSprop", o.eps);
+  buffer_names_ = {"square_avg", "grad_avg", "momentum_buffer"};
 }
 
 void RMSprop::step() {
@@ -161,10 +219,12 @@ void RMSprop::step() {
 Adam::Adam(std::vector<Tensor> params, AdamOptions o) : Adam(std::move(params), o, false) {}
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
-    : Optimizer(std::move(params), o.lr), options_(o), decoupled_(decoupled) {
+    : Optimizer(std::move(params), o.lr, decoupled ? "AdamW" : "Adam"), options_(o), decoupled_(decoupled) {
   if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
     fail("Adam: betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2);
   check_non_negative("Adam", {{"eps", o.eps}, {"weight_decay", o.weight_decay}});
+  check_eps("Adam", o.eps);
+  buffer_names_ = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 }
 
 void Adam::step() {
@@ -197,11 +257,13 @@ void Adam::step() {
 
 AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options, true) {}
 
-Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)
+    : Optimizer(std::move(params), o.lr, "Adagrad"), options_(o) {
   check_non_negative("Adagrad", {{"lr_decay", o.lr_decay},
                                  {"weight_decay", o.weight_decay},
-                                 {"initial_accumulator_value", o.initial_accumulator_value},
-                                 {"eps", o.eps}});
+                                 {"initial_accumulator_value", o.initial_accumulator_value}});
+  check_eps("Adagrad", o.eps);
+  buffer_names_ = {"sum"};
 }
 
 void Adagrad::step() {

@@ -1,7 +1,9 @@
 #pragma once
 // Optimizers with PyTorch's update rules and defaults, so runs can be compared step by step.
 // Updates run in place on the parameters' data and record nothing. Parameters without a
-// gradient are skipped, as in PyTorch.
+// gradient are skipped, as in PyTorch. Every hyper-parameter is checked when the optimizer is
+// made (NaN, infinities and out-of-range values are errors naming the optimizer and the field),
+// and so is every learning rate set later and every field of a loaded state.
 #include <map>
 #include <string>
 #include <vector>
@@ -13,7 +15,12 @@ namespace xgrad::optim {
 
 class Optimizer {
  public:
-  Optimizer(std::vector<Tensor> params, double lr);
+  /// `name` appears in errors ("SGD", "Adam", ...). A tensor listed more than once (lists built
+  /// by concatenating the parameters of modules that share a tensor, such as tied embeddings)
+  /// is kept once, at its first position, as PyTorch's parameters() does: otherwise it would be
+  /// stepped twice per step. parameters() and the state's indices refer to the list without
+  /// the repeats.
+  Optimizer(std::vector<Tensor> params, double lr, const char* name = "optimizer");
   virtual ~Optimizer() = default;
 
   /// One update of every parameter from its .grad.
@@ -22,11 +29,16 @@ class Optimizer {
   void zero_grad();
 
   double lr() const { return lr_; }
-  void set_lr(double lr) { lr_ = lr; }
+  /// Sets the learning rate; NaN, an infinity or a negative value is an error (nothing changes).
+  void set_lr(double lr);
+  const char* name() const { return name_; }
   const std::vector<Tensor>& parameters() const { return params_; }
 
-  /// Everything a resumed run needs: the learning rate, step counts and per-parameter buffers
-  /// ("state.<index>.<buffer>"). Loading it continues bit-identically.
+  /// Everything a resumed run needs: the learning rate, the parameter count ("num_parameters"),
+  /// step counts and per-parameter buffers ("state.<index>.<buffer>"). Loading it continues
+  /// bit-identically. Loading checks every field: lr finite and >= 0, the parameter count (when
+  /// the state has one), buffer names this optimizer uses with its parameters' shapes, step
+  /// counts whole and >= 0, second moments (square_avg, exp_avg_sq, sum, ...) >= 0.
   NamedTensors state_dict() const;
   void load_state_dict(const NamedTensors& state);
   void save(const std::string& path) const { save_safetensors(path, state_dict()); }
@@ -38,9 +50,13 @@ class Optimizer {
   bool has_buffer(std::size_t i, const std::string& name) const;
   /// Counts one more step of parameter i and returns the count (PyTorch's per-parameter "step").
   double count_step(std::size_t i);
+  /// The buffer names the optimizer keeps (besides "step"); a loaded state with another name is
+  /// an error. Empty (a user's optimizer that did not set it): any name is accepted.
+  std::vector<std::string> buffer_names_;
   double lr_;
 
  private:
+  const char* name_;
   std::vector<Tensor> params_;
   std::vector<std::map<std::string, Tensor>> buffers_;  // per parameter, by name (stable references)
 };

@@ -7,10 +7,20 @@
 
 namespace xgrad::optim {
 
+namespace {
+
+/// A schedule's factor must be a finite number (NaN or an infinity would reach the learning rate).
+void check_finite(const char* op, const char* name, double value) {
+  if (!std::isfinite(value)) fail("{}: {} must be finite, got {}", op, name, value);
+}
+
+}  // namespace
+
 StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
     : Schedule(optimizer), step_size_(step_size), gamma_(gamma) {
   if (step_size < 1) fail("StepLR: step_size must be at least 1, got {}", step_size);
   if (!(gamma > 0)) fail("StepLR: gamma must be positive, got {}", gamma);
+  check_finite("StepLR", "gamma", gamma);
 }
 double StepLR::lr_at(std::int64_t epoch) const {
   return base_lr_ * std::pow(gamma_, static_cast<double>(epoch / step_size_));
@@ -18,12 +28,15 @@ double StepLR::lr_at(std::int64_t epoch) const {
 
 ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : Schedule(optimizer), gamma_(gamma) {
   if (!(gamma > 0)) fail("ExponentialLR: gamma must be positive, got {}", gamma);
+  check_finite("ExponentialLR", "gamma", gamma);
 }
 double ExponentialLR::lr_at(std::int64_t epoch) const { return base_lr_ * std::pow(gamma_, static_cast<double>(epoch)); }
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t t_max, double eta_min)
     : Schedule(optimizer), t_max_(t_max), eta_min_(eta_min) {
   if (t_max < 1) fail("CosineAnnealingLR: t_max must be at least 1, got {}", t_max);
+  if (!(eta_min >= 0)) fail("CosineAnnealingLR: eta_min must be non-negative, got {}", eta_min);
+  check_finite("CosineAnnealingLR", "eta_min", eta_min);
 }
 double CosineAnnealingLR::lr_at(std::int64_t epoch) const {
   return eta_min_ + (base_lr_ - eta_min_) * (1 + std::cos(std::numbers::pi * static_cast<double>(epoch) / t_max_)) / 2;
@@ -49,6 +62,8 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, Mode mode, double fac
   if (patience < 0 || cooldown < 0 || !(threshold >= 0) || !(min_lr >= 0))
     fail("ReduceLROnPlateau: patience, cooldown, threshold and min_lr must be non-negative, got {}, {}, {} and {}",
          patience, cooldown, threshold, min_lr);
+  check_finite("ReduceLROnPlateau", "threshold", threshold);
+  check_finite("ReduceLROnPlateau", "min_lr", min_lr);
 }
 
 bool ReduceLROnPlateau::step(double metric) {

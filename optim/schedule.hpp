@@ -1,7 +1,9 @@
 #pragma once
 // Learning-rate schedules. Each sets the optimizer's lr from the epoch count (closed forms of
 // PyTorch's StepLR, ExponentialLR, CosineAnnealingLR, LinearLR) or from a metric
-// (ReduceLROnPlateau). Call step() once per epoch (or per batch, for warm-up).
+// (ReduceLROnPlateau). Call step() once per epoch (or per batch, for warm-up). Factors that are
+// NaN, infinite or out of range are errors naming the schedule and the field; a learning rate a
+// schedule reaches that is not finite (gamma > 1 for long enough) is refused by set_lr.
 #include <cstdint>
 
 #include "optim/optimizer.hpp"
