@@ -111,9 +111,12 @@ TEST_CASE("scaled_dot_product_attention: masked keys get zero weight") {
     Tensor additive = where(padding, scalar(-INFINITY, f64), scalar(0, f64));
     check_close(nn::scaled_dot_product_attention(q, k, v, additive).weights, r.weights, 0);
   }
-  SUBCASE("a query with every key masked gets NaN weights, as in PyTorch") {
-    Tensor all = nn::scaled_dot_product_attention(q, k, v, ones({5}, i64)).weights;
-    CHECK(std::isnan(all.to_vector<double>()[0]));
+  SUBCASE("a query with every key masked gets zero weights, a zero context and zero gradients (PyTorch: NaN)") {
+    AttentionResult all = nn::scaled_dot_product_attention(q, k, v, ones({5}, i64));
+    check_close(all.weights, zeros({2, 3, 5}, f64), 0);
+    check_close(all.context, zeros({2, 3, 3}, f64), 0);
+    auto grads = autograd::grad({sum(all.context)}, {q, k, v});
+    for (const auto& g : grads) check_close(g, zeros_like(g), 0);
   }
 }
 
