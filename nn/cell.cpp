@@ -75,4 +75,9 @@ Tensor Cell::input_gates(const Tensor& x) const { return linear(x, weight_ih, bi
 
 Tensor Cell::hidden_gates(const Tensor& h) const { return linear(recurrent(h), weight_hh, bias_hh); }
 
+Tensor Cell::hidden_block(const Tensor& h, std::int64_t first, std::int64_t count) const {
+  return linear(recurrent(h), slice(weight_hh, 0, first, first + count),
+                bias_hh.defined() ? slice(bias_hh, 0, first, first + count) : Tensor());
+}
+
 }  // namespace xgrad::nn

@@ -67,6 +67,9 @@ class Cell : public Module {
   Tensor input_gates(const Tensor& x) const;
   /// recurrent(h) W_hh^T + b_hh.
   Tensor hidden_gates(const Tensor& h) const;
+  /// recurrent(h) W^T + b for the rows [first, first + count) of W_hh and b_hh: one block of the
+  /// recurrent gates, for cells that apply W_hh in parts (GRU reset-before, MGU, Gen 1 LSTM).
+  Tensor hidden_block(const Tensor& h, std::int64_t first, std::int64_t count) const;
   /// A fresh parameter of `shape`, uniform in +-1/sqrt(H).
   Tensor cell_parameter(const std::string& name, const Shape& shape);
 

@@ -51,20 +51,8 @@ void check_matches(const Tensor& got, const Tensor& want, double tolerance) {
 
 // --- PyTorch fixtures --------------------------------------------------------------------------
 
-/// One fixture file: inputs, outputs ("output_*"), upstream gradients ("grad_output.<output>")
-/// and PyTorch's gradients of the inputs ("grad.<input>").
-struct Fixture {
-  std::map<std::string, Tensor> tensors;
-  explicit Fixture(const std::string& name) {
-    for (auto& [key, t] : load_safetensors(std::string(XGRAD_FIXTURES) + "/" + name + ".safetensors"))
-      tensors.emplace(key, t);
-  }
-  const Tensor& operator[](const std::string& key) const {
-    auto it = tensors.find(key);
-    if (it == tensors.end()) fail("fixture has no '{}'", key);
-    return it->second;
-  }
-};
+// A fixture file holds inputs, outputs ("output_*"), upstream gradients ("grad_output.<output>")
+// and PyTorch's gradients of the inputs ("grad.<input>").
 
 using Outputs = std::map<std::string, Tensor>;
 

@@ -13,20 +13,6 @@ using namespace xgrad::nn;
 
 namespace {
 
-struct Fixture {
-  std::map<std::string, Tensor> tensors;
-  explicit Fixture(const std::string& name) {
-    for (auto& [key, t] : load_safetensors(std::string(XGRAD_FIXTURES) + "/" + name + ".safetensors"))
-      tensors.emplace(key, t);
-  }
-  const Tensor& operator[](const std::string& key) const {
-    auto it = tensors.find(key);
-    if (it == tensors.end()) fail("fixture has no '{}'", key);
-    return it->second;
-  }
-  bool has(const std::string& key) const { return tensors.count(key) > 0; }
-};
-
 /// max |got - want| / max |want|: the deviation relative to the tensor's scale.
 double relative_error(const Tensor& got, const Tensor& want) {
   REQUIRE(got.shape() == want.shape());

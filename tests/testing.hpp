@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -90,6 +91,23 @@ inline void check_close(const Tensor& got, const Tensor& expected, double tolera
   REQUIRE(got.shape() == expected.shape());
   CHECK(max_abs_diff(got, expected) <= tolerance);
 }
+
+#ifdef XGRAD_FIXTURES
+/// A safetensors file of reference values made by tests/fixtures/make_fixtures.py (PyTorch).
+struct Fixture {
+  std::map<std::string, Tensor> tensors;
+  explicit Fixture(const std::string& name) {
+    for (auto& [key, t] : load_safetensors(std::string(XGRAD_FIXTURES) + "/" + name + ".safetensors"))
+      tensors.emplace(key, t);
+  }
+  const Tensor& operator[](const std::string& key) const {
+    auto it = tensors.find(key);
+    if (it == tensors.end()) fail("fixture has no '{}'", key);
+    return it->second;
+  }
+  bool has(const std::string& key) const { return tensors.count(key) > 0; }
+};
+#endif
 
 /// 0, 1, 2, ... in f64, of the given shape.
 inline Tensor iota(const Shape& shape) { return reshape(arange(static_cast<double>(numel(shape)), f64), shape); }

@@ -73,11 +73,9 @@ State Gen1LSTMCell::step(const Tensor& x, const State& state) {
   const Tensor& s = state[0];
   const std::int64_t H = hidden_size();
   auto gx = split(x, {3 * H, H}, -1);
-  auto w = split(weight_hh, {3 * H, H}, 0);
-  auto b = bias_hh.defined() ? split(bias_hh, {3 * H, H}, 0) : std::vector<Tensor>{Tensor(), Tensor()};
-  auto gates = chunk(gx[0] + linear(recurrent(s), w[0], b[0]), 3, -1);
+  auto gates = chunk(gx[0] + hidden_block(s, 0, 3 * H), 3, -1);  // i, f, o
   Tensor i = sigmoid(gates[0]), f = sigmoid(gates[1]), o = sigmoid(gates[2]);
-  Tensor candidate = tanh(gx[1] + linear(recurrent(o * s), w[1], b[1]));
+  Tensor candidate = tanh(gx[1] + hidden_block(o * s, 3 * H, H));
   return {f * s + i * candidate};
 }
 

@@ -46,12 +46,10 @@ State GRUResetBeforeCell::step(const Tensor& x, const State& state) {
   const Tensor& h = state[0];
   const std::int64_t H = hidden_size();
   auto gx = chunk(x, 3, -1);
-  auto w = split(weight_hh, {2 * H, H}, 0);  // [W_hr; W_hz], W_hn
-  auto b = bias_hh.defined() ? split(bias_hh, {2 * H, H}, 0) : std::vector<Tensor>{Tensor(), Tensor()};
-  auto rz = chunk(linear(recurrent(h), w[0], b[0]), 2, -1);
+  auto rz = chunk(hidden_block(h, 0, 2 * H), 2, -1);  // [W_hr; W_hz] h + [b_hr; b_hz]
   Tensor r = sigmoid(gx[0] + rz[0]);
   Tensor z = sigmoid(gx[1] + rz[1]);
-  Tensor n = tanh(gx[2] + linear(recurrent(r * h), w[1], b[1]));
+  Tensor n = tanh(gx[2] + hidden_block(r * h, 2 * H, H));
   return {n + z * (h - n)};
 }
 
@@ -64,11 +62,10 @@ MGUCell::MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias) :
 State MGUCell::step(const Tensor& x, const State& state) {
   check_step(x, state);
   const Tensor& h = state[0];
+  const std::int64_t H = hidden_size();
   auto gx = chunk(x, 2, -1);
-  auto w = chunk(weight_hh, 2, 0);
-  auto b = bias_hh.defined() ? chunk(bias_hh, 2, 0) : std::vector<Tensor>{Tensor(), Tensor()};
-  Tensor f = sigmoid(gx[0] + linear(recurrent(h), w[0], b[0]));
-  Tensor n = tanh(gx[1] + linear(recurrent(f * h), w[1], b[1]));
+  Tensor f = sigmoid(gx[0] + hidden_block(h, 0, H));
+  Tensor n = tanh(gx[1] + hidden_block(f * h, H, H));
   return {h + f * (n - h)};
 }
 
