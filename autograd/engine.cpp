@@ -1,6 +1,8 @@
 #include "autograd/engine.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
@@ -8,78 +10,142 @@
 namespace xgrad::autograd {
 
 namespace {
-std::atomic<std::uint64_t> g_next_run{1};
-}
+
+/// Node address -> position in one backward call's list of nodes (open addressing). The engine
+/// keeps every per-call fact in its own tables, never on the nodes, so that threads can
+/// back-propagate graphs that share nodes (a shared leaf's accumulator) at the same time.
+class NodeIndex {
+ public:
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  NodeIndex() : table_(16, {nullptr, kNone}) {}
+  std::uint32_t find(const Node* node) const {
+    for (std::size_t i = hash(node);; i = (i + 1) & (table_.size() - 1)) {
+      if (table_[i].first == node) return table_[i].second;
+      if (!table_[i].first) return kNone;
+    }
+  }
+  void insert(const Node* node, std::uint32_t value) {
+    if (2 * (size_ + 1) > table_.size()) grow();
+    place(node, value);
+    ++size_;
+  }
+
+ private:
+  std::size_t hash(const Node* node) const {
+    return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(node) >> 4) * 0x9E3779B97F4A7C15ull >> 20) &
+           (table_.size() - 1);
+  }
+  void place(const Node* node, std::uint32_t value) {
+    std::size_t i = hash(node);
+    while (table_[i].first) i = (i + 1) & (table_.size() - 1);
+    table_[i] = {node, value};
+  }
+  void grow() {
+    auto old = std::move(table_);
+    table_.assign(old.size() * 2, {nullptr, kNone});
+    for (const auto& [node, value] : old)
+      if (node) place(node, value);
+  }
+  std::vector<std::pair<const Node*, std::uint32_t>> table_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace
 
 struct Engine {
+  static constexpr std::uint32_t kNone = NodeIndex::kNone;
+
+  /// One reachable node's state in one backward call.
+  struct Slot {
+    std::shared_ptr<Node> node;  // held: releasing edges must not free a node we still visit
+    std::uint32_t pending_begin;  // its outputs' gradients: pending[pending_begin + output]
+    std::uint32_t edges_begin = 0;  // its inputs' slots: edge_slots[edges_begin + input]
+    bool needed = false;
+    std::vector<std::pair<std::uint32_t, int>> targets;  // (output, index in grad()'s inputs)
+  };
+
   /// Runs the graph from the `roots` edges with `root_grads`. With `targets`, returns the gradient
   /// that reaches each target edge (and runs only the part of the graph leading to them);
   /// without, runs everything and lets AccumulateGrad nodes add into the leaves.
   static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
                                  bool retain_graph, bool create_graph, const std::vector<Edge>* targets) {
-    const std::uint64_t mark = g_next_run.fetch_add(1, std::memory_order_relaxed);
-    // Collect the reachable graph (held by shared_ptr: releasing edges must not free a node we still visit).
-    std::vector<std::shared_ptr<Node>> nodes;
-    auto visit = [&](const std::shared_ptr<Node>& n) {
-      if (n && n->visit_mark_ != mark) {
-        n->visit_mark_ = mark;
-        n->pending_grads_.assign(n->num_outputs_, Tensor());
-        nodes.push_back(n);
-      }
+    // Collect the reachable graph.
+    std::vector<Slot> slots;
+    std::vector<std::uint32_t> edge_slots;
+    std::uint32_t pending_count = 0;
+    NodeIndex index;
+    auto visit = [&](const std::shared_ptr<Node>& n) -> std::uint32_t {
+      if (!n) return kNone;
+      std::uint32_t at = index.find(n.get());
+      if (at != kNone) return at;
+      at = static_cast<std::uint32_t>(slots.size());
+      slots.push_back(Slot{n, pending_count, 0, false, {}});
+      pending_count += n->num_outputs_;
+      index.insert(n.get(), at);
+      return at;
     };
-    for (const auto& r : roots) visit(r.node);
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-      for (const auto& edge : nodes[i]->next_) visit(edge.node);
+    std::vector<std::uint32_t> root_slots;
+    for (const auto& r : roots) root_slots.push_back(visit(r.node));
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      slots[i].edges_begin = static_cast<std::uint32_t>(edge_slots.size());
+      for (const auto& edge : slots[i].node->next_) {
+        const std::uint32_t at = visit(edge.node);  // may grow `slots`: index again afterwards
+        edge_slots.push_back(at);
+      }
+    }
     // Inputs are always created before the ops that use them: decreasing sequence numbers
     // are a topological order.
-    std::sort(nodes.begin(), nodes.end(),
-              [](const auto& a, const auto& b) { return a->sequence_nr_ > b->sequence_nr_; });
-
-    struct Scratch {  // clears the per-run fields however the run ends
-      std::vector<std::shared_ptr<Node>>& nodes;
-      ~Scratch() {
-        for (auto& n : nodes) {
-          n->pending_grads_.clear();
-          n->needed_ = false;
-          n->targets_.clear();
-        }
-      }
-    } scratch{nodes};
+    std::vector<std::uint32_t> order(slots.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return slots[a].node->sequence_nr_ > slots[b].node->sequence_nr_;
+    });
 
     std::vector<Tensor> captured;
     if (targets) {
       captured.resize(targets->size());
       for (std::size_t i = 0; i < targets->size(); ++i) {
         const Edge& t = (*targets)[i];
-        if (t && t.node->visit_mark_ == mark) t.node->targets_.emplace_back(t.output_nr, static_cast<int>(i));
+        const std::uint32_t at = t ? index.find(t.node.get()) : kNone;
+        if (at != kNone) slots[at].targets.emplace_back(t.output_nr, static_cast<int>(i));
       }
-      for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {  // inputs first
-        Node& n = **it;
-        n.needed_ = !n.targets_.empty();
-        for (const auto& edge : n.next_) n.needed_ = n.needed_ || (edge && edge.node->needed_);
+      for (auto it = order.rbegin(); it != order.rend(); ++it) {  // inputs first
+        Slot& s = slots[*it];
+        s.needed = !s.targets.empty();
+        for (std::size_t e = 0; e < s.node->next_.size() && !s.needed; ++e) {
+          const std::uint32_t at = edge_slots[s.edges_begin + e];
+          s.needed = at != kNone && slots[at].needed;
+        }
       }
     } else {
-      for (auto& n : nodes) n->needed_ = true;
+      for (auto& s : slots) s.needed = true;
     }
 
-    for (std::size_t i = 0; i < roots.size(); ++i) accumulate(roots[i].node->pending_grads_[roots[i].output_nr], root_grads[i]);
+    std::vector<Tensor> pending(pending_count);
+    for (std::size_t i = 0; i < roots.size(); ++i)
+      accumulate(pending[slots[root_slots[i]].pending_begin + roots[i].output_nr], root_grads[i]);
 
     GradModeGuard grad_mode(create_graph);
-    for (auto& node : nodes) {
-      Node& n = *node;
-      if (!n.needed_ || std::none_of(n.pending_grads_.begin(), n.pending_grads_.end(), [](const Tensor& g) { return g.defined(); }))
-        continue;
-      std::vector<Tensor> grads_out = std::move(n.pending_grads_);
-      n.pending_grads_.clear();
-      if (targets && !n.targets_.empty()) {
-        for (const auto& [output, index] : n.targets_) captured[index] = grads_out[output];
-        if (std::none_of(n.next_.begin(), n.next_.end(), [](const Edge& e) { return e && e.node->needed_; })) continue;
+    for (std::uint32_t at : order) {
+      Slot& s = slots[at];
+      Node& n = *s.node;
+      auto first = pending.begin() + s.pending_begin, last = first + n.num_outputs_;
+      if (!s.needed || std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) continue;
+      std::vector<Tensor> grads_out(std::make_move_iterator(first), std::make_move_iterator(last));
+      if (targets && !s.targets.empty()) {
+        for (const auto& [output, i] : s.targets) captured[i] = grads_out[output];
+        if (std::none_of(n.next_.begin(), n.next_.end(), [&](const Edge& e) {
+              const std::uint32_t child = e ? index.find(e.node.get()) : kNone;
+              return child != kNone && slots[child].needed;
+            }))
+          continue;
       }
       if (n.released_)
         fail("backward: trying to backward through the graph a second time (the saved values of '{}' were "
              "freed by the first backward); pass retain_graph=true to the first backward if you need to",
              n.name_);
       if (targets && n.next_.empty()) continue;  // an AccumulateGrad: grad() leaves .grad alone
+      n.check_saved_versions();
       Grads grads;
       {
         // The ops inside a backward formula are checked as that formula's result, not one by one.
@@ -91,9 +157,16 @@ struct Engine {
         fail("backward: '{}' returned {} gradients for {} inputs", n.name_, grads.size(), n.next_.size());
       for (std::size_t i = 0; i < n.next_.size(); ++i) {
         const Edge& edge = n.next_[i];
-        if (!edge || !edge.node->needed_ || !grads[i].defined()) continue;
-        check_anomaly(grads[i], n.name_, "backward");
-        accumulate(edge.node->pending_grads_[edge.output_nr], grads[i]);
+        const std::uint32_t child = edge_slots[s.edges_begin + i];
+        if (child == kNone || !slots[child].needed || !grads[i].defined()) continue;
+        const Tensor& g = grads[i];
+        const Shape& expected = edge.node->output_shape(edge.output_nr);
+        if (g.shape() != expected || g.dtype() != edge.node->output_dtype(edge.output_nr))
+          fail("backward: '{}' returned a gradient of shape {} {} for its input {}, which has shape {} {} ('{}')",
+               n.name_, g.shape(), dtype_name(g.dtype()), i, expected, dtype_name(edge.node->output_dtype(edge.output_nr)),
+               edge.node->name_);
+        check_anomaly(g, n.name_, "backward");
+        accumulate(pending[slots[child].pending_begin + edge.output_nr], g);
       }
       if (!retain_graph) n.release();
     }

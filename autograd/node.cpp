@@ -1,6 +1,8 @@
 #include "autograd/node.hpp"
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 
 #include "autograd/ops.hpp"
 #include "core/kernel.hpp"
@@ -26,13 +28,24 @@ std::int64_t live_nodes() { return g_live_nodes.load(std::memory_order_relaxed);
 // a node is dropped through release_node, which defers the destruction of a node whose last
 // owner we are onto a thread-local stack and drains it in a loop.
 
+namespace {
+// Set once this thread's teardown stack is destroyed (at thread exit, or at program exit for the
+// main thread); a static Tensor destroyed after that releases its graph recursively.
+thread_local bool t_stack_destroyed = false;
+struct TeardownStack {
+  std::vector<std::shared_ptr<Node>> nodes;
+  ~TeardownStack() { t_stack_destroyed = true; }
+};
+}  // namespace
+
 void detail::release_node(std::shared_ptr<Node>& node) {
   if (!node) return;
-  if (node.use_count() > 1) {
+  if (node.use_count() > 1 || t_stack_destroyed) {
     node.reset();
     return;
   }
-  thread_local std::vector<std::shared_ptr<Node>> stack;
+  thread_local TeardownStack teardown;
+  auto& stack = teardown.nodes;
   thread_local bool draining = false;
   stack.push_back(std::move(node));
   if (draining) return;
@@ -73,8 +86,31 @@ Node::~Node() {
 
 void Node::release() {
   released_ = true;
+  saved_inputs_.clear();  // the closure that kept them alive is gone
   for (auto& edge : next_) detail::release_node(edge.node);
   out_storage_.reset();
+}
+
+const Shape& Node::output_shape(std::uint32_t k) const { return k == 0 ? out_shape_ : more_outputs_.at(k - 1).first; }
+Dtype Node::output_dtype(std::uint32_t k) const { return k == 0 ? out_dtype_ : more_outputs_.at(k - 1).second; }
+
+void Node::check_saved_versions() const {
+  auto modified = [&](const Shape& shape, Dtype dtype, std::uint32_t saved, std::uint32_t now, const char* what) {
+    fail("backward: one of the variables needed for gradient computation has been modified by an inplace "
+         "operation: the {} {} {} that '{}' saved is at version {}; expected version {} instead",
+         what, dtype_name(dtype), shape, name_, now, saved);
+  };
+  if (out_storage_ && out_storage_->version() != out_version_)
+    modified(out_shape_, out_dtype_, out_version_, out_storage_->version(), "output");
+  for (const auto& s : saved_inputs_) {
+    const auto impl = s.impl.lock();
+    if (!impl) continue;  // the closure does not hold it after all
+    if (impl->storage.get() != s.storage)
+      fail("backward: one of the variables needed for gradient computation was given other data by set_data "
+           "after '{}' saved it (now {} {})",
+           name_, dtype_name(impl->dtype), impl->shape);
+    if (impl->storage->version() != s.version) modified(impl->shape, impl->dtype, s.version, impl->storage->version(), "input");
+  }
 }
 
 Tensor Node::saved_output() {
@@ -92,6 +128,11 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
 
 Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
   const Tensor& grad = output_grads[0];
+  std::lock_guard lock(mutex_);
+  if (grad.shape() != leaf_->shape || grad.dtype() != leaf_->dtype)
+    fail("backward: a gradient {} {} reached a leaf of shape {} {} (AccumulateGrad); was the leaf's data "
+         "replaced by set_data after the graph was recorded?",
+         grad.shape(), dtype_name(grad.dtype()), leaf_->shape, dtype_name(leaf_->dtype));
   Tensor& acc = leaf_->grad;
   if (!acc.defined()) {
     // Keep the incoming buffer when nobody else can see it; otherwise copy, so that later
@@ -114,6 +155,7 @@ void add_in_place(Tensor& acc, const Tensor& g) {
     const T* b = g.data<T>();
     for (std::int64_t i = 0, n = acc.numel(); i < n; ++i) a[i] += b[i];
   });
+  acc.bump_version();
 }
 
 bool unshared(const Tensor& t) {
@@ -124,10 +166,21 @@ bool unshared(const Tensor& t) {
 
 // --- recording -------------------------------------------------------------------------------
 
+namespace {
+/// Guards the leaves' grad_accumulator fields: threads that record ops on a shared leaf must
+/// find (or make) the same accumulator. Striped by the leaf's address, so that threads working
+/// on different leaves rarely meet.
+std::mutex& accumulator_mutex(const TensorImpl* leaf) {
+  static std::array<std::mutex, 64> stripes;
+  return stripes[(reinterpret_cast<std::uintptr_t>(leaf) >> 6) % stripes.size()];
+}
+}  // namespace
+
 Edge gradient_edge(const Tensor& t) {
   auto& impl = t.impl();
   if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
   if (!impl.requires_grad) return {};
+  std::lock_guard lock(accumulator_mutex(&impl));
   auto acc = impl.grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
@@ -146,12 +199,16 @@ bool needs_grad(std::span<const Tensor> inputs) {
 void connect(Node& node, std::span<const Tensor> inputs, std::span<Tensor> outputs, bool save_output) {
   for (std::size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].defined()) node.next_[i] = gradient_edge(inputs[i]);
+  if (outputs.empty()) return;
+  node.out_shape_ = outputs[0].impl().shape;
+  node.out_dtype_ = outputs[0].impl().dtype;
+  if (outputs.size() > 1) node.more_outputs_.reserve(outputs.size() - 1);
+  for (std::size_t k = 1; k < outputs.size(); ++k) node.more_outputs_.emplace_back(outputs[k].shape(), outputs[k].dtype());
   if (save_output) {  // single-output ops only
     auto& impl = outputs[0].impl();
     node.out_storage_ = impl.storage;
     node.out_offset_ = impl.offset;
-    node.out_shape_ = impl.shape;
-    node.out_dtype_ = impl.dtype;
+    node.out_version_ = impl.storage->version();
   }
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     auto& impl = outputs[k].impl();

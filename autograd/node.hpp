@@ -4,8 +4,11 @@
 // by the tensors that reference them; backward() frees them unless retain_graph is set.
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
+#include <new>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -62,6 +65,8 @@ std::int64_t live_nodes();
 // --- nodes --------------------------------------------------------------------------------
 
 class Node;
+template <class F>
+class Closure;
 
 /// Where a gradient goes: output `output_nr` of `node` (nodes of split have several outputs).
 struct Edge {
@@ -91,11 +96,20 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual void release();
   bool released() const { return released_; }
 
+  /// Shape and dtype of output k: what a gradient arriving there must have.
+  virtual const Shape& output_shape(std::uint32_t k) const;
+  virtual Dtype output_dtype(std::uint32_t k) const;
+  /// Throws when a tensor this node's backward reads was modified in place (or given other data
+  /// by set_data) after the node was recorded: backward would silently use the new values.
+  void check_saved_versions() const;
+
  protected:
   struct Last {};  ///< tag: sequence number 0, for nodes without inputs (AccumulateGrad)
   Node(const char* name, Last);
   friend struct Engine;
   friend void connect(Node& node, std::span<const Tensor> inputs, std::span<Tensor> outputs, bool save_output);
+  template <class F>
+  friend void note_saved_inputs(Node& node, const Closure<F>& closure, std::span<const Tensor> inputs);
   /// The output as saved by connect(): tied to this node when grad mode is on (create_graph).
   Tensor saved_output();
 
@@ -105,16 +119,54 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<Edge> next_;
   std::uint32_t num_outputs_;
   bool released_ = false;
-  // Saved output storage (only for ops whose backward reads their output, e.g. tanh).
-  std::shared_ptr<Storage> out_storage_;
-  std::int64_t out_offset_ = 0;
+  // Output 0's shape and dtype (the others' in more_outputs_), and its storage when the
+  // backward reads the output (e.g. tanh), with the storage's version at recording.
   Shape out_shape_;
   Dtype out_dtype_ = Dtype::f32;
-  // Engine scratch, valid during one backward pass.
-  std::vector<Tensor> pending_grads_;  // one per output
-  std::uint64_t visit_mark_ = 0;
-  bool needed_ = false;
-  std::vector<std::pair<std::uint32_t, int>> targets_;  // (output, index in grad()'s inputs)
+  std::uint32_t out_version_ = 0;
+  std::int64_t out_offset_ = 0;
+  std::shared_ptr<Storage> out_storage_;
+  std::vector<std::pair<Shape, Dtype>> more_outputs_;
+  // The inputs the backward closure holds (it keeps their TensorImpl alive until release()),
+  // each with its storage and that storage's version when the op was recorded.
+  // (Held weakly, to be safe even if a closure's bytes ever matched by chance.)
+  struct SavedInput {
+    std::weak_ptr<TensorImpl> impl;
+    const Storage* storage;  // identity only: set_data gives the tensor another storage
+    std::uint32_t version;
+  };
+  std::vector<SavedInput> saved_inputs_;
+  // No per-backward state lives on a node: graphs that share nodes (a leaf's accumulator) may
+  // be back-propagated by several threads at once, so the engine keeps its scratch per call.
+};
+
+/// A backward closure, kept in storage zeroed before the closure is moved in: bytes the closure
+/// leaves unwritten (padding, a small vector's unused slots) stay zero rather than hold stale
+/// memory, so that note_saved_inputs finds only the tensors the closure really holds.
+template <class F>
+class Closure {
+ public:
+  explicit Closure(F&& fn) {
+    std::memset(bytes_, 0, sizeof(bytes_));
+    // Without this barrier GCC drops the memset as a store dead before a constructor starts the
+    // object's lifetime (-flifetime-dse), and unwritten bytes keep whatever the heap held.
+    asm volatile("" : : "r"(bytes_) : "memory");
+    ::new (static_cast<void*>(bytes_)) F(std::move(fn));
+    alive_ = true;
+  }
+  ~Closure() { reset(); }
+  Closure(const Closure&) = delete;
+  Closure& operator=(const Closure&) = delete;
+  void reset() {
+    if (alive_) get().~F();
+    alive_ = false;
+  }
+  F& get() { return *std::launder(reinterpret_cast<F*>(bytes_)); }
+  const unsigned char* bytes() const { return bytes_; }
+
+ private:
+  alignas(F) unsigned char bytes_[sizeof(F)];
+  bool alive_ = false;
 };
 
 /// The node of a recorded op with one output: its backward is a lambda taking the output's
@@ -125,16 +177,17 @@ class LambdaNode final : public Node {
   static constexpr bool kSavesOutput = std::is_invocable_v<F&, const Tensor&, const Tensor&>;
   LambdaNode(const char* name, std::size_t num_inputs, F fn) : Node(name, num_inputs), fn_(std::move(fn)) {}
   Grads apply(const std::vector<Tensor>& output_grads) override {
-    if constexpr (kSavesOutput) return (*fn_)(output_grads[0], saved_output());
-    else return (*fn_)(output_grads[0]);
+    if constexpr (kSavesOutput) return fn_.get()(output_grads[0], saved_output());
+    else return fn_.get()(output_grads[0]);
   }
   void release() override {
     fn_.reset();
     Node::release();
   }
+  const Closure<F>& closure() const { return fn_; }
 
  private:
-  std::optional<F> fn_;
+  Closure<F> fn_;
 };
 
 /// The node of a recorded op with several outputs: its backward takes every output's gradient.
@@ -143,26 +196,32 @@ class MultiOutputNode final : public Node {
  public:
   MultiOutputNode(const char* name, std::size_t num_inputs, std::uint32_t num_outputs, F fn)
       : Node(name, num_inputs, num_outputs), fn_(std::move(fn)) {}
-  Grads apply(const std::vector<Tensor>& output_grads) override { return (*fn_)(output_grads); }
+  Grads apply(const std::vector<Tensor>& output_grads) override { return fn_.get()(output_grads); }
   void release() override {
     fn_.reset();
     Node::release();
   }
+  const Closure<F>& closure() const { return fn_; }
 
  private:
-  std::optional<F> fn_;
+  Closure<F> fn_;
 };
 
-/// The node that adds a leaf's incoming gradient into its .grad.
+/// The node that adds a leaf's incoming gradient into its .grad. A leaf has one accumulator at
+/// a time, shared by every graph the leaf joins; it adds under a lock, so threads that
+/// back-propagate graphs sharing the leaf sum into its .grad without losing a contribution.
 class AccumulateGrad final : public Node {
  public:
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
   Grads apply(const std::vector<Tensor>& output_grads) override;
   void release() override {}  // a leaf's accumulator serves every graph the leaf joins
   const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
+  const Shape& output_shape(std::uint32_t) const override { return leaf_->shape; }
+  Dtype output_dtype(std::uint32_t) const override { return leaf_->dtype; }
 
  private:
   std::shared_ptr<TensorImpl> leaf_;
+  std::mutex mutex_;
 };
 
 /// Where tensor t's gradient goes: its grad_fn's output, or a leaf's accumulator (empty when t
@@ -174,6 +233,30 @@ bool needs_grad(std::span<const Tensor> inputs);
 
 /// Wires a recorded node: edges to the inputs, the outputs' grad_fn, the saved output.
 void connect(Node& node, std::span<const Tensor> inputs, std::span<Tensor> outputs, bool save_output);
+
+/// Remembers (with their versions) the inputs that the backward closure holds, so that backward
+/// can refuse to run once one of them was modified in place. A closure holds a Tensor as a
+/// shared_ptr<TensorImpl>: the input's own shared_ptr bytes (object and control block address)
+/// are looked for in the closure's bytes, which start zeroed (Closure). Tensors that a closure
+/// keeps inside a container are not seen, hence not checked.
+template <class F>
+void note_saved_inputs(Node& node, const Closure<F>& closure, std::span<const Tensor> inputs) {
+  using Handle = std::shared_ptr<TensorImpl>;
+  if constexpr (sizeof(F) >= sizeof(Handle) && !std::is_empty_v<F>) {
+    for (const auto& t : inputs) {
+      if (!t.defined()) continue;
+      unsigned char handle[sizeof(Handle)];
+      std::memcpy(handle, static_cast<const void*>(&t.impl_ptr()), sizeof(Handle));
+      for (std::size_t at = 0; at + sizeof(Handle) <= sizeof(F); at += alignof(Handle)) {
+        if (std::memcmp(closure.bytes() + at, handle, sizeof(Handle)) == 0) {
+          const TensorImpl& impl = t.impl();
+          node.saved_inputs_.push_back({t.impl_ptr(), impl.storage.get(), impl.storage->version()});
+          break;
+        }
+      }
+    }
+  }
+}
 
 /// Throws "anomaly: <op> ..." when anomaly mode is on and t holds NaN/Inf.
 void check_anomaly(const Tensor& t, const char* op, const char* phase);
@@ -187,6 +270,7 @@ Tensor record(const char* name, Tensor out, std::span<const Tensor> inputs, F&& 
   using Fn = std::decay_t<F>;
   auto node = std::make_shared<LambdaNode<Fn>>(name, inputs.size(), std::forward<F>(backward));
   connect(*node, inputs, std::span<Tensor>(&out, 1), LambdaNode<Fn>::kSavesOutput);
+  note_saved_inputs(*node, node->closure(), inputs);
   return out;
 }
 template <class F>
@@ -205,13 +289,14 @@ std::vector<Tensor> record_outputs(const char* name, std::vector<Tensor> outs, s
   auto node = std::make_shared<MultiOutputNode<std::decay_t<F>>>(name, inputs.size(), static_cast<std::uint32_t>(outs.size()),
                                                                  std::forward<F>(backward));
   connect(*node, inputs, std::span<Tensor>(outs), false);
+  note_saved_inputs(*node, node->closure(), inputs);
   return outs;
 }
 
 namespace detail {
 /// Releases a node reference without recursing down a long chain (iterative teardown).
 void release_node(std::shared_ptr<Node>& node);
-/// acc += g in place (same shape and dtype).
+/// acc += g in place (same shape and dtype); bumps acc's version.
 void add_in_place(Tensor& acc, const Tensor& g);
 /// Whether t is the only handle on its buffer (so writing into it changes nothing else).
 bool unshared(const Tensor& t);

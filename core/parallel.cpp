@@ -25,9 +25,9 @@ thread_local bool t_in_pool = false;  // set on workers and on a thread running 
 /// Counts the forks this process came through: a forked child has none of its parent's threads,
 /// and this is cheaper to compare per call than getpid(), a system call.
 std::atomic<int> g_forks{0};
+void register_fork_handlers();
 int forks_so_far() {
-  static const bool registered = [] { return ::pthread_atfork(nullptr, nullptr, [] { ++g_forks; }) == 0; }();
-  (void)registered;
+  register_fork_handlers();
   return g_forks.load(std::memory_order_relaxed);
 }
 
@@ -117,11 +117,37 @@ class Pool {
 std::mutex g_pool_mutex;  // guards g_pool's replacement
 std::shared_ptr<Pool> g_pool;
 
+// Fork safety. A child forked after the pool started has none of its workers, yet inherits the
+// pool: destroying it there (set_num_threads, or exit's static destructors) would notify a
+// condition variable whose waiters do not exist and join threads that do not exist, and never
+// return. So the child abandons the inherited pool (kept reachable here, never destroyed) and
+// starts a fresh one when it next needs threads. g_pool_mutex is held across fork() so that the
+// child never inherits it locked by a thread that is gone.
+std::vector<std::shared_ptr<Pool>>* g_abandoned_pools = nullptr;
+
+void register_fork_handlers() {
+  static const bool registered = [] {
+    return ::pthread_atfork([] { g_pool_mutex.lock(); }, [] { g_pool_mutex.unlock(); },
+                            [] {
+                              ++g_forks;
+                              if (g_pool) {
+                                if (!g_abandoned_pools) g_abandoned_pools = new std::vector<std::shared_ptr<Pool>>();
+                                g_abandoned_pools->push_back(std::move(g_pool));
+                              }
+                              g_pool_mutex.unlock();
+                            }) == 0;
+  }();
+  (void)registered;
+}
+
+int g_threads = 0;  // set_num_threads's count (0: the default); a forked child's new pool has it too
+
 int default_threads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 std::shared_ptr<Pool> pool() {
+  register_fork_handlers();
   std::lock_guard lock(g_pool_mutex);
-  if (!g_pool) g_pool = std::make_shared<Pool>(default_threads());
+  if (!g_pool) g_pool = std::make_shared<Pool>(g_threads > 0 ? g_threads : default_threads());
   return g_pool;
 }
 
@@ -129,7 +155,9 @@ std::shared_ptr<Pool> pool() {
 
 void set_num_threads(int threads) {
   threads = std::max(1, threads);
+  register_fork_handlers();
   std::lock_guard lock(g_pool_mutex);
+  g_threads = threads;
   if (g_pool && g_pool->size() == threads) return;
   g_pool = std::make_shared<Pool>(threads);
 }

@@ -14,8 +14,10 @@ void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
 namespace {
 template <class Distribution>
 Tensor sample(const Shape& shape, Dtype dtype, Generator* gen, Distribution dist) {
-  auto& engine = (gen ? *gen : default_generator()).engine();
+  Generator& g = gen ? *gen : default_generator();
   Tensor t = empty(shape, dtype);
+  std::lock_guard lock(g.mutex());
+  auto& engine = g.engine();
   detail::dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();

@@ -1,23 +1,48 @@
 #pragma once
 // One seedable random generator: the same seed gives the same numbers and the same run.
 #include <cstdint>
+#include <mutex>
 #include <random>
 
 #include "core/tensor.hpp"
 
 namespace xgrad {
 
+/// A Mersenne Twister with a lock. randn, uniform and randint hold the lock while they draw a
+/// tensor, so one generator (the default one included) can be used from several threads: every
+/// draw gets distinct numbers, in an order that depends on the threads' timing. For threaded
+/// runs that are reproducible, give each thread its own Generator. Copies copy the state.
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
-  void seed(std::uint64_t seed) { engine_.seed(seed); }
+  Generator(const Generator& other) : engine_(other.state()) {}
+  Generator& operator=(const Generator& other) {
+    if (this != &other) {
+      std::mt19937_64 copied = other.state();
+      std::lock_guard lock(mutex_);
+      engine_ = copied;
+    }
+    return *this;
+  }
+  void seed(std::uint64_t seed) {
+    std::lock_guard lock(mutex_);
+    engine_.seed(seed);
+  }
+  /// The engine itself, unlocked: a caller that shares the generator between threads holds
+  /// mutex() while it draws.
   std::mt19937_64& engine() { return engine_; }
+  std::mutex& mutex() const { return mutex_; }
 
  private:
+  std::mt19937_64 state() const {
+    std::lock_guard lock(mutex_);
+    return engine_;
+  }
   std::mt19937_64 engine_;
+  mutable std::mutex mutex_;
 };
 
-/// The process-wide generator used when none is passed.
+/// The process-wide generator used when none is passed (safe to draw from in several threads).
 Generator& default_generator();
 /// Reseeds the default generator.
 void manual_seed(std::uint64_t seed);

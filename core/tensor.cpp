@@ -47,22 +47,33 @@ SizeClass size_class(std::size_t bytes) {
   return {static_cast<std::size_t>(top - 5) * 4 + quarters - 4, quarters * quarter};
 }
 
+// Set when this thread's pool has been destroyed: with the thread's other thread-local objects,
+// or, for the main thread, at exit, before the objects with static storage duration. A static
+// Tensor destroyed after that hands its buffer straight back to the system instead of writing
+// into the destroyed pool. A plain bool has no destructor, so it can still be read then.
+thread_local bool t_pool_destroyed = false;
+
 struct Pool {
   std::array<std::vector<void*>, 64 * 4> free;
   std::size_t held = 0;
   ~Pool() {
+    t_pool_destroyed = true;
     for (auto& blocks : free)
       for (void* p : blocks) ::operator delete(p, std::align_val_t(kAlign));
   }
 };
 
-Pool& pool() {
+/// This thread's pool, or null once it has been destroyed.
+Pool* pool() {
+  if (t_pool_destroyed) return nullptr;
   thread_local Pool p;
-  return p;
+  return &p;
 }
 
 void* allocate(SizeClass c) {
-  Pool& cache = pool();
+  Pool* cache_ptr = pool();
+  if (!cache_ptr) return ::operator new(c.bytes, std::align_val_t(kAlign));
+  Pool& cache = *cache_ptr;
   auto& list = cache.free[c.index];
   if (!list.empty()) {
     void* p = list.back();
@@ -74,7 +85,12 @@ void* allocate(SizeClass c) {
 }
 
 void deallocate(void* p, SizeClass c) {
-  Pool& cache = pool();
+  Pool* cache_ptr = pool();
+  if (!cache_ptr) {
+    ::operator delete(p, std::align_val_t(kAlign));
+    return;
+  }
+  Pool& cache = *cache_ptr;
   if (cache.held + c.bytes <= kPoolLimit) {
     cache.free[c.index].push_back(p);
     cache.held += c.bytes;
@@ -137,6 +153,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
               static_cast<char*>(converted.impl().storage->data()) +
                   converted.impl().offset * dtype_size(dtype()),
               static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  impl().storage->bump_version();
   return *this;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Tensor: a cheap, shared handle to an n-d array with a runtime dtype, plus the autograd
 // fields (requires_grad, grad, grad_fn) that autograd/ fills in. Copies are shallow.
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -30,10 +31,16 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
+  /// Counts the in-place writes into this buffer (copy_, accumulation into a .grad, optimizer
+  /// steps): a graph node that saved a tensor remembers the version it saw, and backward refuses
+  /// to use the tensor once the version moved on (PyTorch's version counter, shared by views).
+  std::uint32_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   void* data_;
   std::size_t bytes_;
+  std::atomic<std::uint32_t> version_{0};
 };
 
 class Tensor;
@@ -68,8 +75,14 @@ class Tensor {
   /// (parameter updates). Shapes must match; src's dtype is converted.
   Tensor& copy_(const Tensor& src);
   /// Makes this leaf use src's data, shape and dtype (every handle to it sees the change);
-  /// drops its .grad. How a module changes the dtype of its parameters in place.
+  /// drops its .grad. How a module changes the dtype of its parameters in place. A graph that
+  /// saved this tensor before can no longer be back-propagated (backward throws).
   Tensor& set_data(const Tensor& src);
+  /// The in-place version of this tensor's data (shared with its views); see Storage::version.
+  std::uint32_t version() const;
+  /// Marks the data as modified in place. copy_ and the optimizers do it; code that writes
+  /// through data<T>() into a tensor a graph may have saved should do it too.
+  void bump_version() const;
 
   // --- autograd ---------------------------------------------------------------------
   bool requires_grad() const;
@@ -163,6 +176,8 @@ inline const Shape& Tensor::shape() const { return impl().shape; }
 inline std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(impl().shape.size()); }
 inline std::int64_t Tensor::numel() const { return xgrad::numel(impl().shape); }
 inline Dtype Tensor::dtype() const { return impl().dtype; }
+inline std::uint32_t Tensor::version() const { return impl().storage->version(); }
+inline void Tensor::bump_version() const { impl().storage->bump_version(); }
 inline bool Tensor::requires_grad() const { return impl().requires_grad; }
 inline bool Tensor::is_leaf() const { return impl().grad_fn == nullptr; }
 inline const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return impl().grad_fn; }

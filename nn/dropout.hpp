@@ -16,9 +16,12 @@ class Dropout : public UnaryModule {
  public:
   explicit Dropout(double p = 0.5);
   std::string type_name() const override { return "Dropout"; }
-  Tensor forward(const Tensor& x) override { return dropout(x, p, is_training()); }
+  Tensor forward(const Tensor& x) override { return dropout(x, p, is_training(), generator); }
 
   double p;
+  /// Where the masks come from (the default generator when null): one per thread makes a
+  /// threaded run reproducible. Not owned.
+  Generator* generator = nullptr;
 };
 
 }  // namespace xgrad::nn
