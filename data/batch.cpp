@@ -1,6 +1,7 @@
 #include "data/batch.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <numeric>
 
 #include "autograd/ops.hpp"
@@ -42,7 +43,9 @@ void check_batch_size(const char* op, std::int64_t batch_size) {
 std::vector<std::int64_t> permutation(std::int64_t n, Generator* gen) {
   if (n < 0) fail("permutation: n must be non-negative, got {}", n);
   check_fits_in_memory(n, sizeof(std::int64_t), "permutation", "a permutation of n indices");
-  auto& engine = (gen ? *gen : default_generator()).engine();
+  Generator& g = gen ? *gen : default_generator();
+  std::lock_guard lock(g.mutex());  // the default generator may be shared by threads
+  auto& engine = g.engine();
   std::vector<std::int64_t> p(static_cast<std::size_t>(n));
   std::iota(p.begin(), p.end(), std::int64_t{0});
   for (std::int64_t i = n - 1; i > 0; --i)  // Fisher-Yates: p[i] <- a uniform pick of p[0..i]

@@ -125,6 +125,7 @@ void with_data(const Tensor& p, F&& f) {
     if (g.shape() != p.shape())
       fail("optimizer: a gradient of shape {} for a parameter of shape {}", g.shape(), p.shape());
     f(p.numel(), p.data<T>(), static_cast<const T*>(g.data<T>()));
+    p.bump_version();  // an in-place write: a graph that saved p now refuses to back-propagate
   });
 }
 
