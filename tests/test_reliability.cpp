@@ -87,7 +87,10 @@ LongRun tbptt_run(std::int64_t steps, bool detach) {
     run.peak_nodes = std::max(run.peak_nodes, nodes);
     sgd.zero_grad();
     loss.backward({}, /*retain_graph=*/!detach);
-    sgd.step();
+    // Without detach the next backward runs through this window's graph again, which saved the
+    // weights: a step would modify them in place and that backward would (rightly) refuse, as
+    // PyTorch's does. The control only measures the graph, so it keeps the weights.
+    if (detach) sgd.step();
     if (detach) tbptt.keep(w.end, r.states);
     else carried = r.states;
     (w.begin == 0 ? run.first_loss : run.last_loss) = loss.item();
