@@ -129,8 +129,8 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   // the threshold, log1p(exp(.)) below it (4.2e-18 at x = -40, where log(1 + exp(.)) gives 0).
   Tensor y = map_floating("softplus", x, [beta, threshold](auto&& v) {
     using T = typename std::decay_t<decltype(v)>::value_type;
-    const T b = static_cast<T>(beta), t = static_cast<T>(threshold);
-    return xt::where(v * b > t, v, xt::log1p(xt::exp(v * b)) / b);
+    // rvalue scalars: the lazy expression outlives this lambda and must hold them by value
+    return xt::where(v * T(beta) > T(threshold), v, xt::log1p(xt::exp(v * T(beta))) / T(beta));
   });
   return record("softplus", y, {x}, [x, beta, threshold](const Tensor& g) -> Grads {
     // d/dx = sigmoid(beta x) below the threshold, 1 above it (both regimes differentiate again).
