@@ -16,15 +16,17 @@ Cell::Cell(std::int64_t input_size, std::int64_t hidden_size, std::size_t state_
     fail("Cell: input_size and hidden_size must be positive, got {} and {}", input_size, hidden_size);
 }
 
+Shape batched(std::int64_t batch, const Shape& shape) {
+  Shape full{batch};
+  full.insert(full.end(), shape.begin(), shape.end());
+  return full;
+}
+
 std::vector<Shape> Cell::state_shapes() const { return std::vector<Shape>(state_count_, Shape{hidden_size_}); }
 
 State Cell::initial_state(std::int64_t batch, Dtype dtype) const {
   State state;
-  for (const Shape& shape : state_shapes()) {
-    Shape full{batch};
-    full.insert(full.end(), shape.begin(), shape.end());
-    state.push_back(zeros(full, dtype));
-  }
+  for (const Shape& shape : state_shapes()) state.push_back(zeros(batched(batch, shape), dtype));
   return state;
 }
 
@@ -40,11 +42,8 @@ void Cell::check_step(const Tensor& x, const State& state) const {
   const std::int64_t width = weight_ih.defined() ? weight_ih.size(0) : input_size_;
   const std::vector<Shape> shapes = state_shapes();
   bool ok = x.dim() == 2 && x.size(1) == width && state.size() == shapes.size();
-  for (std::size_t i = 0; ok && i < state.size(); ++i) {
-    Shape want{x.size(0)};
-    want.insert(want.end(), shapes[i].begin(), shapes[i].end());
-    ok = state[i].defined() && state[i].shape() == want;
-  }
+  for (std::size_t i = 0; ok && i < state.size(); ++i)
+    ok = state[i].defined() && state[i].shape() == batched(x.size(0), shapes[i]);
   if (ok) return;
   std::vector<std::string> got, expected;
   for (const auto& s : state) got.push_back(s.defined() ? to_string(s.shape()) : "undefined");

@@ -12,6 +12,9 @@ namespace xgrad::nn {
 /// first, [B, H], is the step's output.
 using State = std::vector<Tensor>;
 
+/// [batch, shape...]: a state tensor's full shape from its per-example shape.
+Shape batched(std::int64_t batch, const Shape& shape);
+
 class Cell : public Module {
  public:
   Cell(std::int64_t input_size, std::int64_t hidden_size, std::size_t state_count = 1);

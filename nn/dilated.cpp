@@ -8,28 +8,27 @@ namespace xgrad::nn {
 
 namespace {
 
-/// [B, T', ...] -> [B * d, T' / d, ...]: row b * d + j holds steps j, j + d, j + 2d, ... of b.
+/// [B, T', ...] <-> [B * d, T' / d, ...], either way: the time axis is split into blocks of d and
+/// the block axis swapped with the step-in-block axis; row b * d + j holds steps j, j + d, ... of b.
 Tensor to_chains(const Tensor& x, std::int64_t d) {
   const Shape& s = x.shape();
-  Shape split{s[0], s[1] / d, d};
-  split.insert(split.end(), s.begin() + 2, s.end());
-  std::vector<std::int64_t> order{0, 2, 1};
-  for (std::int64_t a = 3; a < static_cast<std::int64_t>(split.size()); ++a) order.push_back(a);
-  Shape chains{s[0] * d, s[1] / d};
+  Shape blocks{s[0], s[1] / d, d}, chains{s[0] * d, s[1] / d};
+  blocks.insert(blocks.end(), s.begin() + 2, s.end());
   chains.insert(chains.end(), s.begin() + 2, s.end());
-  return reshape(permute(reshape(x, split), order), chains);
+  return reshape(transpose(reshape(x, blocks), 1, 2), chains);
 }
 
-/// to_chains' inverse: [B * d, T' / d, ...] -> [B, T', ...].
 Tensor from_chains(const Tensor& x, std::int64_t d) {
   const Shape& s = x.shape();
-  Shape split{s[0] / d, d, s[1]};
-  split.insert(split.end(), s.begin() + 2, s.end());
-  std::vector<std::int64_t> order{0, 2, 1};
-  for (std::int64_t a = 3; a < static_cast<std::int64_t>(split.size()); ++a) order.push_back(a);
-  Shape steps{s[0] / d, s[1] * d};
+  Shape chains{s[0] / d, d, s[1]}, steps{s[0] / d, s[1] * d};
+  chains.insert(chains.end(), s.begin() + 2, s.end());
   steps.insert(steps.end(), s.begin() + 2, s.end());
-  return reshape(permute(reshape(x, split), order), steps);
+  return reshape(transpose(reshape(x, chains), 1, 2), steps);
+}
+
+/// x [B, T, ...] with `pad` zero steps before it (pre padding) or after it (post).
+Tensor pad_steps(const Tensor& x, std::int64_t pad, PadSide side) {
+  return pad == 0 ? x : xgrad::pad(x, 1, side == PadSide::pre ? pad : 0, side == PadSide::pre ? 0 : pad);
 }
 
 /// [B, ...] -> [B * d, ...]: every chain of an example starts from the example's tensor.
@@ -38,12 +37,6 @@ Tensor repeat_rows(const Tensor& x, std::int64_t d) {
   expanded.insert(expanded.begin() + 1, d);
   rows[0] *= d;
   return reshape(expand(unsqueeze(x, 1), expanded), rows);
-}
-
-/// Steps [B, ...] per time step -> [B, T', ...] with `pad` zero steps before (pre) or after.
-Tensor stacked(const std::vector<Tensor>& steps, std::int64_t pad, PadSide side) {
-  Tensor all = stack(steps, 1);
-  return pad == 0 ? all : xgrad::pad(all, 1, side == PadSide::pre ? pad : 0, side == PadSide::pre ? 0 : pad);
 }
 
 /// [B, T', ...] -> the T steps [B, ...] left after dropping the padding.
@@ -93,7 +86,7 @@ Unrolled dilated_unroll(Cell& cell, const Tensor& x, const State& initial, std::
     for (const State& s : options.below)
       for (std::size_t i = 0; i < s.size() && i < parts.size(); ++i) parts[i].push_back(s[i]);
     std::vector<std::vector<Tensor>> per_step;
-    for (const auto& part : parts) per_step.push_back(unbind(to_chains(stacked(part, pad, side), d), 1));
+    for (const auto& part : parts) per_step.push_back(unbind(to_chains(pad_steps(stack(part, 1), pad, side), d), 1));
     chained.below.resize(steps);
     for (std::int64_t k = 0; k < steps; ++k)
       for (const auto& component : per_step) chained.below[k].push_back(component[k]);
@@ -104,8 +97,7 @@ Unrolled dilated_unroll(Cell& cell, const Tensor& x, const State& initial, std::
   if (mask.defined()) cell.set_recurrent_mask(repeat_rows(mask, d));
   Unrolled chains;
   try {
-    chains = unroll(cell, to_chains(xgrad::pad(x, 1, side == PadSide::pre ? pad : 0, side == PadSide::pre ? 0 : pad), d),
-                    start, chained);
+    chains = unroll(cell, to_chains(pad_steps(x, pad, side), d), start, chained);
   } catch (...) {
     cell.set_recurrent_mask(mask);
     throw;

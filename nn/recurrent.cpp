@@ -73,8 +73,7 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
     fail("{}: the initial state has {} tensors, the cell keeps {}", who, initial.size(), shapes.size());
   for (std::size_t i = 0; i < initial.size(); ++i) {
     const Tensor& s = initial[i];
-    Shape want{B};
-    want.insert(want.end(), shapes[i].begin(), shapes[i].end());
+    const Shape want = batched(B, shapes[i]);
     if (!s.defined()) fail("{}: an initial state tensor is undefined, expected {}", who, want);
     if (s.shape() != want) fail("{}: an initial state tensor is {}, expected {}", who, s.shape(), want);
     if (s.dtype() != x.dtype())
