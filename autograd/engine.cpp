@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
@@ -25,29 +26,41 @@ class NodeIndex {
     }
   }
   void insert(const Node* node, std::uint32_t value) {
-    if (2 * (size_ + 1) > table_.size()) grow();
-    place(node, value);
-    ++size_;
+    if (2 * (used_.size() + 1) > table_.size()) grow();
+    used_.push_back(place(node, value));
+  }
+  /// Empties the table in time proportional to its entries, not its capacity (a thread's table
+  /// serves every later backward call; one huge graph must not slow down the small ones after).
+  void clear() {
+    if (table_.size() > kKeep) {
+      table_.assign(16, {nullptr, kNone});
+    } else {
+      for (std::size_t i : used_) table_[i] = {nullptr, kNone};
+    }
+    used_.clear();
   }
 
  private:
+  static constexpr std::size_t kKeep = std::size_t{1} << 16;  // larger tables are freed after use
   std::size_t hash(const Node* node) const {
     return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(node) >> 4) * 0x9E3779B97F4A7C15ull >> 20) &
            (table_.size() - 1);
   }
-  void place(const Node* node, std::uint32_t value) {
+  std::size_t place(const Node* node, std::uint32_t value) {
     std::size_t i = hash(node);
     while (table_[i].first) i = (i + 1) & (table_.size() - 1);
     table_[i] = {node, value};
+    return i;
   }
   void grow() {
     auto old = std::move(table_);
     table_.assign(old.size() * 2, {nullptr, kNone});
+    used_.clear();
     for (const auto& [node, value] : old)
-      if (node) place(node, value);
+      if (node) used_.push_back(place(node, value));
   }
   std::vector<std::pair<const Node*, std::uint32_t>> table_;
-  std::size_t size_ = 0;
+  std::vector<std::size_t> used_;  // occupied positions
 };
 
 }  // namespace
@@ -61,7 +74,63 @@ struct Engine {
     std::uint32_t pending_begin;  // its outputs' gradients: pending[pending_begin + output]
     std::uint32_t edges_begin = 0;  // its inputs' slots: edge_slots[edges_begin + input]
     bool needed = false;
-    std::vector<std::pair<std::uint32_t, int>> targets;  // (output, index in grad()'s inputs)
+    bool captures = false;  // grad(): some target is an output of this node
+  };
+  struct Target {
+    std::uint32_t slot, output;
+    std::size_t index;  // in grad()'s inputs
+  };
+
+  /// The tables of one backward call. A thread keeps its tables between calls (a training step's
+  /// backward then allocates nothing here); a backward started inside a backward formula gets
+  /// its own.
+  struct Scratch {
+    std::vector<Slot> slots;
+    std::vector<std::uint32_t> edge_slots, order, root_slots;
+    std::vector<Tensor> pending, grads_out;
+    std::vector<Target> targets;
+    NodeIndex index;
+    void clear() {  // drops every node and gradient reference, keeps the capacity
+      slots.clear();
+      edge_slots.clear();
+      order.clear();
+      root_slots.clear();
+      pending.clear();
+      grads_out.clear();
+      targets.clear();
+      index.clear();
+    }
+  };
+
+  /// Lends this thread's spare Scratch for one call and takes it back, cleared, however the call
+  /// ends. After the thread's cache is destroyed (a static Tensor's backward at exit), a call
+  /// gets a fresh one.
+  class ScratchLease {
+   public:
+    ScratchLease() {
+      if (!t_cache_destroyed && !t_cache.spare.empty()) {
+        scratch_ = std::move(t_cache.spare.back());
+        t_cache.spare.pop_back();
+      } else {
+        scratch_ = std::make_unique<Scratch>();
+      }
+    }
+    ~ScratchLease() {
+      scratch_->clear();
+      if (!t_cache_destroyed) t_cache.spare.push_back(std::move(scratch_));
+    }
+    ScratchLease(const ScratchLease&) = delete;
+    ScratchLease& operator=(const ScratchLease&) = delete;
+    Scratch& operator*() { return *scratch_; }
+
+   private:
+    struct Cache {
+      std::vector<std::unique_ptr<Scratch>> spare;
+      ~Cache() { t_cache_destroyed = true; }
+    };
+    static thread_local Cache t_cache;
+    static thread_local bool t_cache_destroyed;
+    std::unique_ptr<Scratch> scratch_;
   };
 
   /// Runs the graph from the `roots` edges with `root_grads`. With `targets`, returns the gradient
@@ -69,76 +138,78 @@ struct Engine {
   /// without, runs everything and lets AccumulateGrad nodes add into the leaves.
   static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
                                  bool retain_graph, bool create_graph, const std::vector<Edge>* targets) {
+    ScratchLease lease;
+    Scratch& s = *lease;
     // Collect the reachable graph.
-    std::vector<Slot> slots;
-    std::vector<std::uint32_t> edge_slots;
     std::uint32_t pending_count = 0;
-    NodeIndex index;
     auto visit = [&](const std::shared_ptr<Node>& n) -> std::uint32_t {
       if (!n) return kNone;
-      std::uint32_t at = index.find(n.get());
+      std::uint32_t at = s.index.find(n.get());
       if (at != kNone) return at;
-      at = static_cast<std::uint32_t>(slots.size());
-      slots.push_back(Slot{n, pending_count, 0, false, {}});
+      at = static_cast<std::uint32_t>(s.slots.size());
+      s.slots.push_back(Slot{n, pending_count, 0, false, false});
       pending_count += n->num_outputs_;
-      index.insert(n.get(), at);
+      s.index.insert(n.get(), at);
       return at;
     };
-    std::vector<std::uint32_t> root_slots;
-    for (const auto& r : roots) root_slots.push_back(visit(r.node));
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      slots[i].edges_begin = static_cast<std::uint32_t>(edge_slots.size());
-      for (const auto& edge : slots[i].node->next_) {
+    for (const auto& r : roots) s.root_slots.push_back(visit(r.node));
+    for (std::size_t i = 0; i < s.slots.size(); ++i) {
+      s.slots[i].edges_begin = static_cast<std::uint32_t>(s.edge_slots.size());
+      for (const auto& edge : s.slots[i].node->next_) {
         const std::uint32_t at = visit(edge.node);  // may grow `slots`: index again afterwards
-        edge_slots.push_back(at);
+        s.edge_slots.push_back(at);
       }
     }
     // Inputs are always created before the ops that use them: decreasing sequence numbers
     // are a topological order.
-    std::vector<std::uint32_t> order(slots.size());
-    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return slots[a].node->sequence_nr_ > slots[b].node->sequence_nr_;
+    s.order.resize(s.slots.size());
+    for (std::uint32_t i = 0; i < s.order.size(); ++i) s.order[i] = i;
+    std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return s.slots[a].node->sequence_nr_ > s.slots[b].node->sequence_nr_;
     });
+    auto child_needed = [&](const Slot& slot, std::size_t input) {
+      const std::uint32_t at = s.edge_slots[slot.edges_begin + input];
+      return at != kNone && s.slots[at].needed;
+    };
 
     std::vector<Tensor> captured;
+    auto by_slot = [](const Target& a, const Target& b) { return a.slot < b.slot; };
     if (targets) {
       captured.resize(targets->size());
       for (std::size_t i = 0; i < targets->size(); ++i) {
         const Edge& t = (*targets)[i];
-        const std::uint32_t at = t ? index.find(t.node.get()) : kNone;
-        if (at != kNone) slots[at].targets.emplace_back(t.output_nr, static_cast<int>(i));
+        const std::uint32_t at = t ? s.index.find(t.node.get()) : kNone;
+        if (at == kNone) continue;
+        s.targets.push_back({at, t.output_nr, i});
+        s.slots[at].captures = true;
       }
-      for (auto it = order.rbegin(); it != order.rend(); ++it) {  // inputs first
-        Slot& s = slots[*it];
-        s.needed = !s.targets.empty();
-        for (std::size_t e = 0; e < s.node->next_.size() && !s.needed; ++e) {
-          const std::uint32_t at = edge_slots[s.edges_begin + e];
-          s.needed = at != kNone && slots[at].needed;
-        }
+      std::sort(s.targets.begin(), s.targets.end(), by_slot);
+      for (auto it = s.order.rbegin(); it != s.order.rend(); ++it) {  // inputs first
+        Slot& slot = s.slots[*it];
+        slot.needed = slot.captures;
+        for (std::size_t e = 0; e < slot.node->next_.size() && !slot.needed; ++e) slot.needed = child_needed(slot, e);
       }
     } else {
-      for (auto& s : slots) s.needed = true;
+      for (auto& slot : s.slots) slot.needed = true;
     }
 
-    std::vector<Tensor> pending(pending_count);
+    s.pending.resize(pending_count);
     for (std::size_t i = 0; i < roots.size(); ++i)
-      accumulate(pending[slots[root_slots[i]].pending_begin + roots[i].output_nr], root_grads[i]);
+      accumulate(s.pending[s.slots[s.root_slots[i]].pending_begin + roots[i].output_nr], root_grads[i]);
 
     GradModeGuard grad_mode(create_graph);
-    for (std::uint32_t at : order) {
-      Slot& s = slots[at];
-      Node& n = *s.node;
-      auto first = pending.begin() + s.pending_begin, last = first + n.num_outputs_;
-      if (!s.needed || std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) continue;
-      std::vector<Tensor> grads_out(std::make_move_iterator(first), std::make_move_iterator(last));
-      if (targets && !s.targets.empty()) {
-        for (const auto& [output, i] : s.targets) captured[i] = grads_out[output];
-        if (std::none_of(n.next_.begin(), n.next_.end(), [&](const Edge& e) {
-              const std::uint32_t child = e ? index.find(e.node.get()) : kNone;
-              return child != kNone && slots[child].needed;
-            }))
-          continue;
+    for (std::uint32_t at : s.order) {
+      Slot& slot = s.slots[at];
+      Node& n = *slot.node;
+      auto first = s.pending.begin() + slot.pending_begin, last = first + n.num_outputs_;
+      if (!slot.needed || std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) continue;
+      s.grads_out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
+      if (slot.captures) {
+        auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
+        for (auto t = mine.first; t != mine.second; ++t) captured[t->index] = s.grads_out[t->output];
+        bool feeds_needed = false;
+        for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
+        if (!feeds_needed) continue;
       }
       if (n.released_)
         fail("backward: trying to backward through the graph a second time (the saved values of '{}' were "
@@ -150,15 +221,14 @@ struct Engine {
       {
         // The ops inside a backward formula are checked as that formula's result, not one by one.
         AnomalyModeGuard formula_ops(false);
-        grads = n.apply(grads_out);
+        grads = n.apply(s.grads_out);
       }
-      grads_out.clear();
+      s.grads_out.clear();
       if (!n.next_.empty() && grads.size() != n.next_.size())
         fail("backward: '{}' returned {} gradients for {} inputs", n.name_, grads.size(), n.next_.size());
       for (std::size_t i = 0; i < n.next_.size(); ++i) {
+        if (!child_needed(slot, i) || !grads[i].defined()) continue;
         const Edge& edge = n.next_[i];
-        const std::uint32_t child = edge_slots[s.edges_begin + i];
-        if (child == kNone || !slots[child].needed || !grads[i].defined()) continue;
         const Tensor& g = grads[i];
         const Shape& expected = edge.node->output_shape(edge.output_nr);
         if (g.shape() != expected || g.dtype() != edge.node->output_dtype(edge.output_nr))
@@ -166,7 +236,7 @@ struct Engine {
                n.name_, g.shape(), dtype_name(g.dtype()), i, expected, dtype_name(edge.node->output_dtype(edge.output_nr)),
                edge.node->name_);
         check_anomaly(g, n.name_, "backward");
-        accumulate(pending[slots[child].pending_begin + edge.output_nr], g);
+        accumulate(s.pending[s.slots[s.edge_slots[slot.edges_begin + i]].pending_begin + edge.output_nr], g);
       }
       if (!retain_graph) n.release();
     }
@@ -182,6 +252,9 @@ struct Engine {
     else into = into + g;
   }
 };
+
+thread_local Engine::ScratchLease::Cache Engine::ScratchLease::t_cache;
+thread_local bool Engine::ScratchLease::t_cache_destroyed = false;
 
 namespace {
 
