@@ -1,0 +1,6 @@
+// Attacks (attacks.hpp) on: nn. Filled in by its owner.
+#include "attacks.hpp"
+
+namespace xgrad::attacks {
+namespace {}  // namespace
+}  // namespace xgrad::attacks
