@@ -90,7 +90,7 @@ Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim = false);
 Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x);                         ///< reshape to [numel]
 Tensor unsqueeze(const Tensor& x, std::int64_t axis);    ///< insert a size-1 axis
-Tensor squeeze(const Tensor& x, std::int64_t axis);      ///< remove a size-1 axis
+Tensor squeeze(const Tensor& x, std::int64_t axis);      ///< remove a size-1 axis (another size stays, as in PyTorch)
 /// Reorders axes: out.shape[i] = x.shape[dims[i]]. d: the inverse permutation.
 Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
 Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1);

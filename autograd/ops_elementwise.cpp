@@ -268,6 +268,17 @@ Tensor operator/(double a, const Tensor& b) { return div(constant_like(b, a), b)
 
 Tensor Tensor::to(Dtype target) const {
   const Tensor& x = *this;
+  if (target == i64 && is_floating(x.dtype())) {
+    // A float outside int64's range (or NaN) has no int64 value: the C++ cast is undefined.
+    dispatch_floating(x.dtype(), "to", [&](auto tag) {
+      using S = decltype(tag);
+      const S* p = x.data<S>();
+      for (std::int64_t i = 0, n = x.numel(); i < n; ++i)
+        if (!(p[i] >= S(-0x1p63) && p[i] < S(0x1p63)))
+          fail("to: element {} of the {} tensor {} is {}, which has no i64 value", i, dtype_name(x.dtype()), x.shape(),
+               p[i]);
+    });
+  }
   Tensor y = dispatch(target, [&](auto tag) {
     using T = decltype(tag);
     return dispatch(x.dtype(), [&](auto stag) {

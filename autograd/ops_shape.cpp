@@ -98,7 +98,7 @@ Tensor unsqueeze(const Tensor& x, std::int64_t axis) {
 Tensor squeeze(const Tensor& x, std::int64_t axis) {
   Shape s = x.shape();
   int a = normalize_axis(axis, s.size(), "squeeze", s);
-  if (s[a] != 1) fail("squeeze: axis {} of shape {} has size {}, not 1", axis, s, s[a]);
+  if (s[a] != 1) return x;  // PyTorch: an axis whose size is not 1 stays
   s.erase(s.begin() + a);
   return reshape(x, s);
 }
@@ -149,6 +149,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (shape.size() < x.shape().size() || broadcast_shapes(x.shape(), shape, "expand") != shape)
     fail("expand: cannot expand {} to {}", x.shape(), shape);
+  checked_numel(shape, "expand");
   Tensor y = empty(shape, x.dtype());
   dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -238,6 +238,8 @@ Tensor scalar(double value, Dtype dtype) { return full({}, value, dtype); }
 
 Tensor arange(double start, double stop, double step, Dtype dtype) {
   check(step != 0, "arange: step must be non-zero");
+  check(!(stop > start && step < 0) && !(stop < start && step > 0),
+        "arange: step {} points away from stop {} (start {})", step, stop, start);
   const double count = std::max(0.0, std::ceil((stop - start) / step));
   check(std::isfinite(start) && std::isfinite(stop) && count < 0x1p62,
         "arange: start {}, stop {} and step {} must be finite and give a countable range", start, stop, step);

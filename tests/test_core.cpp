@@ -19,7 +19,9 @@ TEST_CASE("creation: zeros, ones, full, scalar, arange") {
   CHECK(s.item<std::int64_t>() == 3);
   CHECK(arange(5, i64).to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 1, 2, 3, 4});
   CHECK(arange(1, 2, 0.25, f64).to_vector<double>() == std::vector<double>{1, 1.25, 1.5, 1.75});
-  CHECK(arange(3, 1).numel() == 0);
+  CHECK(arange(3, 3).numel() == 0);
+  CHECK(arange(3, 1, -1).to_vector<float>() == std::vector<float>{3, 2});
+  CHECK_THROWS_AS(arange(3, 1), Error);  // PyTorch: the step points away from stop
   CHECK(zeros({0, 3}).numel() == 0);
   CHECK(zeros_like(ones({2, 2}, f64)).dtype() == f64);
   CHECK(full_like(ones({2}), 7).to_vector<float>() == std::vector<float>{7, 7});
