@@ -84,6 +84,8 @@ Conv1D::Conv1D(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
     fail("Conv1D: in_channels, out_channels and kernel_size must be positive, got {}, {} and {}", in_channels,
          out_channels, kernel_size);
   check_stride_dilation("Conv1D", stride, dilation);
+  if (padding != Padding::valid && padding != Padding::same && padding != Padding::causal)
+    fail("Conv1D: unknown padding mode {}", static_cast<int>(padding));
   const std::int64_t fan_in = checked_mul(in_channels, kernel_size, "Conv1D");
   checked_add(checked_mul(dilation, kernel_size - 1, "Conv1D"), 1, "Conv1D");  // the kernel span must fit in int64
   weight = register_parameter("weight", init::fan_in_uniform({out_channels, in_channels, kernel_size}, fan_in));

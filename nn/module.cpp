@@ -53,6 +53,11 @@ Tensor Module::register_buffer(const std::string& name, Tensor value) {
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   check_name(name);
   if (!module) fail("{}: register_module('{}') of a null module", type_name(), name);
+  // a module inside its own subtree would make every walk (parameters, train, summary) recurse forever
+  for (const auto& [path, m] : module->named_modules())
+    if (m == this)
+      fail("{}: registering '{}' ({}) would make a cycle: this module is {}", type_name(), name, module->type_name(),
+           path.empty() ? "that module itself" : fmt::format("its submodule '{}'", path));
   children_.emplace_back(name, std::move(module));
 }
 
@@ -114,6 +119,8 @@ void Module::zero_grad() {
 }
 
 void Module::to(Dtype dtype) {
+  if (!is_floating(dtype))  // as PyTorch: parameters require grad, which needs floating data
+    fail("{}: to({}): a module converts only to a floating dtype (f32 or f64)", type_name(), dtype_name(dtype));
   autograd::NoGradGuard no_grad;
   for (auto& [name, p] : named_parameters())
     if (p.dtype() != dtype) p.set_data(p.detach().to(dtype));
@@ -142,6 +149,8 @@ void Module::load_state_dict(const StateDict& state) {
     auto it = given.find(name);
     if (it == given.end()) {
       problems.push_back(fmt::format("missing '{}' {}", name, t.shape()));
+    } else if (!it->second->defined()) {
+      problems.push_back(fmt::format("'{}' is an undefined tensor, the module expects {}", name, t.shape()));
     } else if (it->second->shape() != t.shape()) {
       problems.push_back(fmt::format("'{}' has shape {}, the module expects {}", name, it->second->shape(), t.shape()));
     } else if (is_floating(it->second->dtype()) != is_floating(t.dtype())) {
@@ -150,7 +159,9 @@ void Module::load_state_dict(const StateDict& state) {
     }
   }
   for (const auto& [name, t] : state)
-    if (!expected.count(name)) problems.push_back(fmt::format("unexpected '{}' {}", name, t.shape()));
+    if (!expected.count(name))
+      problems.push_back(t.defined() ? fmt::format("unexpected '{}' {}", name, t.shape())
+                                     : fmt::format("unexpected '{}' (an undefined tensor)", name));
   if (!problems.empty())
     fail("load_state_dict into {}: {}", type_name(), fmt::join(problems, "; "));
   for (auto& [name, t] : own) t.copy_(*given.at(name));

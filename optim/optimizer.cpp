@@ -57,6 +57,17 @@ double Optimizer::count_step(std::size_t i) {
   return *it->second.data<double>() += 1;
 }
 
+void Optimizer::check_buffers() const {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    for (const auto& [name, t] : buffers_[i])
+      if (name != "step" && (t.dtype() != params_[i].dtype() || t.shape() != params_[i].shape()))
+        fail("{}: the buffer '{}' of parameter {} is {} {}, but the parameter is now {} {} (convert a model before "
+             "making its optimizer)",
+             name_, name, i, dtype_name(t.dtype()), t.shape(), dtype_name(params_[i].dtype()), params_[i].shape());
+  }
+}
+
 NamedTensors Optimizer::state_dict() const {
   NamedTensors out{{"lr", scalar(lr_, f64)},
                    {"num_parameters", scalar(static_cast<double>(params_.size()), i64)}};
@@ -86,7 +97,9 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     }
     std::size_t index = 0;
     char name[64] = {0};
-    if (std::sscanf(key.c_str(), "state.%zu.%63s", &index, name) != 2 || index >= params_.size())
+    // the key must be exactly as state_dict() writes it (sscanf also takes "state.+0.x", "state.00.x", "state.0.x y")
+    if (std::sscanf(key.c_str(), "state.%zu.%63s", &index, name) != 2 || index >= params_.size() ||
+        key != fmt::format("state.{}.{}", index, name))
       fail("optimizer load_state_dict: unexpected entry '{}' for {} parameters", key, params_.size());
     const std::string buffer_name = name;
     const bool is_step = buffer_name == "step";
@@ -154,6 +167,7 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params)
 }
 
 void SGD::step() {
+  check_buffers();
   const auto& o = options_;
   for (std::size_t i = 0; i < parameters().size(); ++i) {
     const Tensor& param = parameters()[i];
@@ -184,6 +198,7 @@ RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o)
 }
 
 void RMSprop::step() {
+  check_buffers();
   const auto& o = options_;
   for (std::size_t i = 0; i < parameters().size(); ++i) {
     const Tensor& param = parameters()[i];
@@ -229,6 +244,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
 }
 
 void Adam::step() {
+  check_buffers();
   const auto& o = options_;
   for (std::size_t i = 0; i < parameters().size(); ++i) {
     const Tensor& param = parameters()[i];
@@ -268,6 +284,7 @@ Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)
 }
 
 void Adagrad::step() {
+  check_buffers();
   const auto& o = options_;
   for (std::size_t i = 0; i < parameters().size(); ++i) {
     const Tensor& param = parameters()[i];

@@ -50,6 +50,10 @@ class Optimizer {
   bool has_buffer(std::size_t i, const std::string& name) const;
   /// Counts one more step of parameter i and returns the count (PyTorch's per-parameter "step").
   double count_step(std::size_t i);
+  /// Before a step changes anything: every buffer of a parameter with a gradient must still have
+  /// that parameter's dtype and shape (a module converted with to() after its optimizer stepped
+  /// has not), or an error names the optimizer, the buffer and both.
+  void check_buffers() const;
   /// The buffer names the optimizer keeps (besides "step"); a loaded state with another name is
   /// an error. Empty (a user's optimizer that did not set it): any name is accepted.
   std::vector<std::string> buffer_names_;

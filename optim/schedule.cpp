@@ -58,6 +58,7 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, Mode mode, double fac
     : optimizer_(optimizer), mode_(mode), factor_(factor), threshold_(threshold), min_lr_(min_lr),
       patience_(patience), cooldown_(cooldown),
       best_(mode == Mode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity()) {
+  if (mode != Mode::min && mode != Mode::max) fail("ReduceLROnPlateau: unknown mode {}", static_cast<int>(mode));
   if (!(factor > 0 && factor < 1)) fail("ReduceLROnPlateau: factor must be in (0, 1), got {}", factor);
   if (patience < 0 || cooldown < 0 || !(threshold >= 0) || !(min_lr >= 0))
     fail("ReduceLROnPlateau: patience, cooldown, threshold and min_lr must be non-negative, got {}, {}, {} and {}",

@@ -15,7 +15,10 @@ class Schedule {
   explicit Schedule(Optimizer& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
   virtual ~Schedule() = default;
   /// Advances one epoch and sets the optimizer's learning rate.
-  void step() { optimizer_.set_lr(lr_at(++epoch_)); }
+  void step() {
+    optimizer_.set_lr(lr_at(epoch_ + 1));  // a refused learning rate leaves the epoch where it was
+    ++epoch_;
+  }
   std::int64_t epoch() const { return epoch_; }
   /// The learning rate this schedule gives at an epoch.
   virtual double lr_at(std::int64_t epoch) const = 0;
