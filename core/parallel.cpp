@@ -16,6 +16,8 @@
 
 #include <immintrin.h>
 
+#include "core/error.hpp"
+
 namespace xgrad {
 
 namespace {
@@ -154,7 +156,8 @@ std::shared_ptr<Pool> pool() {
 }  // namespace
 
 void set_num_threads(int threads) {
-  threads = std::max(1, threads);
+  // as torch.set_num_threads: 0 or a negative count is a mistake, not a request for 1 thread
+  if (threads < 1) fail("set_num_threads: the thread count must be positive, got {}", threads);
   register_fork_handlers();
   std::lock_guard lock(g_pool_mutex);
   g_threads = threads;

@@ -1,11 +1,19 @@
 #include "core/random.hpp"
 
+#include <pthread.h>
+
 #include "core/kernel.hpp"
 
 namespace xgrad {
 
 Generator& default_generator() {
   static Generator generator(0);
+  // Fork safety: a child forked while another thread drew from the default generator inherits
+  // its lock held by a thread that does not exist there, and its first draw waited forever.
+  // The lock is held across fork() (taken in the prepare handler), so it is free in both.
+  static const bool fork_safe = ::pthread_atfork([] { generator.mutex().lock(); }, [] { generator.mutex().unlock(); },
+                                                 [] { generator.mutex().unlock(); }) == 0;
+  (void)fork_safe;
   return generator;
 }
 

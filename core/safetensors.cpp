@@ -267,13 +267,24 @@ std::string serialize_safetensors(const NamedTensors& tensors) {
   std::uint64_t offset = 0;
   std::set<std::string> names;
   for (const auto& [name, t] : tensors) {
-    if (!names.insert(name).second) fail("save_safetensors: the name '{}' appears twice", name);
+    if (!names.insert(name).second) fail("save_safetensors: the name '{}' appears twice", printable(name, true));
+    // A loader skips this key (it holds the file's metadata): the tensor would silently vanish.
+    if (name == "__metadata__")
+      fail("save_safetensors: the name '__metadata__' is reserved for the header's metadata; a tensor of that name "
+           "would not load back");
     const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * dtype_size(t.dtype());
     const nlohmann::ordered_json info = {{"dtype", format_name(t.dtype())},
                                          {"shape", std::vector<std::int64_t>(t.shape().begin(), t.shape().end())},
                                          {"data_offsets", {offset, offset + bytes}}};
     if (text.size() > 1) text += ',';
-    text += json(name).dump() + ':' + info.dump();
+    std::string key;
+    try {
+      key = json(name).dump();  // the JSON writer refuses bytes that are not UTF-8
+    } catch (const json::exception&) {
+      fail("save_safetensors: the name '{}' is not valid UTF-8 (a JSON header holds only UTF-8 names)",
+           printable(name, true));
+    }
+    text += key + ':' + info.dump();
     offset += bytes;
   }
   text += '}';

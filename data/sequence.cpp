@@ -105,6 +105,11 @@ PaddedFeatures pad_feature_sequences(const std::vector<Tensor>& sequences, std::
     lengths.push_back(s.size(0));
   }
   const std::int64_t width = resolve_maxlen(maxlen, lengths);
+  // [N, maxlen, F...] checked here, so that a huge maxlen names this op rather than an inner pad
+  Shape padded{static_cast<std::int64_t>(sequences.size()), width};
+  for (std::int64_t a = 1; a < sequences[0].dim(); ++a) padded.push_back(sequences[0].size(a));
+  check_fits_in_memory(checked_numel(padded, "pad_feature_sequences"), dtype_size(sequences[0].dtype()),
+                       "pad_feature_sequences", "the padded batch");
   std::vector<Tensor> rows;
   for (std::size_t i = 0; i < sequences.size(); ++i) {
     const Placement p = place(lengths[i], width, padding, truncating);
