@@ -50,18 +50,25 @@ test-sanitize: deps
 	@cmake --build $(SANITIZE_BUILD) -j$(JOBS)
 	@cd $(SANITIZE_BUILD) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS)
 
-# libFuzzer on the safetensors loader (clang, ASan + UBSan) for FUZZ_SECONDS, starting from the
-# valid files fuzz_seeds writes. Not in CI. A finding is saved as $(FUZZ_BUILD)/crash-*.
+# libFuzzer (clang, ASan + UBSan) on the three targets in tests/fuzz, FUZZ_SECONDS each: the
+# safetensors parser, Module/Optimizer load_state_dict from bytes, random graphs through backward.
+# Each starts from the seeds fuzz_seeds writes. Not in CI (CI replays the seeds with any compiler).
+# A finding is saved as $(FUZZ_BUILD)/<target>-crash-*.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= safetensors state_dict graph
 fuzz:
 	@.ci/deps --with fuzz .ci/packages.txt
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DXGRAD_FUZZ=ON > /dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_safetensors fuzz_seeds
-	@mkdir -p $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/corpus
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_seeds $(addprefix fuzz_,$(FUZZ_TARGETS))
 	@$(FUZZ_BUILD)/tests/fuzz/fuzz_seeds $(FUZZ_BUILD)/seeds
-	@$(FUZZ_BUILD)/tests/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/safetensors.dict \
-	  -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  dict=tests/fuzz/$$t.dict; [ -f $$dict ] || dict=tests/fuzz/safetensors.dict; \
+	  [ $$t = graph ] && dictflag= || dictflag=-dict=$$dict; \
+	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $$dictflag -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/$$t- $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD)

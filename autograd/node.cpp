@@ -1,5 +1,7 @@
 #include "autograd/node.hpp"
 
+#include <pthread.h>
+
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -170,8 +172,23 @@ namespace {
 /// Guards the leaves' grad_accumulator fields: threads that record ops on a shared leaf must
 /// find (or make) the same accumulator. Striped by the leaf's address, so that threads working
 /// on different leaves rarely meet.
+struct AccumulatorStripes {
+  std::array<std::mutex, 64> mutexes;
+  AccumulatorStripes() {
+    // fork() holds every stripe, so that no stripe is copied locked into the child by a thread
+    // the child does not have.
+    ::pthread_atfork([] { for (auto& m : instance().mutexes) m.lock(); },
+                     [] { for (auto& m : instance().mutexes) m.unlock(); },
+                     [] { for (auto& m : instance().mutexes) m.unlock(); });
+  }
+  static AccumulatorStripes& instance() {
+    static AccumulatorStripes stripes;
+    return stripes;
+  }
+};
+
 std::mutex& accumulator_mutex(const TensorImpl* leaf) {
-  static std::array<std::mutex, 64> stripes;
+  auto& stripes = AccumulatorStripes::instance().mutexes;
   return stripes[(reinterpret_cast<std::uintptr_t>(leaf) >> 6) % stripes.size()];
 }
 }  // namespace

@@ -8,7 +8,7 @@
 namespace xgrad {
 
 /// Threads xgrad computes on: the calling thread plus threads - 1 workers (default: the
-/// number of hardware threads). 1 runs everything on the calling thread. Safe to call from any
+/// number of hardware threads). 1 runs everything on the calling thread; 0 or less is an error. Safe to call from any
 /// thread, and in a child forked while the pool ran: the child abandons the inherited pool (its
 /// workers do not exist there) and starts its own, of the same size, when it next needs one.
 void set_num_threads(int threads);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/ranges.h>
@@ -38,13 +39,22 @@ std::int64_t checked_numel(const Shape& shape, const char* op) {
 }
 
 void check_fits_in_memory(std::int64_t count, std::int64_t item_bytes, const char* op, const char* what) {
-  static const std::int64_t memory = [] {
+  static const std::int64_t physical = [] {
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? static_cast<std::int64_t>(pages) * page : std::numeric_limits<std::int64_t>::max();
   }();
+  // The address-space and data limits (ulimit -v, -d) can be lower, and change at run time.
+  std::int64_t memory = physical;
+  for (int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+    rlimit limit{};
+    if (::getrlimit(resource, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+        limit.rlim_cur < static_cast<rlim_t>(memory))
+      memory = static_cast<std::int64_t>(limit.rlim_cur);
+  }
   std::int64_t bytes = 0;
   if (count < 0 || __builtin_mul_overflow(count, item_bytes, &bytes) || bytes > memory)
-    fail("{}: {} needs {} x {} bytes, more than this machine's memory ({} bytes)", op, what, count, item_bytes, memory);
+    fail("{}: {} needs {} x {} bytes, more than this machine's memory or this process's limit ({} bytes)", op, what,
+         count, item_bytes, memory);
 }
 
 std::string to_string(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }

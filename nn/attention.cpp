@@ -191,7 +191,7 @@ MultiheadAttention::MultiheadAttention(std::int64_t embed_dim, std::int64_t num_
     : embed_dim(embed_dim), num_heads(num_heads), head_dim(0), dropout(dropout) {
   if (embed_dim <= 0 || num_heads <= 0 || embed_dim % num_heads != 0)
     fail("MultiheadAttention: embed_dim {} must be a positive multiple of num_heads {}", embed_dim, num_heads);
-  if (!(dropout >= 0 && dropout < 1)) fail("MultiheadAttention: dropout must be in [0, 1), got {}", dropout);
+  if (!(dropout >= 0 && dropout <= 1)) fail("MultiheadAttention: dropout must be in [0, 1], got {}", dropout);
   head_dim = embed_dim / num_heads;
   in_proj_weight =
       register_parameter("in_proj_weight", init::xavier_uniform({3 * embed_dim, embed_dim}, embed_dim, 3 * embed_dim));

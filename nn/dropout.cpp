@@ -6,12 +6,13 @@ namespace xgrad::nn {
 
 namespace {
 void check_probability(double p, const char* op) {
-  if (!(p >= 0 && p < 1)) fail("{}: p must be in [0, 1), got {}", op, p);
+  if (!(p >= 0 && p <= 1)) fail("{}: p must be in [0, 1], got {}", op, p);
 }
 }  // namespace
 
 Tensor dropout_mask(const Shape& shape, double p, Dtype dtype, Generator* gen) {
   check_probability(p, "dropout");
+  if (p == 1) return zeros(shape, dtype);  // everything dropped (PyTorch), without 0 * inf
   Tensor keep = lt(uniform(shape, 0, 1, dtype, gen), scalar(1 - p, dtype));
   return keep * (1.0 / (1 - p));
 }

@@ -121,7 +121,7 @@ Recurrent::Recurrent(const CellFactory& make_cell, std::int64_t input_size, Recu
   options_.input_dropout = one_of(options.dropout, options.input_dropout, "dropout", "input_dropout");
   options_.dropout = 0;
   for (double p : {options_.input_dropout, options.recurrent_dropout, options.layer_dropout})
-    if (!(p >= 0 && p < 1)) fail("Recurrent: dropout probabilities must be in [0, 1), got {}", p);
+    if (!(p >= 0 && p <= 1)) fail("Recurrent: dropout probabilities must be in [0, 1], got {}", p);
   std::int64_t in = input_size;
   for (std::int64_t layer = 0; layer < options.num_layers; ++layer) {
     for (std::int64_t direction = 0; direction < directions(); ++direction) {

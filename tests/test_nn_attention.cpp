@@ -465,8 +465,8 @@ TEST_CASE("MultiheadAttention: errors") {
   CHECK(matches(error_of([] { nn::MultiheadAttention(6, 4); }),
                 R"(^MultiheadAttention: embed_dim 6 must be a positive multiple of num_heads 4$)"));
   CHECK(matches(error_of([] { nn::MultiheadAttention(6, 0); }), R"(a positive multiple of num_heads 0$)"));
-  CHECK(matches(error_of([] { nn::MultiheadAttention(4, 2, 1.0); }),
-                R"(^MultiheadAttention: dropout must be in \[0, 1\), got 1$)"));
+  CHECK(matches(error_of([] { nn::MultiheadAttention(4, 2, 1.5); }),
+                R"(^MultiheadAttention: dropout must be in \[0, 1\], got 1.5$)"));
   nn::MultiheadAttention m(4, 2);
   Tensor q = zeros({2, 2, 4}), k = zeros({2, 3, 4});
   CHECK(matches(error_of([&] { m.forward(q, k, zeros({2, 5, 4})); }),

@@ -275,7 +275,7 @@ TEST_CASE("RNN, GRU and LSTM take Keras' recurrent options; the two dropouts hav
             .input_dropout == 0.3);
   CHECK(matches(error_of([] { LSTM(3, 4, {.dropout = 0.2, .layer_dropout = 0.3}); }),
                 R"(^Recurrent: dropout \(another name of layer_dropout\) and layer_dropout are both set, to 0.2 and 0.3: set one)"));
-  CHECK(matches(error_of([] { RNN(3, 4, {.input_dropout = 1.0}); }), R"(dropout probabilities must be in \[0, 1\), got 1)"));
+  CHECK(matches(error_of([] { RNN(3, 4, {.input_dropout = 1.5}); }), R"(dropout probabilities must be in \[0, 1\], got 1.5)"));
 
   // stateful: carries the state, and another batch size says what to do
   RNN stateful(3, 4, {.stateful = true});

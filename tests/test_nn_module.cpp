@@ -261,11 +261,12 @@ TEST_CASE("Dropout: identity in eval, inverted dropout in training, p checked") 
 
   CHECK(dropout(x, 0, true).to_vector<double>() == x.to_vector<double>());
   CHECK(Dropout(0.5)(ones({4})).dtype() == f32);
-  CHECK(matches(error_of([] { Dropout(1.0); }), R"(^Dropout: p must be in \[0, 1\), got 1)"));
-  CHECK(matches(error_of([] { Dropout(-0.1); }), R"(^Dropout: p must be in \[0, 1\), got -0.1)"));
-  CHECK(matches(error_of([] { Dropout(std::nan("")); }), R"(^Dropout: p must be in \[0, 1\), got nan)"));
-  CHECK(matches(error_of([&] { dropout(x, 1.5, true); }), R"(^dropout: p must be in \[0, 1\), got 1.5)"));
-  CHECK(matches(error_of([] { dropout_mask({3}, 1.0, f32); }), R"(^dropout: p must be in \[0, 1\))"));
+  CHECK(dropout(x, 1.0, true).to_vector<double>() == std::vector<double>(x.numel(), 0.0));  // PyTorch: all dropped
+  CHECK(dropout_mask({3}, 1.0, f32).to_vector<float>() == std::vector<float>{0, 0, 0});
+  CHECK(matches(error_of([] { Dropout(1.5); }), R"(^Dropout: p must be in \[0, 1\], got 1.5)"));
+  CHECK(matches(error_of([] { Dropout(-0.1); }), R"(^Dropout: p must be in \[0, 1\], got -0.1)"));
+  CHECK(matches(error_of([] { Dropout(std::nan("")); }), R"(^Dropout: p must be in \[0, 1\], got nan)"));
+  CHECK(matches(error_of([&] { dropout(x, 1.5, true); }), R"(^dropout: p must be in \[0, 1\], got 1.5)"));
 }
 
 TEST_CASE("Module: train/eval propagate, zero_grad drops gradients") {

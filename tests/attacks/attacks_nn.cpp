@@ -313,7 +313,7 @@ Register layers{"layers", {
     expect(gru(ones({3, 3, 2})).shape() == Shape{3, 3, 3}, "a batch of 3 after reset_states");
   }},
   {"RNN: dropout NaN, and both of its names set", [] {
-    expect_error([] { RNN rnn(2, 3, {.num_layers = 2, .dropout = kNaN}); }, "dropout probabilities must be in \\[0, 1\\), got nan");
+    expect_error([] { RNN rnn(2, 3, {.num_layers = 2, .dropout = kNaN}); }, "dropout probabilities must be in \\[0, 1\\], got nan");
     expect_error([] { GRU gru(2, 3, {.dropout = 0.2, .layer_dropout = 0.3}); }, "dropout.*layer_dropout.*0.2 and 0.3");
   }},
   {"RecurrentResult: a final state that does not exist", [] {
@@ -341,7 +341,7 @@ Register layers{"layers", {
   {"MultiheadAttention: embed_dim not divisible by num_heads", [] {
     expect_error([] { MultiheadAttention mha(6, 4); }, "embed_dim 6 must be a positive multiple of num_heads 4");
     expect_error([] { MultiheadAttention mha(6, 0); }, "num_heads 0");
-    expect_error([] { MultiheadAttention mha(4, 2, kNaN); }, "dropout must be in \\[0, 1\\), got nan");
+    expect_error([] { MultiheadAttention mha(4, 2, kNaN); }, "dropout must be in \\[0, 1\\], got nan");
   }},
   {"MultiheadAttention: masks of the wrong shape", [] {
     MultiheadAttention mha(4, 2);
