@@ -205,12 +205,14 @@ Tensor empty(const Shape& shape, Dtype dtype) {
     too_large = too_large || __builtin_mul_overflow(bytes, d, &bytes);
   }
   if (too_large) fail("empty: shape {} of {} is too large to allocate", shape, dtype_name(dtype));
-  // Past 2^48 bytes (256 TiB, more than x86-64's user address space) the request cannot succeed:
-  // fail without asking, as a sanitizer's allocator aborts on such requests instead of throwing
-  constexpr std::int64_t kMaxBytes = std::int64_t{1} << 48;
+  // A request beyond the machine's memory (or the process's limit) fails without asking: a
+  // sanitizer's allocator aborts on it instead of throwing. (Checked from 1 GiB on, which keeps
+  // the system calls off the path of every small tensor.)
+  if (bytes >= (std::int64_t{1} << 30))
+    check_fits_in_memory(checked_numel(shape, "empty"), static_cast<std::int64_t>(dtype_size(dtype)), "empty",
+                         fmt::format("shape {} of {}", shape, dtype_name(dtype)).c_str());
   std::shared_ptr<Storage> storage;
   try {
-    if (bytes > kMaxBytes) throw std::bad_alloc();
     storage = std::make_shared<Storage>(static_cast<std::size_t>(bytes));
   } catch (const std::bad_alloc&) {
     fail("empty: cannot allocate {} bytes for shape {} of {}", bytes, shape, dtype_name(dtype));

@@ -75,9 +75,9 @@ std::string Module::tensor_name(const std::string& child, const std::string& pat
 void Module::walk_tensors(const std::function<void(const std::string&, const Tensor&, bool)>& visit) const {
   for (const auto& [name, p] : parameters_) visit(name, p, true);
   for (const auto& [name, b] : buffers_) visit(name, b, false);
-  for (const auto& [child_name, child] : children_)
-    child->walk_tensors([&](const std::string& path, const Tensor& t, bool parameter) {
-      visit(tensor_name(child_name, path), t, parameter);
+  for (const auto& entry : children_)  // (clang 14 cannot capture a structured binding)
+    entry.second->walk_tensors([&](const std::string& path, const Tensor& t, bool parameter) {
+      visit(tensor_name(entry.first, path), t, parameter);
     });
 }
 

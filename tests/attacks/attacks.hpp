@@ -9,7 +9,8 @@
 //   escape  - an exception that is not an xgrad::Error (std::bad_alloc, std::out_of_range, ...);
 //   crash   - a signal, an abort or a sanitizer report;
 //   hang    - still running at the timeout;
-//   memory  - resident memory above the limit.
+//   memory  - resident memory above the limit;
+//   skipped - not run in this build (skip_under_sanitizers, with its reason).
 // Rows must not build tensors at static-initialization time: the runner forks before xgrad runs.
 #include <cstdint>
 #include <functional>
@@ -48,6 +49,18 @@ struct Wrong {
 void expect_error(const std::function<void()>& f, const std::string& pattern);
 /// `ok` must hold; `what` says what was expected.
 void expect(bool ok, const std::string& what);
+/// Thrown by skip_under_sanitizers: the row is counted as skipped, with its reason.
+struct Skipped {
+  std::string why;
+};
+/// Skips the row in a sanitized build (and only there), for a reason in the sanitizer runtime
+/// itself; the table reports it.
+void skip_under_sanitizers(const std::string& why);
+
+/// To be called in a process forked from a multi-threaded one (a row's own grandchild): the other
+/// threads do not exist there, so LeakSanitizer cannot scan their stacks and would report all
+/// they referenced as leaked. Turns its exit-time check off for this process only.
+void forked_from_threads();
 /// `t` must hold exactly `values` (flattened, as float64), NaN where `values` has NaN.
 void expect_values(const Tensor& t, const std::vector<double>& values, double tolerance = 0);
 
