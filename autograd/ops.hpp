@@ -25,10 +25,10 @@ Tensor exp(const Tensor& x);      ///< e^x;           d/dx = e^x
 Tensor log(const Tensor& x);      ///< ln x;          d/dx = 1/x
 Tensor tanh(const Tensor& x);     ///< tanh x;        d/dx = 1 - tanh(x)^2
 Tensor sigmoid(const Tensor& x);  ///< 1/(1+e^-x);    d/dx = s(1 - s)
-Tensor relu(const Tensor& x);     ///< max(x, 0);     d/dx = [x > 0]
+Tensor relu(const Tensor& x);     ///< max(x, 0), NaN stays NaN;  d/dx = [x > 0]
 Tensor sqrt(const Tensor& x);     ///< x^(1/2);       d/dx = 1/(2 sqrt x)
 Tensor abs(const Tensor& x);      ///< |x|;           d/dx = sign x
-Tensor pow(const Tensor& x, double p);  ///< x^p;     d/dx = p x^(p-1)
+Tensor pow(const Tensor& x, double p);  ///< x^p;     d/dx = p x^(p-1) (0 for p = 0)
 Tensor sign(const Tensor& x);     ///< -1, 0 or 1 (not differentiated: derivative 0 a.e.)
 /// log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (torch.nn.functional.softplus);
 /// d/dx = sigmoid(beta x), and 1 where beta x > threshold. log1p keeps very negative x exact.
@@ -39,7 +39,7 @@ Tensor add(const Tensor& a, const Tensor& b);      ///< a + b;  d/da = 1, d/db =
 Tensor sub(const Tensor& a, const Tensor& b);      ///< a - b;  d/da = 1, d/db = -1
 Tensor mul(const Tensor& a, const Tensor& b);      ///< a * b;  d/da = b, d/db = a
 Tensor div(const Tensor& a, const Tensor& b);      ///< a / b;  d/da = 1/b, d/db = -a/b^2
-Tensor pow(const Tensor& a, const Tensor& b);      ///< a^b;    d/da = b a^(b-1), d/db = a^b ln a (a > 0)
+Tensor pow(const Tensor& a, const Tensor& b);      ///< a^b;    d/da = b a^(b-1) (0 where b = 0), d/db = a^b ln a (0 where a = 0, b >= 0)
 Tensor maximum(const Tensor& a, const Tensor& b);  ///< max(a, b); the gradient goes to the larger, halved at ties
 /// cond ? a : b, elementwise (cond of any dtype, nonzero = true); d/da = [cond], d/db = [!cond]
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
@@ -79,7 +79,7 @@ struct MaxResult {
 };
 /// Maximum along an axis with its indices; the gradient goes to the (first) maximum.
 MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim = false);
-/// Maximum of all elements (rank 0).
+/// Maximum of all elements (rank 0); the gradient is shared evenly by tied maxima (PyTorch).
 Tensor max(const Tensor& x);
 /// log(sum(exp(x))) along axes, computed stably; d/dx = softmax(x). All -inf gives -inf
 /// with a zero gradient.

@@ -17,6 +17,21 @@ Tensor map_floating(const char* op, const Tensor& x, Kernel kernel) {
   });
 }
 
+/// out = f(x) one element at a time with a scalar function: for ops whose vectorised version
+/// (xsimd 8's generic pow) disagrees with std:: at special values, so that no element's result
+/// depends on whether it falls in a vector body or the scalar tail.
+template <class F>
+Tensor map_scalar(const char* op, const Tensor& x, F f) {
+  return dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = empty(x.shape(), x.dtype());
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = static_cast<T>(f(px[i]));
+    return out;
+  });
+}
+
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
     fail("{}: dtypes differ: {} {} and {} {}", op, dtype_name(a.dtype()), a.shape(), dtype_name(b.dtype()),
@@ -95,7 +110,7 @@ Tensor sigmoid(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   Tensor y = map_floating("relu", x, [](auto&& v) {
     using T = typename std::decay_t<decltype(v)>::value_type;
-    return xt::maximum(v, T(0));
+    return xt::where(v <= T(0), T(0), v);  // NaN stays NaN (PyTorch), where max(NaN, 0) may give 0
   });
   return record("relu", y, {x}, [x](const Tensor& g) -> Grads {
     return {derivative("relu", g, x, [](auto g, auto x) { return x > 0 ? g : 0; },
@@ -117,11 +132,11 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, double p) {
-  Tensor y = map_floating("pow", x, [p](auto&& v) {
-    using T = typename std::decay_t<decltype(v)>::value_type;
-    return xt::pow(v, static_cast<T>(p));
+  Tensor y = map_scalar("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
+  return record("pow", y, {x}, [x, p](const Tensor& g) -> Grads {
+    if (p == 0) return {g * 0.0};  // d/dx x^0 = 0, also at x = 0 where p x^(p-1) is 0 * inf
+    return {g * (p * pow(x, p - 1))};
   });
-  return record("pow", y, {x}, [x, p](const Tensor& g) -> Grads { return {g * (p * pow(x, p - 1))}; });
 }
 
 Tensor softplus(const Tensor& x, double beta, double threshold) {
@@ -199,15 +214,18 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
-  Tensor y = zip_floating("pow", a, b, [](auto u, auto v) { return std::pow(u, v); });
+  Tensor y = zip_floating("pow", a, b, [](auto u, auto v) { return std::pow(u, v); });  // scalar: see map_scalar
   return record("pow", y, {a, b}, [a, b](const Tensor& g, const Tensor& y) -> Grads {
+    // PyTorch's formulas, edge values included: d/da = b a^(b-1), taken as 0 where b = 0 (at
+    // a = 0 it would be 0 * inf); d/db = a^b ln a, taken as 0 where a = 0 and b >= 0 (the limit),
+    // NaN for a < 0 (no real logarithm).
     Tensor ga, gb;
-    if (a.requires_grad()) ga = sum_to(g * b * pow(a, b - 1.0), a.shape());
+    const Tensor zero = constant_like(g, 0);
+    if (a.requires_grad()) ga = sum_to(where(eq(b, zero), zero, g * b * pow(a, b - 1.0)), a.shape());
     if (b.requires_grad()) {
-      // a^b ln a, taken as 0 where a <= 0 (the limit at a = 0 for b > 0)
-      Tensor positive = gt(a, constant_like(a, 0));
-      Tensor safe_a = where(positive, a, constant_like(a, 1));
-      gb = sum_to(g * y * log(safe_a), b.shape());
+      const Tensor limit = eq(a, zero) * ge(b, zero);
+      const Tensor safe_a = where(limit, constant_like(a, 1), a);
+      gb = sum_to(where(limit, zero, g * y * log(safe_a)), b.shape());
     }
     return {ga, gb};
   });

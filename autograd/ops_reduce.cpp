@@ -112,7 +112,14 @@ MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
 
 Tensor max(const Tensor& x) {
   if (x.numel() == 0) fail("max: cannot reduce an empty tensor (shape {})", x.shape());
-  return max(reshape(x, {-1}), 0).values;
+  Tensor m = max(reshape(x.detach(), {-1}), 0).values;
+  return record("max", m, {x}, [x](const Tensor& g, const Tensor& m) -> Grads {
+    // PyTorch: the gradient is shared evenly by every element equal to the maximum (every NaN,
+    // when the maximum is NaN). The share is constant: max is piecewise linear.
+    const Tensor v = x.detach(), top = m.detach();
+    const Tensor at_max = eq(v, top) + ne(v, v) * ne(top, top);
+    return {g * (at_max / sum(at_max))};
+  });
 }
 
 }  // namespace xgrad

@@ -4,6 +4,7 @@
 // broadcast (or reduced) axes; the innermost axis is a plain loop the compiler vectorises.
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "core/parallel.hpp"
 #include "core/shape.hpp"
@@ -84,29 +85,115 @@ void broadcast_binary(const Shape& shape, const T* a, const Shape& a_shape, cons
                });
 }
 
-/// Reduces `in` into `out` (of `out_shape`: in_shape's rank, size 1 on the reduced axes) with
-/// out = combine(out, x) over the axes where out_shape is 1 and in_shape is not. `out` must
-/// start at the reduction's identity (0 for a sum, -inf for a max).
-template <class T, class Combine>
-void reduce_into(const Shape& in_shape, const T* in, const Shape& out_shape, T* out, Combine combine) {
-  const Shape zero(in_shape.size(), 0);
-  for_each_run(in_shape, broadcast_strides(out_shape, in_shape.size()), zero,
-               [&](std::int64_t i, std::int64_t o, std::int64_t, std::int64_t n, std::int64_t so, std::int64_t) {
-                 const T* x = in + i;
-                 T* y = out + o;
-                 if (so == 1) {
-                   for (std::int64_t j = 0; j < n; ++j) y[j] = combine(y[j], x[j]);
-                 } else {
-                   T acc = *y;
-                   for (std::int64_t j = 0; j < n; ++j) acc = combine(acc, x[j]);
-                   *y = acc;
-                 }
-               });
+// --- sums ---------------------------------------------------------------------------------------
+// Summed one element after another, float32 loses every addend below half an ulp of the running
+// total: sum(ones(2^25)) stops at 2^24. The sums below are pairwise (cascade): leaves of up to
+// 128 elements with 8 independent accumulators (the loop the compiler vectorises), leaves
+// combined as a binary tree, so the rounding error grows with log n instead of n, at the speed
+// of the plain loop.
+
+/// Sum of n contiguous values, pairwise.
+template <class T>
+T pairwise_sum(const T* x, std::int64_t n) {
+  if (n <= 128) {
+    T acc[8] = {};
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += x[i + k];
+    T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) s += x[i];
+    return s;
+  }
+  const std::int64_t half = n / 16 * 8;  // a multiple of 8 near n / 2
+  return pairwise_sum(x, half) + pairwise_sum(x + half, n - half);
+}
+
+/// out[j] = sum over i < rows of x[i * m + j] (rows of m contiguous values), the rows combined
+/// pairwise; `scratch` holds (levels of the tree) x m values (see pairwise_sum_rows).
+template <class T>
+void pairwise_sum_rows(const T* x, std::int64_t rows, std::int64_t m, T* out, T* scratch) {
+  if (rows <= 8) {
+    std::copy(x, x + m, out);
+    for (std::int64_t i = 1; i < rows; ++i)
+      for (std::int64_t j = 0; j < m; ++j) out[j] += x[i * m + j];
+    return;
+  }
+  const std::int64_t half = rows / 2;
+  pairwise_sum_rows(x, half, m, out, scratch + m);
+  pairwise_sum_rows(x + half * m, rows - half, m, scratch, scratch + m);
+  for (std::int64_t j = 0; j < m; ++j) out[j] += scratch[j];
 }
 
 template <class T>
+void pairwise_sum_rows(const T* x, std::int64_t rows, std::int64_t m, T* out) {
+  if (rows == 0) {
+    std::fill(out, out + m, T(0));
+    return;
+  }
+  std::int64_t levels = 0;
+  for (std::int64_t r = rows; r > 8; r -= r / 2) ++levels;
+  std::vector<T> scratch(static_cast<std::size_t>(levels * m));
+  pairwise_sum_rows(x, rows, m, out, scratch.data());
+}
+
+/// out = the sum of `in` over the axes where out_shape (in_shape's rank) is 1 and in_shape is
+/// not, pairwise along every reduced axis. Runs of axes with the same role merge into blocks;
+/// the innermost reduced block is summed away (contiguous runs, or rows of the kept block after
+/// it), and so on outwards, each pass on the previous pass's smaller result.
+template <class T>
 void sum_into(const Shape& in_shape, const T* in, const Shape& out_shape, T* out) {
-  reduce_into(in_shape, in, out_shape, out, [](T a, T b) { return a + b; });
+  struct Block {
+    std::int64_t size;
+    bool reduced;
+  };
+  std::vector<Block> blocks;
+  std::int64_t passes = 0;
+  for (std::size_t d = 0; d < in_shape.size(); ++d) {
+    if (in_shape[d] == 1) continue;
+    const bool reduced = out_shape[d] == 1;
+    if (!blocks.empty() && blocks.back().reduced == reduced) {
+      blocks.back().size *= in_shape[d];
+    } else {
+      blocks.push_back({in_shape[d], reduced});
+      passes += reduced;
+    }
+  }
+  const std::int64_t count = numel(out_shape);
+  if (numel(in_shape) == 0) {
+    std::fill(out, out + count, T(0));
+    return;
+  }
+  if (passes == 0) {
+    std::copy(in, in + count, out);
+    return;
+  }
+  const T* source = in;
+  std::vector<T> buffers[2];
+  for (std::int64_t pass = 0; pass < passes; ++pass) {
+    const bool inner_reduced = blocks.back().reduced;
+    const std::int64_t m = inner_reduced ? 1 : blocks.back().size;
+    const std::int64_t r = inner_reduced ? blocks.back().size : blocks[blocks.size() - 2].size;
+    std::int64_t outer = 1;
+    for (std::size_t b = 0; b + (inner_reduced ? 1 : 2) < blocks.size(); ++b) outer *= blocks[b].size;
+    T* target = out;  // the last pass writes the result, the others a smaller intermediate
+    if (pass + 1 < passes) {
+      auto& buffer = buffers[pass % 2];
+      buffer.resize(static_cast<std::size_t>(outer * m));
+      target = buffer.data();
+    }
+    parallel_items(outer, r * m, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t o = begin; o < end; ++o) {
+        if (inner_reduced) target[o] = pairwise_sum(source + o * r, r);
+        else pairwise_sum_rows(source + o * r * m, r, m, target + o * m);
+      }
+    });
+    source = target;
+    blocks.erase(blocks.end() - (inner_reduced ? 1 : 2), blocks.end());
+    if (!inner_reduced) {  // the kept block now follows whatever preceded the reduced one
+      if (!blocks.empty() && !blocks.back().reduced) blocks.back().size *= m;
+      else blocks.push_back({m, false});
+    }
+  }
 }
 
 }  // namespace xgrad::detail
