@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "fork_child.hpp"
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -42,34 +43,10 @@ void on_threads(int count, F body) {
     if (e) std::rethrow_exception(e);
 }
 
-/// Forks; the child runs `child` and exits with its result through exit() (static destructors
-/// and all). Returns the child's wait status, or -1 when it had not finished after `seconds`
-/// (it is killed then).
+/// Forks; the child runs `child` and exits with its result (see run_in_child).
 template <class F>
 int in_child(F child, double seconds = 60) {
-  std::fflush(nullptr);  // or the child flushes the parent's buffered output a second time
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int code = 99;
-    try {
-      code = child();
-    } catch (...) {
-      code = 98;
-    }
-    std::exit(code);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return status;
+  return run_in_child(child, seconds);
 }
 
 bool exited_with(int status, int code) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code; }

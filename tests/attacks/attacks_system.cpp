@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "../fork_child.hpp"
 #include "attacks.hpp"
 
 namespace xgrad::attacks {
@@ -47,35 +48,11 @@ void on_threads(int count, F body) {
     if (e) std::rethrow_exception(e);
 }
 
-/// Forks a grandchild that runs `child` and leaves through std::exit with its result (static
-/// destructors and all); returns its wait status, or -1 when it had not finished after `seconds`
-/// (it is killed then).
+/// Forks a grandchild that runs `child` and leaves through std::exit with its result; returns
+/// its wait status, or -1 when it had not finished after `seconds` (see run_in_child).
 template <class F>
 int in_grandchild(F child, double seconds = 10) {
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw Wrong{"fork failed"};
-  if (pid == 0) {
-    forked_from_threads();
-    int code = 99;
-    try {
-      code = child();
-    } catch (...) {
-      code = 98;
-    }
-    std::exit(code);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return status;
+  return xgrad::testing::run_in_child(child, seconds, forked_from_threads);
 }
 
 void expect_exited_0(int status, const std::string& what) {
