@@ -79,9 +79,9 @@ MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
   std::vector<std::size_t> ax{static_cast<std::size_t>(a)};
   Shape keep_shape = reduced_shape(x.shape(), ax, true);
   Shape out_shape = reduced_shape(x.shape(), ax, keepdim);
-  std::int64_t inner = 1;
+  std::int64_t outer = 1, inner = 1;  // products, not numel / (n * inner): inner may be 0
+  for (int i = 0; i < a; ++i) outer *= x.shape()[i];
   for (std::size_t i = a + 1; i < x.shape().size(); ++i) inner *= x.shape()[i];
-  const std::int64_t outer = n == 0 ? 0 : x.numel() / (n * inner);
 
   Tensor values = empty(out_shape, x.dtype());
   Tensor indices = empty(out_shape, i64);

@@ -135,6 +135,10 @@ Register shapes{"shapes", {
   {"roll by INT64_MIN", [] { /* INT64_MIN = 1 (mod 3) */ expect_values(roll(iota({3}), kMin, 0), {2, 0, 1}); }},
   {"max of an empty tensor (PyTorch refuses)", [] { expect_error([] { xgrad::max(ones({0})); }, "max.*\\[0\\]"); }},
   {"max along an empty axis (PyTorch refuses)", [] { expect_error([] { xgrad::max(ones({2, 0}), 1); }, "max.*\\[2, 0\\]"); }},
+  {"max along an axis of [3, 0] (another axis empty; found by fuzz_graph)", [] {
+     auto m = xgrad::max(ones({3, 0}), 0);
+     expect(m.values.shape() == Shape{0} && m.indices.shape() == Shape{0}, "values and indices of shape [0]");
+   }},
   {"sum of an empty tensor is 0", [] { expect_values(sum(ones({0})), {0}); }},
   {"mean of an empty tensor is NaN", [] { expect_values(mean(ones({0})), {kNaN}); }},
   {"mean along an empty axis is NaN per row", [] { expect_values(mean(ones({2, 0}), 1), {kNaN, kNaN}); }},
