@@ -14,34 +14,13 @@
 #include <thread>
 #include <vector>
 
-#include "fork_child.hpp"
+#include "concurrency.hpp"
 #include "testing.hpp"
 
 using namespace xgrad;
 using namespace xgrad::testing;
 
 namespace {
-
-/// Runs body(thread) on `count` threads at once and joins them; rethrows the first failure.
-template <class F>
-void on_threads(int count, F body) {
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
-  std::atomic<int> ready{0};
-  for (int t = 0; t < count; ++t)
-    threads.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (ready.load() < count) std::this_thread::yield();  // start together
-      try {
-        body(t);
-      } catch (...) {
-        errors[static_cast<std::size_t>(t)] = std::current_exception();
-      }
-    });
-  for (auto& th : threads) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
 
 /// Forks; the child runs `child` and exits with its result (see run_in_child).
 template <class F>

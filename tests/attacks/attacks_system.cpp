@@ -21,38 +21,19 @@
 #include <thread>
 #include <vector>
 
-#include "../fork_child.hpp"
+#include "../concurrency.hpp"
 #include "attacks.hpp"
 
 namespace xgrad::attacks {
 namespace {
 
-/// Runs body(t) on `count` threads that start together; rethrows the first failure.
-template <class F>
-void on_threads(int count, F body) {
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
-  std::atomic<int> ready{0};
-  for (int t = 0; t < count; ++t)
-    threads.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (ready.load() < count) std::this_thread::yield();
-      try {
-        body(t);
-      } catch (...) {
-        errors[static_cast<std::size_t>(t)] = std::current_exception();
-      }
-    });
-  for (auto& th : threads) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
+using testing::on_threads;
 
 /// Forks a grandchild that runs `child` and leaves through std::exit with its result; returns
 /// its wait status, or -1 when it had not finished after `seconds` (see run_in_child).
 template <class F>
 int in_grandchild(F child, double seconds = 10) {
-  return xgrad::testing::run_in_child(child, seconds, forked_from_threads);
+  return testing::run_in_child(child, seconds, forked_from_threads);
 }
 
 void expect_exited_0(int status, const std::string& what) {
@@ -127,25 +108,28 @@ Register threads{"threads", {
        expect(uniform({3000}, -1, 1, f64, &gen).to_vector<double>() == own[t], "a per-thread generator reproduces");
      }
    }},
-  {"graphs recorded on one shared nn::Linear from 4 threads sum exactly into its gradients", [] {
-     nn::Linear layer(3, 2);
-     {
-       autograd::NoGradGuard no_grad;  // integer weights and inputs: every gradient sum is exact
-       layer.weight.copy_(tensor({{1, -2, 3}, {0, 1, -1}}));
-       layer.bias.copy_(tensor({1, 2}));
-     }
-     auto input = [](int t, int i) { return tensor({{t + 0.0, 1.0, i % 5 + 0.0}, {1.0, -1.0, t - 2.0}}); };
-     auto loss = [&](int t, int i) { return sum(pow(layer(input(t, i)), 2.0)); };
+  {"lookups in one shared nn::Embedding from 4 threads sum exactly into its gradient", [] {
+     // (the shared-Linear case is in tests/test_reliability_threads.cpp)
+     nn::Embedding table(7, 3);
      constexpr int kThreads = 4, kSteps = 250;
-     for (int t = 0; t < kThreads; ++t)
-       for (int i = 0; i < kSteps; ++i) loss(t, i).backward();
-     const auto weight_grad = layer.weight.grad().to_vector<double>(), bias_grad = layer.bias.grad().to_vector<double>();
-     layer.zero_grad();
+     // ids (t + i) mod 7, twice per step, with integer output weights: every sum is exact
+     auto loss = [&](int t, int i) {
+       const Tensor ids = tensor({(t + i) % 7, (t + i) % 7, (3 * t + i) % 7}, i64);
+       return sum(table(ids) * tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}, {-1.0, 0.0, 4.0}}));
+     };
      on_threads(kThreads, [&](int t) {
        for (int i = 0; i < kSteps; ++i) loss(t, i).backward();
      });
-     expect_values(layer.weight.grad(), weight_grad);
-     expect_values(layer.bias.grad(), bias_grad);
+     // expected count of each (row, weight) pair, computed without autograd
+     std::vector<double> expected(21, 0.0);
+     const double w[3][3] = {{1, 2, 3}, {1, 1, 1}, {-1, 0, 4}};
+     for (int t = 0; t < kThreads; ++t)
+       for (int i = 0; i < kSteps; ++i) {
+         const int rows[3] = {(t + i) % 7, (t + i) % 7, (3 * t + i) % 7};
+         for (int k = 0; k < 3; ++k)
+           for (int j = 0; j < 3; ++j) expected[rows[k] * 3 + j] += w[k][j];
+       }
+     expect_values(table.weight.grad(), expected);
    }},
   {"set_num_threads(0) and negative counts are errors; the count is kept", [] {
      set_num_threads(2);

@@ -1,16 +1,41 @@
 #pragma once
-// Shared by the tests and the attack rows: run a function in a forked child with a deadline.
+// Shared by the tests and the attack rows: threads that start together, and a forked child
+// with a deadline.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <exception>
 #include <thread>
+#include <vector>
 
 namespace xgrad::testing {
+
+/// Runs body(t) on `count` threads that start together and joins them; rethrows the first failure.
+template <class F>
+void on_threads(int count, F body) {
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
+  std::atomic<int> ready{0};
+  for (int t = 0; t < count; ++t)
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < count) std::this_thread::yield();  // start together
+      try {
+        body(t);
+      } catch (...) {
+        errors[static_cast<std::size_t>(t)] = std::current_exception();
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
 
 /// Forks; the child calls `first` (when given), then runs `child` and exits with its result
 /// through std::exit (static destructors and all; 98 if it threw). Returns the child's wait
