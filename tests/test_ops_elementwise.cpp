@@ -335,3 +335,20 @@ TEST_CASE("floating-only ops on i64: errors name the op") {
     CHECK_MESSAGE(matches(message, name + R"(: .*i64)"), name, ": ", message);
   }
 }
+
+TEST_CASE("to and minimum: values, gradcheck and gradgradcheck (broadcasting, ties split evenly)") {
+  // to(f64) of a float64 tensor is a recorded copy; to(f32) and back carries gradients across dtypes
+  check_gradients([](const std::vector<Tensor>& in) { return in[0].to(f64) * in[0]; }, {input({2, 3})});
+  Tensor x = input({4});
+  sum(x.to(f32).to(f64) * 3.0).backward();
+  check_values(x.grad(), {4}, {3, 3, 3, 3});
+  CHECK(x.to(f32).dtype() == f32);
+  // minimum: the smaller input gets the gradient, half each at ties (as maximum)
+  check_values(minimum(tensor({1.0, 5.0, 2.0}, f64), tensor({3.0, 4.0, 2.0}, f64)), {3}, {1, 4, 2});
+  Tensor a = tensor({1.0, 5.0, 2.0}, f64).requires_grad_(), b = tensor({3.0, 4.0, 2.0}, f64).requires_grad_();
+  sum(minimum(a, b)).backward();
+  check_values(a.grad(), {3}, {1, 0, 0.5});
+  check_values(b.grad(), {3}, {0, 1, 0.5});
+  check_gradients([](const std::vector<Tensor>& in) { return minimum(in[0], in[1]) * in[0]; },
+                  {input_away_from_zero({2, 3}, 1), input_away_from_zero({3}, 2)});
+}
