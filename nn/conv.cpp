@@ -29,6 +29,11 @@ TimePadding time_padding(std::int64_t length, std::int64_t span, std::int64_t st
   fail("conv1d: unknown padding mode {}", static_cast<int>(padding));
 }
 
+/// The time steps one output looks at, dilation * (kernel - 1) + 1; past int64 it is an error.
+std::int64_t kernel_span(std::int64_t kernel, std::int64_t dilation, const char* op) {
+  return checked_add(checked_mul(dilation, kernel - 1, op), 1, op);
+}
+
 void check_stride_dilation(const char* op, std::int64_t stride, std::int64_t dilation) {
   if (stride < 1 || dilation < 1) fail("{}: stride and dilation must be positive, got {} and {}", op, stride, dilation);
 }
@@ -64,8 +69,7 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::in
   check_conv1d_arguments(x, weight, bias);
   check_stride_dilation("conv1d", stride, dilation);
   const std::int64_t out_channels = weight.size(0), kernel = weight.size(2);
-  // time steps one output looks at; a dilation past int64 is an error naming the sizes
-  const std::int64_t span = checked_add(checked_mul(dilation, kernel - 1, "conv1d"), 1, "conv1d");
+  const std::int64_t span = kernel_span(kernel, dilation, "conv1d");
   if (padding == Padding::valid && x.size(1) < span)
     fail("conv1d: input {} has {} time steps, fewer than the kernel span {} (kernel {}, dilation {}) with '{}' padding",
          x.shape(), x.size(1), span, kernel, dilation, padding_name(padding));
@@ -87,7 +91,7 @@ Conv1D::Conv1D(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
   if (padding != Padding::valid && padding != Padding::same && padding != Padding::causal)
     fail("Conv1D: unknown padding mode {}", static_cast<int>(padding));
   const std::int64_t fan_in = checked_mul(in_channels, kernel_size, "Conv1D");
-  checked_add(checked_mul(dilation, kernel_size - 1, "Conv1D"), 1, "Conv1D");  // the kernel span must fit in int64
+  kernel_span(kernel_size, dilation, "Conv1D");  // must fit in int64
   weight = register_parameter("weight", init::fan_in_uniform({out_channels, in_channels, kernel_size}, fan_in));
   if (with_bias) bias = register_parameter("bias", init::fan_in_uniform({out_channels}, fan_in));
 }

@@ -113,8 +113,8 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       const double step = value.item();
       if (!(step >= 0 && std::isfinite(step) && step == std::floor(step)))
         fail("optimizer load_state_dict: '{}' is {}; a step count must be a whole number >= 0 ({})", key, step, name_);
-    } else if (buffer_name == "square_avg" || buffer_name == "exp_avg_sq" || buffer_name == "max_exp_avg_sq" ||
-               buffer_name == "sum") {  // running sums of squares: a negative (or NaN) one makes sqrt NaN
+    } else if (std::find(square_buffers_.begin(), square_buffers_.end(), buffer_name) != square_buffers_.end()) {
+      // running sums of squares: a negative (or NaN) one makes sqrt NaN
       for (const double v : value.to(f64).to_vector<double>())
         if (!(v >= 0)) fail("optimizer load_state_dict: '{}' holds {}; it must be >= 0 ({})", key, v, name_);
     }
@@ -195,6 +195,7 @@ RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o)
   if (o.alpha > 1) fail("RMSprop: alpha must be at most 1, got {}", o.alpha);  // else square_avg turns negative
   check_eps("RMSprop", o.eps);
   buffer_names_ = {"square_avg", "grad_avg", "momentum_buffer"};
+  square_buffers_ = {"square_avg"};
 }
 
 void RMSprop::step() {
@@ -238,9 +239,10 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
     : Optimizer(std::move(params), o.lr, decoupled ? "AdamW" : "Adam"), options_(o), decoupled_(decoupled) {
   if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
     fail("Adam: betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2);
-  check_non_negative("Adam", {{"eps", o.eps}, {"weight_decay", o.weight_decay}});
+  check_non_negative("Adam", {{"weight_decay", o.weight_decay}});
   check_eps("Adam", o.eps);
   buffer_names_ = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  square_buffers_ = {"exp_avg_sq", "max_exp_avg_sq"};
 }
 
 void Adam::step() {
@@ -281,6 +283,7 @@ Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)
                                  {"initial_accumulator_value", o.initial_accumulator_value}});
   check_eps("Adagrad", o.eps);
   buffer_names_ = {"sum"};
+  square_buffers_ = {"sum"};
 }
 
 void Adagrad::step() {

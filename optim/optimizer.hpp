@@ -57,6 +57,8 @@ class Optimizer {
   /// The buffer names the optimizer keeps (besides "step"); a loaded state with another name is
   /// an error. Empty (a user's optimizer that did not set it): any name is accepted.
   std::vector<std::string> buffer_names_;
+  /// Of those, the running sums of squares, which a loaded state must hold >= 0 (sqrt of them).
+  std::vector<std::string> square_buffers_;
   double lr_;
 
  private:
