@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz readme
+.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz readme package
 
 all: build
 
@@ -70,5 +70,17 @@ fuzz:
 	    -artifact_prefix=$(FUZZ_BUILD)/$$t- $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t || exit 1; \
 	done
 
+# A .deb (CPack) of what `cmake --install` installs, under /usr: the library, the headers
+# (/usr/include/xgrad), the CMake package and xgrad.pc; Depends on the Debian -dev packages the
+# headers need. Built from its own library-only dir (no tests, examples or bench).
+# PACKAGE_FLAGS=-DBUILD_SHARED_LIBS=ON packages libxgrad.so instead of libxgrad.a.
+PACKAGE_BUILD ?= build-package
+PACKAGE_FLAGS ?=
+package: deps
+	@cmake -S . -B $(PACKAGE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DXGRAD_BUILD_TESTS=OFF -DXGRAD_BUILD_EXAMPLES=OFF -DXGRAD_BUILD_BENCH=OFF $(PACKAGE_FLAGS) > /dev/null
+	@cmake --build $(PACKAGE_BUILD) -j$(JOBS)
+	@cd $(PACKAGE_BUILD) && cpack -G DEB
+
 clean:
-	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) $(PACKAGE_BUILD)

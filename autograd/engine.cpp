@@ -1,12 +1,12 @@
-#include "autograd/engine.hpp"
+#include "xgrad/autograd/engine.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <memory>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::autograd {
 

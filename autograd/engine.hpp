@@ -3,7 +3,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::autograd {
 

@@ -1,11 +1,11 @@
-#include "autograd/gradcheck.hpp"
+#include "xgrad/autograd/gradcheck.hpp"
 
 #include <cmath>
 
-#include "autograd/engine.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "core/random.hpp"
+#include "xgrad/autograd/engine.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/random.hpp"
 
 namespace xgrad {
 

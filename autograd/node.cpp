@@ -1,4 +1,4 @@
-#include "autograd/node.hpp"
+#include "xgrad/autograd/node.hpp"
 
 #include <pthread.h>
 
@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "autograd/ops.hpp"
-#include "core/kernel.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad::autograd {
 

@@ -14,7 +14,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::autograd {
 

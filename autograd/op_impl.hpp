@@ -1,8 +1,8 @@
 #pragma once
 // Included by the autograd/ops_*.cpp files only: what defining an op needs in one place.
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "core/kernel.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad {
 

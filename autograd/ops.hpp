@@ -5,9 +5,10 @@
 // NumPy; a tensor-scalar op converts the scalar to the tensor's dtype.
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad {
 
@@ -29,7 +30,17 @@ Tensor relu(const Tensor& x);     ///< max(x, 0), NaN stays NaN;  d/dx = [x > 0]
 Tensor sqrt(const Tensor& x);     ///< x^(1/2);       d/dx = 1/(2 sqrt x)
 Tensor abs(const Tensor& x);      ///< |x|;           d/dx = sign x
 Tensor pow(const Tensor& x, double p);  ///< x^p;     d/dx = p x^(p-1) (0 for p = 0)
-Tensor sign(const Tensor& x);     ///< -1, 0 or 1 (not differentiated: derivative 0 a.e.)
+Tensor sin(const Tensor& x);      ///< sin x;         d/dx = cos x
+Tensor cos(const Tensor& x);      ///< cos x;         d/dx = -sin x
+/// Bounds x to [min, max] (either may be left out; NaN stays NaN; min > max gives max);
+/// d/dx = 1 where min <= x <= max, bounds included, 0 elsewhere (torch.clamp).
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
+/// clamp under NumPy's and Keras's name.
+Tensor clip(const Tensor& x, std::optional<double> min, std::optional<double> max);
+// Piecewise constant: recorded with a zero derivative, so gradients reach x as zeros (PyTorch).
+Tensor sign(const Tensor& x);     ///< -1, 0 or 1; 0 for NaN (PyTorch)
+Tensor floor(const Tensor& x);    ///< largest integer <= x
+Tensor round(const Tensor& x);    ///< nearest integer, halves to even (torch.round)
 /// log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (torch.nn.functional.softplus);
 /// d/dx = sigmoid(beta x), and 1 where beta x > threshold. log1p keeps very negative x exact.
 Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
@@ -73,14 +84,31 @@ Tensor sum(const Tensor& x);                                       ///< all elem
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim = false);
 Tensor mean(const Tensor& x);                                      ///< sum / count
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim = false);
-struct MaxResult {
-  Tensor values;   ///< the maxima
-  Tensor indices;  ///< i64 positions along the axis (the first of ties)
+/// Values picked along an axis with their positions (max, sort, topk).
+struct ValuesIndices {
+  Tensor values;   ///< differentiable: the gradient goes to the picked positions
+  Tensor indices;  ///< i64 positions along the axis
 };
+using MaxResult = ValuesIndices;
 /// Maximum along an axis with its indices; the gradient goes to the (first) maximum.
 MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim = false);
 /// Maximum of all elements (rank 0); the gradient is shared evenly by tied maxima (PyTorch).
 Tensor max(const Tensor& x);
+/// Position of the maximum along an axis (the first of ties; a NaN counts as the maximum), i64;
+/// without an axis, the position in the flattened tensor (torch.argmax).
+Tensor argmax(const Tensor& x, std::int64_t axis, bool keepdim = false);
+Tensor argmax(const Tensor& x);
+/// Position of the minimum, likewise (a NaN counts as the minimum, as in torch.argmin).
+Tensor argmin(const Tensor& x, std::int64_t axis, bool keepdim = false);
+Tensor argmin(const Tensor& x);
+/// The vector p-norm (sum |x|^p)^(1/p) over axes (torch.linalg.vector_norm), for any p > 0 and
+/// p = inf (max |x|, the gradient shared by tied maxima); without axes, over all elements.
+/// d/dx = sign(x) |x|^(p-1) / norm^(p-1), taken as 0 where the norm is 0.
+Tensor norm(const Tensor& x, double p = 2);
+Tensor norm(const Tensor& x, double p, const Axes& axes, bool keepdim = false);
+/// Running sums along an axis (accumulated in float64 for float32, like PyTorch's CPU kernel);
+/// d/dx = the running sums of g from the end.
+Tensor cumsum(const Tensor& x, std::int64_t axis);
 /// log(sum(exp(x))) along axes, computed stably; d/dx = softmax(x). All -inf gives -inf
 /// with a zero gradient.
 Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim = false);
@@ -115,7 +143,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
 std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis);
 /// Splits into `chunks` equal pieces along an axis.
 std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis);
-/// Pads one axis with `before` and `after` elements of `value`. d: slice
+/// Pads one axis with `before` and `after` elements of `value`; a negative amount crops that
+/// many elements instead (torch.nn.functional.pad). d: slice
 Tensor pad(const Tensor& x, std::int64_t axis, std::int64_t before, std::int64_t after, double value = 0);
 
 // --- indexing (ops_index.cpp) -----------------------------------------------------------------------
@@ -134,6 +163,16 @@ Tensor unfold(const Tensor& x, std::int64_t axis, std::int64_t size, std::int64_
 /// Adds windows back into a tensor of `shape`: unfold's adjoint. d: unfold
 Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::int64_t size,
             std::int64_t step = 1, std::int64_t dilation = 1);
+
+/// Sorts along an axis, stably (ties keep their order; NaN sorts above +inf, as in PyTorch).
+/// values = gather(x, axis, indices): the gradient goes back to where each value came from.
+ValuesIndices sort(const Tensor& x, std::int64_t axis = -1, bool descending = false);
+/// The k largest (or smallest) entries along an axis, in sorted order (torch.topk; among ties
+/// the first positions win). d: scatter to the picked positions.
+ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t axis = -1, bool largest = true);
+/// index [..] (i64, each in [0, num_classes)) -> i64 [.., num_classes] with a 1 at the index;
+/// num_classes = -1 takes max(index) + 1 (torch.nn.functional.one_hot).
+Tensor one_hot(const Tensor& index, std::int64_t num_classes = -1);
 
 // --- linear algebra (ops_linalg.cpp) ------------------------------------------------------------------
 /// op(a) @ op(b) over the last two axes, op = transpose where asked; batch axes broadcast;
@@ -163,6 +202,11 @@ Tensor minimum(const Tensor& a, const Tensor& b);        ///< -max(-a, -b)
 /// 1.12's a.b / max(|a| |b|, eps); but axis defaults to -1, not dim=1); d: through those ops,
 /// 0 through a clamped norm, so d/da = b / (|b| eps) where a is a zero vector.
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, std::int64_t axis = -1, double eps = 1e-8);
+/// x with `value` where mask is nonzero (mask broadcasts to x's shape; torch.masked_fill);
+/// d/dx = [mask == 0].
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// Reverses the order of elements along each of `axes` (torch.flip). d: flip(g, axes)
+Tensor flip(const Tensor& x, const Axes& axes);
 /// out[.., i, ..] = x[.., (i - shift) mod n, ..] along `axis` of size n (torch.roll, one axis;
 /// any shift); two slices and a concat. d: roll(g, -shift, axis)
 Tensor roll(const Tensor& x, std::int64_t shift, std::int64_t axis);

@@ -1,6 +1,8 @@
 // Composites: built from the primitives, so they need no backward of their own.
-#include "autograd/ops.hpp"
-#include "core/error.hpp"
+#include <vector>
+
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/error.hpp"
 
 namespace xgrad {
 
@@ -27,6 +29,25 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, std::int64_t axis, do
     return e / sqrt(maximum(sum(e * e, axis, true), scalar(eps * eps, v.dtype())));
   };
   return sum(unit(a) * unit(b), axis);
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  if (broadcast_shapes(x.shape(), mask.shape(), "masked_fill") != x.shape())
+    fail("masked_fill: mask {} does not broadcast to the tensor's shape {}", mask.shape(), x.shape());
+  return where(mask, scalar(value, x.dtype()), x);
+}
+
+Tensor flip(const Tensor& x, const Axes& axes) {
+  Tensor y = x;
+  std::vector<bool> seen(x.shape().size());
+  for (std::int64_t axis : axes.list) {
+    const int a = normalize_axis(axis, x.shape().size(), "flip", x.shape());
+    if (seen[a]) fail("flip: axis {} appears twice (shape {})", axis, x.shape());
+    seen[a] = true;
+    const auto n = static_cast<double>(x.shape()[a]);
+    y = index_select(y, a, arange(n - 1, -1, -1, i64));
+  }
+  return y;
 }
 
 Tensor roll(const Tensor& x, std::int64_t shift, std::int64_t axis) {

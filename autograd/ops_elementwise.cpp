@@ -1,8 +1,11 @@
 // Elementwise primitives: forward kernel, derivative, shape rule and errors, side by side.
 #include <cmath>
+#include <limits>
+#include <optional>
+#include <type_traits>
 
-#include "autograd/op_impl.hpp"
-#include "core/loops.hpp"
+#include "xgrad/autograd/op_impl.hpp"
+#include "xgrad/core/loops.hpp"
 
 namespace xgrad {
 
@@ -17,19 +20,22 @@ Tensor map_floating(const char* op, const Tensor& x, Kernel kernel) {
   });
 }
 
-/// out = f(x) one element at a time with a scalar function: for ops whose vectorised version
-/// (xsimd 8's generic pow) disagrees with std:: at special values, so that no element's result
-/// depends on whether it falls in a vector body or the scalar tail.
+/// out = f(x) one element at a time, in dtype T.
+template <class T, class F>
+Tensor map_elements(const Tensor& x, F f) {
+  Tensor out = empty(x.shape(), x.dtype());
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  for (std::int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = static_cast<T>(f(px[i]));
+  return out;
+}
+
+/// out = f(x) for floating x, one element at a time with a scalar function: for ops whose
+/// vectorised version (xsimd 8's generic pow) disagrees with std:: at special values, so that no
+/// element's result depends on whether it falls in a vector body or the scalar tail.
 template <class F>
 Tensor map_scalar(const char* op, const Tensor& x, F f) {
-  return dispatch_floating(x.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    Tensor out = empty(x.shape(), x.dtype());
-    const T* px = x.data<T>();
-    T* po = out.data<T>();
-    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = static_cast<T>(f(px[i]));
-    return out;
-  });
+  return dispatch_floating(x.dtype(), op, [&](auto tag) { return map_elements<decltype(tag)>(x, f); });
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
@@ -60,12 +66,41 @@ Tensor zip_floating(const char* op, const Tensor& a, const Tensor& b, F f) {
 
 Tensor constant_like(const Tensor& t, double value) { return scalar(value, t.dtype()); }
 
-/// A derivative g * f'(v): in one fused pass (one buffer, no nodes) when no graph of the
-/// backward is being recorded; under create_graph, the same formula composed from ops.
-template <class Fused, class Composed>
-Tensor derivative(const char* op, const Tensor& g, const Tensor& v, Fused fused, Composed composed) {
-  if (autograd::grad_enabled()) return composed();
-  return zip(op, g, v, fused);
+// Scalar twins of the Tensor functions that derivative formulas use, so that one formula,
+// written once as a generic lambda, runs on elements (fused) and on Tensors (composed).
+template <class T>
+  requires std::is_arithmetic_v<T>
+T where(bool cond, T a, T b) {
+  return cond ? a : b;
+}
+template <class T>
+  requires std::is_arithmetic_v<T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+/// x * c with c in x's type: the scalar's dtype (T) or the tensor's.
+template <class T>
+  requires std::is_arithmetic_v<T>
+T scaled(T x, double c) {
+  return x * static_cast<T>(c);
+}
+Tensor scaled(const Tensor& x, double c) { return x * c; }
+/// 0 of g's type.
+template <class T>
+  requires std::is_arithmetic_v<T>
+T zero_of(T) {
+  return T(0);
+}
+Tensor zero_of(const Tensor& g) { return constant_like(g, 0); }
+Tensor operator>(const Tensor& a, double b) { return gt(a, constant_like(a, b)); }
+
+/// The derivative formula(g, v), for the saved v (an input or the output): in one fused pass
+/// over the elements (one buffer, no nodes) when no graph of the backward is being recorded;
+/// under create_graph, the same formula on Tensors, so that it differentiates again.
+template <class Formula>
+Tensor derivative(const char* op, const Tensor& g, const Tensor& v, Formula formula) {
+  if (autograd::grad_enabled()) return formula(g, v);
+  return zip(op, g, v, [&](auto g, auto v) { return formula(g, v); });
 }
 
 }  // namespace
@@ -93,7 +128,7 @@ Tensor log(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   Tensor y = map_floating("tanh", x, [](auto&& v) { return xt::tanh(v); });
   return record("tanh", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
-    return {derivative("tanh", g, y, [](auto g, auto y) { return g * (1 - y * y); }, [&] { return g * (1.0 - y * y); })};
+    return {derivative("tanh", g, y, [](auto g, auto y) { return g * (1 - y * y); })};
   });
 }
 
@@ -103,7 +138,7 @@ Tensor sigmoid(const Tensor& x) {
     return T(1) / (T(1) + xt::exp(-v));
   });
   return record("sigmoid", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
-    return {derivative("sigmoid", g, y, [](auto g, auto y) { return g * y * (1 - y); }, [&] { return g * y * (1.0 - y); })};
+    return {derivative("sigmoid", g, y, [](auto g, auto y) { return g * y * (1 - y); })};
   });
 }
 
@@ -113,8 +148,8 @@ Tensor relu(const Tensor& x) {
     return xt::where(v <= T(0), T(0), v);  // NaN stays NaN (PyTorch), where max(NaN, 0) may give 0
   });
   return record("relu", y, {x}, [x](const Tensor& g) -> Grads {
-    return {derivative("relu", g, x, [](auto g, auto x) { return x > 0 ? g : 0; },
-                       [&] { return g * gt(x, constant_like(x, 0)); })};
+    // 0 where x <= 0 whatever g holds (PyTorch's threshold_backward)
+    return {derivative("relu", g, x, [](auto g, auto x) { return where(x > 0, g, zero_of(g)); })};
   });
 }
 
@@ -134,7 +169,7 @@ Tensor abs(const Tensor& x) {
 Tensor pow(const Tensor& x, double p) {
   Tensor y = map_scalar("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
   return record("pow", y, {x}, [x, p](const Tensor& g) -> Grads {
-    if (p == 0) return {g * 0.0};  // d/dx x^0 = 0, also at x = 0 where p x^(p-1) is 0 * inf
+    if (p == 0) return {zeros_like(g)};  // d/dx x^0 = 0, also at x = 0 where p x^(p-1) is 0 * inf
     return {g * (p * pow(x, p - 1))};
   });
 }
@@ -151,24 +186,69 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
     // d/dx = sigmoid(beta x) below the threshold, 1 above it (both regimes differentiate again).
     // PyTorch's e^bx / (e^bx + 1) is NaN where e^bx overflows under a threshold past ~709 (f64);
     // 1 / (1 + e^-bx) is 1 there.
-    return {derivative(
-        "softplus", g, x,
-        [beta, threshold](auto g, auto x) {
-          using T = decltype(x);
-          const T bx = x * static_cast<T>(beta);
-          return bx > static_cast<T>(threshold) ? g : g * (T(1) / (T(1) + std::exp(-bx)));
-        },
-        [&] {
-          Tensor bx = x * beta;
-          return g * where(gt(bx, constant_like(bx, threshold)), constant_like(bx, 1), sigmoid(bx));
-        })};
+    return {derivative("softplus", g, x, [beta, threshold](auto g, auto x) {
+      const auto bx = scaled(x, beta);
+      return where(bx > threshold, g, g * sigmoid(bx));
+    })};
   });
 }
 
+Tensor sin(const Tensor& x) {
+  Tensor y = map_scalar("sin", x, [](auto v) { return std::sin(v); });
+  return record("sin", y, {x}, [x](const Tensor& g) -> Grads { return {g * cos(x)}; });
+}
+
+Tensor cos(const Tensor& x) {
+  Tensor y = map_scalar("cos", x, [](auto v) { return std::cos(v); });
+  return record("cos", y, {x}, [x](const Tensor& g) -> Grads { return {neg(g * sin(x))}; });
+}
+
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  if (!min && !max) fail("clamp: give at least one of min and max (shape {})", x.shape());
+  // Bounds in the tensor's dtype; NaN stays NaN; min > max gives max everywhere (PyTorch).
+  const double lo = min.value_or(-std::numeric_limits<double>::infinity());
+  const double hi = max.value_or(std::numeric_limits<double>::infinity());
+  Tensor y = map_scalar("clamp", x, [lo, hi](auto v) {
+    using T = decltype(v);
+    return std::isnan(v) ? v : std::min(std::max(v, static_cast<T>(lo)), static_cast<T>(hi));
+  });
+  return record("clamp", y, {x}, [x, lo, hi](const Tensor& g) -> Grads {
+    // d/dx = 1 where min <= x <= max (bounds included), 0 outside and at NaN
+    return {g * (ge(x, constant_like(x, lo)) * le(x, constant_like(x, hi)))};
+  });
+}
+
+Tensor clip(const Tensor& x, std::optional<double> min, std::optional<double> max) { return clamp(x, min, max); }
+
+namespace {
+/// An op whose derivative is zero wherever it exists (sign, floor, round): recorded, so that
+/// gradients reach its input as zeros, as in PyTorch.
+template <class F>
+Tensor piecewise_constant(const char* op, const Tensor& x, F f) {
+  Tensor y = dispatch(x.dtype(), [&](auto tag) { return map_elements<decltype(tag)>(x, f); });
+  if (!is_floating(x.dtype())) return y;
+  return record(op, y, {x}, [](const Tensor& g) -> Grads { return {zeros_like(g)}; });
+}
+}  // namespace
+
 Tensor sign(const Tensor& x) {
-  return dispatch(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    return evaluate<T>(x.shape(), xt::sign(view<T>(x)));
+  return piecewise_constant("sign", x, [](auto v) {
+    using T = decltype(v);
+    return static_cast<T>((T(0) < v) - (v < T(0)));  // 0 for NaN, as in PyTorch
+  });
+}
+
+Tensor floor(const Tensor& x) {
+  return piecewise_constant("floor", x, [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) return std::floor(v);
+    else return v;
+  });
+}
+
+Tensor round(const Tensor& x) {
+  return piecewise_constant("round", x, [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) return std::nearbyint(v);  // halves to even
+    else return v;
   });
 }
 

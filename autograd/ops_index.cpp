@@ -1,9 +1,13 @@
 // Indexing primitives and their adjoints: index_select <-> index_add, gather <-> scatter_add,
 // unfold <-> fold. Each adjoint's backward is the forward op, so all of them differentiate twice.
 #include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <type_traits>
+#include <vector>
 
-#include "autograd/op_impl.hpp"
-#include "core/loops.hpp"
+#include "xgrad/autograd/op_impl.hpp"
+#include "xgrad/core/loops.hpp"
 
 namespace xgrad {
 
@@ -244,6 +248,81 @@ Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::i
   return record("fold", y, {windows}, [a, size, step, dilation](const Tensor& g) -> Grads {
     return {unfold(g, a, size, step, dilation)};
   });
+}
+
+// --- sort, topk, one_hot -----------------------------------------------------------------------
+
+namespace {
+
+/// NaN above everything (PyTorch's order for sort and topk).
+template <class T>
+bool below(T u, T v) {
+  if constexpr (std::is_floating_point_v<T>) return !std::isnan(u) && (std::isnan(v) || u < v);
+  else return u < v;
+}
+
+/// The first `keep` positions of each line along axis a in sorted order (stable), as an i64
+/// tensor of x's shape with `keep` along a.
+Tensor sorted_positions(const Tensor& x, int a, bool descending, std::int64_t keep) {
+  const AxisLayout l = layout_around(x.shape(), a);
+  Shape out_shape = x.shape();
+  out_shape[a] = keep;
+  Tensor out = empty(out_shape, i64);
+  std::int64_t* po = out.data<std::int64_t>();
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    detail::parallel_items(l.outer * l.inner, l.length, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<std::int64_t> order(l.length);
+      for (std::int64_t r = begin; r < end; ++r) {  // r = o * inner + i
+        const std::int64_t o = r / l.inner, i = r % l.inner;
+        const T* line = px + o * l.length * l.inner + i;
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](std::int64_t j, std::int64_t k) {
+          return descending ? below(line[k * l.inner], line[j * l.inner]) : below(line[j * l.inner], line[k * l.inner]);
+        });
+        for (std::int64_t j = 0; j < keep; ++j) po[(o * keep + j) * l.inner + i] = order[j];
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+ValuesIndices sort(const Tensor& x, std::int64_t axis, bool descending) {
+  const int a = normalize_axis(axis, x.shape().size(), "sort", x.shape());
+  Tensor indices = sorted_positions(x, a, descending, x.shape()[a]);
+  return {gather(x, a, indices), indices};
+}
+
+ValuesIndices topk(const Tensor& x, std::int64_t k, std::int64_t axis, bool largest) {
+  const int a = normalize_axis(axis, x.shape().size(), "topk", x.shape());
+  if (k < 0 || k > x.shape()[a])
+    fail("topk: k = {} is out of range for axis {} of size {} (shape {})", k, axis, x.shape()[a], x.shape());
+  Tensor indices = sorted_positions(x, a, largest, k);
+  return {gather(x, a, indices), indices};
+}
+
+Tensor one_hot(const Tensor& index, std::int64_t num_classes) {
+  if (index.dtype() != i64) fail("one_hot: expects an i64 index, got {} {}", dtype_name(index.dtype()), index.shape());
+  const std::int64_t* idx = index.data<std::int64_t>();
+  const std::int64_t n = index.numel();
+  if (num_classes == -1) {
+    if (n == 0) fail("one_hot: cannot infer the number of classes from an empty index (shape {})", index.shape());
+    num_classes = *std::max_element(idx, idx + n) + 1;
+  }
+  if (num_classes < 0) fail("one_hot: num_classes must be -1 or at least 0, got {}", num_classes);
+  Shape shape = index.shape();
+  shape.push_back(num_classes);
+  Tensor out = zeros(shape, i64);  // checks the size
+  std::int64_t* po = out.data<std::int64_t>();
+  for (std::int64_t k = 0; k < n; ++k) {
+    if (idx[k] < 0 || idx[k] >= num_classes)
+      fail("one_hot: class {} at position {} of index {} is outside [0, {})", idx[k], k, index.shape(), num_classes);
+    po[k * num_classes + idx[k]] = 1;
+  }
+  return out;
 }
 
 }  // namespace xgrad

@@ -1,8 +1,8 @@
 // matmul: the one linear-algebra primitive; every matrix product runs through core/gemm.
 #include <algorithm>
 
-#include "autograd/op_impl.hpp"
-#include "core/gemm.hpp"
+#include "xgrad/autograd/op_impl.hpp"
+#include "xgrad/core/gemm.hpp"
 
 namespace xgrad {
 

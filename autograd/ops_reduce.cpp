@@ -2,10 +2,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 
-#include "autograd/op_impl.hpp"
-#include "core/loops.hpp"
+#include "xgrad/autograd/op_impl.hpp"
+#include "xgrad/core/loops.hpp"
 
 namespace xgrad {
 
@@ -120,6 +121,108 @@ Tensor max(const Tensor& x) {
     const Tensor at_max = eq(v, top) + ne(v, v) * ne(top, top);
     return {g * (at_max / sum(at_max))};
   });
+}
+
+// --- argmax, argmin ----------------------------------------------------------------------------
+
+Tensor argmax(const Tensor& x, std::int64_t axis, bool keepdim) { return max(x.detach(), axis, keepdim).indices; }
+Tensor argmax(const Tensor& x) { return argmax(reshape(x.detach(), {-1}), 0); }
+// -x keeps NaN a NaN, which max picks first: argmin returns the first NaN too (PyTorch).
+Tensor argmin(const Tensor& x, std::int64_t axis, bool keepdim) { return argmax(neg(x.detach()), axis, keepdim); }
+Tensor argmin(const Tensor& x) { return argmax(neg(x.detach())); }
+
+// --- norm ----------------------------------------------------------------------------------------
+
+namespace {
+
+/// max(|x|) over axes, NaN propagating: the reduced axes moved last and flattened into one.
+Tensor max_abs(const Tensor& x, const std::vector<std::size_t>& axes, bool keepdim) {
+  std::vector<std::int64_t> order;
+  for (std::size_t i = 0; i < x.shape().size(); ++i)
+    if (!std::binary_search(axes.begin(), axes.end(), i)) order.push_back(static_cast<std::int64_t>(i));
+  Shape kept;
+  for (auto i : order) kept.push_back(x.shape()[i]);
+  for (auto a : axes) order.push_back(static_cast<std::int64_t>(a));
+  kept.push_back(count_over(x.shape(), axes));
+  if (kept.back() == 0) fail("norm: the inf-norm of an empty reduction (shape {}) has no maximum", x.shape());
+  Tensor m = max(reshape(permute(abs(x), order), kept), -1).values;
+  return reshape(m, reduced_shape(x.shape(), axes, keepdim));
+}
+
+}  // namespace
+
+Tensor norm(const Tensor& x, double p, const Axes& axes, bool keepdim) {
+  if (!is_floating(x.dtype())) fail("norm: expects a floating tensor (f32 or f64), got i64 {}", x.shape());
+  if (!(p > 0)) fail("norm: p must be positive or inf, got {} (shape {})", p, x.shape());
+  const auto ax = reduce_axes(axes, x.shape(), "norm");
+  const Axes over(std::vector<std::int64_t>(ax.begin(), ax.end()));
+  const Shape keep_shape = reduced_shape(x.shape(), ax, true);
+  Tensor y;
+  {
+    autograd::NoGradGuard no_grad;
+    const Tensor v = x.detach();
+    if (std::isinf(p)) y = max_abs(v, ax, true);
+    else if (p == 1) y = sum(abs(v), over, true);
+    else if (p == 2) y = sqrt(sum(v * v, over, true));
+    else y = pow(sum(pow(abs(v), p), over, true), 1 / p);
+  }
+  Tensor out = keepdim ? y : reshape(y, reduced_shape(x.shape(), ax, false));
+  return record("norm", out, {x}, [x, p, over, keep_shape](const Tensor& g, const Tensor& out) -> Grads {
+    // PyTorch's formulas: sign(x) |x|^(p-1) / y^(p-1), 0 where y = 0; for p = inf the gradient
+    // goes to the entries with |x| = y (or NaN), shared evenly among them.
+    const Tensor gk = reshape(g, keep_shape), yk = reshape(out, keep_shape);
+    if (std::isinf(p)) {
+      const Tensor ax_abs = abs(x);
+      const Tensor at_max = eq(ax_abs, yk.detach()) + ne(ax_abs, ax_abs);
+      return {sign(x) * at_max * (gk / sum(at_max, over, true))};
+    }
+    if (p == 1) return {sign(x) * gk};
+    // where() picks 0 at a zero norm; the safe denominator keeps the unpicked branch finite, so
+    // that gradients of this gradient are not 0 * inf there
+    const Tensor zero = scalar(0, x.dtype()), at_zero = eq(yk, zero);
+    const Tensor denominator = where(at_zero, scalar(1, x.dtype()), p == 2 ? yk : pow(yk, p - 1));
+    const Tensor scale = where(at_zero, zero, gk / denominator);
+    return {(p == 2 ? x : sign(x) * pow(abs(x), p - 1)) * scale};
+  });
+}
+
+Tensor norm(const Tensor& x, double p) { return norm(x, p, all_axes(x)); }
+
+// --- cumsum ---------------------------------------------------------------------------------------
+
+namespace {
+
+/// Running sums along axis a, from the start or (reverse) from the end; accumulated in double
+/// for floating dtypes, like PyTorch's CPU kernel.
+Tensor scan(const Tensor& x, int a, bool reverse) {
+  const std::int64_t n = x.shape()[a];
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < a; ++i) outer *= x.shape()[i];
+  for (std::size_t i = a + 1; i < x.shape().size(); ++i) inner *= x.shape()[i];
+  Tensor y = empty(x.shape(), x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t i = 0; i < inner; ++i) {
+        Acc acc = 0;
+        for (std::int64_t k = 0; k < n; ++k) {
+          const std::int64_t at = (o * n + (reverse ? n - 1 - k : k)) * inner + i;
+          acc += static_cast<Acc>(px[at]);
+          py[at] = static_cast<T>(acc);
+        }
+      }
+  });
+  return record(reverse ? "cumsum_reverse" : "cumsum", y, {x},
+                [a, reverse](const Tensor& g) -> Grads { return {scan(g, a, !reverse)}; });
+}
+
+}  // namespace
+
+Tensor cumsum(const Tensor& x, std::int64_t axis) {
+  return scan(x, normalize_axis(axis, x.shape().size(), "cumsum", x.shape()), false);
 }
 
 }  // namespace xgrad

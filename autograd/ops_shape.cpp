@@ -4,8 +4,8 @@
 #include <cstring>
 #include <numeric>
 
-#include "autograd/op_impl.hpp"
-#include "core/loops.hpp"
+#include "xgrad/autograd/op_impl.hpp"
+#include "xgrad/core/loops.hpp"
 
 namespace xgrad {
 
@@ -258,13 +258,19 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
          x.shape()[a]);
   // One node with a piece per output: its backward joins the pieces' gradients once, so
   // splitting a sequence into T steps costs O(T), not T full-size gradients.
+  // Where the axis is the outermost one that is not 1, each piece is a contiguous range of x's
+  // buffer: a view at an offset (no copy; it shares x's storage and its version counter).
+  const bool ranges = product(x.shape(), 0, a) == 1;
+  const std::int64_t inner = product(x.shape(), a + 1, x.shape().size());
   std::vector<Tensor> pieces;
   std::int64_t offset = 0;
   for (auto n : sizes) {
     Shape s = x.shape();
     s[a] = n;
-    Tensor piece = empty(s, x.dtype());
-    copy_along_axis(x, piece, a, n, offset, 1, 0, 1);
+    Tensor piece = ranges ? Tensor(std::make_shared<TensorImpl>(x.impl().storage, x.impl().offset + offset * inner, s,
+                                                                x.dtype()))
+                          : empty(s, x.dtype());
+    if (!ranges) copy_along_axis(x, piece, a, n, offset, 1, 0, 1);
     pieces.push_back(piece);
     offset += n;
   }
@@ -298,7 +304,14 @@ std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axi
 
 Tensor pad(const Tensor& x, std::int64_t axis, std::int64_t before, std::int64_t after, double value) {
   int a = normalize_axis(axis, x.shape().size(), "pad", x.shape());
-  if (before < 0 || after < 0) fail("pad: negative padding ({}, {}) for shape {}", before, after, x.shape());
+  if (before < 0 || after < 0) {  // crop first (torch.nn.functional.pad), then pad what is positive
+    const std::int64_t len = x.shape()[a], cut_front = before < 0 ? -before : 0, cut_back = after < 0 ? -after : 0;
+    if (cut_front > len || cut_back > len - cut_front)
+      fail("pad: padding ({}, {}) of axis {} of shape {} crops more than the axis holds", before, after, axis,
+           x.shape());
+    return pad(slice(x, a, cut_front, len - cut_back), a, std::max<std::int64_t>(before, 0),
+               std::max<std::int64_t>(after, 0), value);
+  }
   Shape out = x.shape();
   if (__builtin_add_overflow(before, after, &out[a]) || __builtin_add_overflow(out[a], x.shape()[a], &out[a]))
     fail("pad: padding ({}, {}) of axis {} of shape {} is too large", before, after, axis, x.shape());

@@ -13,8 +13,8 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "autograd/op_impl.hpp"
-#include "core/loops.hpp"
+#include "xgrad/autograd/op_impl.hpp"
+#include "xgrad/core/loops.hpp"
 
 namespace xgrad {
 
@@ -146,6 +146,49 @@ double row_dot(const T* x, const T* y, std::int64_t n, Stride stride) {
       [&](std::int64_t j) { return x[j * stride] * y[j * stride]; });
 }
 
+// --- row kernels: one row of n elements at `stride`, the formulas of the ops below ----------------
+
+/// out = c * softmax(x) = c exp(x - shift) / sum(exp(x - shift)); returns the sum (0 for a row
+/// of -inf, whose softmax is then NaN, as in PyTorch).
+template <class T, class Stride>
+double softmax_row(const T* x, T* out, std::int64_t n, Stride stride, double c = 1) {
+  const double total = exp_sum<T>(x, out, n, stride, row_shift(x, n, stride));
+  const T scale = static_cast<T>(c / total);
+  for (std::int64_t j = 0; j < n; ++j) out[j * stride] *= scale;
+  return total;
+}
+
+/// out = log_softmax(x) = (x - shift) - log(sum(exp(x - shift))); x - shift is exact near the
+/// maximum, so shifting first keeps the small differences of large logits.
+template <class T, class Stride>
+void log_softmax_row(const T* x, T* out, std::int64_t n, Stride stride) {
+  const T shift = row_shift(x, n, stride);
+  const T log_sum = static_cast<T>(std::log(exp_sum<T>(x, nullptr, n, stride, shift)));
+  for (std::int64_t j = 0; j < n; ++j) out[j * stride] = (x[j * stride] - shift) - log_sum;
+}
+
+/// log(sum(exp(x))) of a row.
+template <class T, class Stride>
+T logsumexp_row(const T* x, std::int64_t n, Stride stride) {
+  const T shift = row_shift(x, n, stride);
+  return static_cast<T>(shift + std::log(exp_sum<T>(x, nullptr, n, stride, shift)));
+}
+
+/// softmax backward: out = y * (g - sum(g * y)).
+template <class T, class Stride>
+void softmax_backward_row(const T* g, const T* y, T* out, std::int64_t n, Stride stride) {
+  const T s = static_cast<T>(row_dot(g, y, n, stride));
+  for (std::int64_t j = 0; j < n; ++j) out[j * stride] = y[j * stride] * (g[j * stride] - s);
+}
+
+/// log_softmax backward: out = g - exp(y) * sum(g).
+template <class T, class Stride>
+void log_softmax_backward_row(const T* g, const T* y, T* out, std::int64_t n, Stride stride) {
+  const T s = static_cast<T>(row_sum(g, n, stride));
+  exp_sum<T>(y, out, n, stride, T(0));
+  for (std::int64_t j = 0; j < n; ++j) out[j * stride] = g[j * stride] - out[j * stride] * s;
+}
+
 std::int64_t softmax_axis(const Tensor& x, std::int64_t axis, const char* op) {
   if (x.dim() == 0) fail("{}: expects a tensor with at least one axis, got a scalar", op);
   return normalize_axis(axis, x.dim(), op, x.shape());
@@ -177,9 +220,7 @@ Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
   Tensor y =
       by_rows(keep_shape, x.dtype(), rows, "logsumexp", [&](auto* py, std::int64_t r, std::int64_t k, auto stride) {
         using T = Elem<decltype(py)>;
-        const T* px = x.data<T>() + r;
-        const T shift = row_shift(px, rows.n, stride);
-        py[k] = static_cast<T>(shift + std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
+        py[k] = logsumexp_row(x.data<T>() + r, rows.n, stride);
       });
   return record("logsumexp", y, {x}, [x, a, rows](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx = g exp(x - lse), the softmax; 0 in a row of -inf (lse = -inf)
@@ -192,11 +233,9 @@ Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
     return {by_rows(
         x.shape(), x.dtype(), rows, "logsumexp backward", [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
           using T = Elem<decltype(out)>;
-          const T* px = x.data<T>() + r;
           out += r;
-          const double total = exp_sum<T>(px, out, rows.n, stride, row_shift(px, rows.n, stride));
-          const T scale = total > 0 ? static_cast<T>(g.data<T>()[k] / total) : T(0);  // a row of -inf: no gradient
-          for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] *= scale;
+          if (!(softmax_row(x.data<T>() + r, out, rows.n, stride, g.data<T>()[k]) > 0))
+            for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = 0;  // a row of -inf: no gradient
         })};
   });
 }
@@ -226,12 +265,7 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
   Tensor y =
       by_rows(x.shape(), x.dtype(), rows, "log_softmax", [&](auto* py, std::int64_t r, std::int64_t, auto stride) {
         using T = Elem<decltype(py)>;
-        const T* px = x.data<T>() + r;
-        py += r;
-        const T shift = row_shift(px, rows.n, stride);
-        // x - shift is exact near the maximum, so shifting first keeps the small differences of large logits
-        const T log_sum = static_cast<T>(std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
-        for (std::int64_t j = 0; j < rows.n; ++j) py[j * stride] = (px[j * stride] - shift) - log_sum;
+        log_softmax_row(x.data<T>() + r, py + r, rows.n, stride);
       });
   return record("log_softmax", y, {x}, [a, rows](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx: g - softmax * sum(g) along the axis, with softmax = exp(y)
@@ -239,11 +273,7 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
     return {by_rows(y.shape(), y.dtype(), rows, "log_softmax backward",
                     [&](auto* out, std::int64_t r, std::int64_t, auto stride) {
                       using T = Elem<decltype(out)>;
-                      const T *pg = g.data<T>() + r, *py = y.data<T>() + r;
-                      out += r;
-                      const T s = static_cast<T>(row_sum(pg, rows.n, stride));
-                      exp_sum<T>(py, out, rows.n, stride, T(0));
-                      for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = pg[j * stride] - out[j * stride] * s;
+                      log_softmax_backward_row(g.data<T>() + r, y.data<T>() + r, out + r, rows.n, stride);
                     })};
   });
 }
@@ -261,9 +291,9 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
       by_rows(picks, x.dtype(), rows, "log_softmax_gather", [&](auto* py, std::int64_t r, std::int64_t k, auto stride) {
         using T = Elem<decltype(py)>;
         const T* px = x.data<T>() + r;
-        const T shift = row_shift(px, rows.n, stride);
+        const T shift = row_shift(px, rows.n, stride);  // as log_softmax_row computes it
         const T log_sum = static_cast<T>(std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
-        py[k] = (px[idx[k] * stride] - shift) - log_sum;  // as log_softmax computes it
+        py[k] = (px[idx[k] * stride] - shift) - log_sum;
       });
   return record("log_softmax_gather", y, {x}, [x, a, index, rows](const Tensor& g, const Tensor&) -> Grads {
     if (autograd::grad_enabled()) return {scatter_add(x.shape(), a, index, g) - softmax(x, a) * g};
@@ -272,12 +302,9 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
     return {by_rows(x.shape(), x.dtype(), rows, "log_softmax_gather backward",
                     [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
                       using T = Elem<decltype(out)>;
-                      const T* px = x.data<T>() + r;
                       const T gk = g.data<T>()[k];
                       out += r;
-                      const double total = exp_sum<T>(px, out, rows.n, stride, row_shift(px, rows.n, stride));
-                      const T scale = static_cast<T>(-gk / total);
-                      for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] *= scale;
+                      softmax_row(x.data<T>() + r, out, rows.n, stride, -gk);
                       out[pi[k] * stride] += gk;
                     })};
   });
@@ -288,11 +315,7 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
   const Rows rows(x.shape(), a);
   Tensor y = by_rows(x.shape(), x.dtype(), rows, "softmax", [&](auto* py, std::int64_t r, std::int64_t, auto stride) {
     using T = Elem<decltype(py)>;
-    const T* px = x.data<T>() + r;
-    py += r;
-    const double total = exp_sum<T>(px, py, rows.n, stride, row_shift(px, rows.n, stride));
-    const T scale = static_cast<T>(1 / total);
-    for (std::int64_t j = 0; j < rows.n; ++j) py[j * stride] *= scale;
+    softmax_row(x.data<T>() + r, py + r, rows.n, stride);
   });
   return record("softmax", y, {x}, [a, rows](const Tensor& g, const Tensor& y) -> Grads {
     // d/dx: y * (g - sum(g * y)) along the axis
@@ -300,10 +323,7 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
     return {by_rows(y.shape(), y.dtype(), rows, "softmax backward",
                     [&](auto* out, std::int64_t r, std::int64_t, auto stride) {
                       using T = Elem<decltype(out)>;
-                      const T *pg = g.data<T>() + r, *py = y.data<T>() + r;
-                      out += r;
-                      const T s = static_cast<T>(row_dot(pg, py, rows.n, stride));
-                      for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = py[j * stride] * (pg[j * stride] - s);
+                      softmax_backward_row(g.data<T>() + r, y.data<T>() + r, out + r, rows.n, stride);
                     })};
   });
 }

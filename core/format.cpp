@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/node.hpp"
-#include "core/kernel.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad {
 

@@ -1,4 +1,4 @@
-#include "core/gemm.hpp"
+#include "xgrad/core/gemm.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -7,8 +7,8 @@
 
 extern "C" void openblas_set_num_threads(int);  // declared by OpenBLAS's cblas.h, not netlib's
 
-#include "core/error.hpp"
-#include "core/parallel.hpp"
+#include "xgrad/core/error.hpp"
+#include "xgrad/core/parallel.hpp"
 
 namespace xgrad {
 

@@ -3,7 +3,7 @@
 // goes through gemm / gemm_batched; large ones split across xgrad's thread pool.
 #include <cstdint>
 
-#include "core/parallel.hpp"  // set_num_threads: GEMMs split across xgrad's pool
+#include "xgrad/core/parallel.hpp"  // set_num_threads: GEMMs split across xgrad's pool
 
 namespace xgrad {
 

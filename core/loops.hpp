@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/parallel.hpp"
-#include "core/shape.hpp"
+#include "xgrad/core/parallel.hpp"
+#include "xgrad/core/shape.hpp"
 
 namespace xgrad::detail {
 

@@ -1,4 +1,4 @@
-#include "core/parallel.hpp"
+#include "xgrad/core/parallel.hpp"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -16,7 +16,7 @@
 
 #include <immintrin.h>
 
-#include "core/error.hpp"
+#include "xgrad/core/error.hpp"
 
 namespace xgrad {
 

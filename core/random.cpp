@@ -1,8 +1,8 @@
-#include "core/random.hpp"
+#include "xgrad/core/random.hpp"
 
 #include <pthread.h>
 
-#include "core/kernel.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad {
 

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <random>
 
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad {
 

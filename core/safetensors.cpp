@@ -1,4 +1,4 @@
-#include "core/safetensors.hpp"
+#include "xgrad/core/safetensors.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "core/shape.hpp"
+#include "xgrad/core/shape.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -8,7 +8,7 @@
 
 #include <fmt/ranges.h>
 
-#include "core/error.hpp"
+#include "xgrad/core/error.hpp"
 
 namespace xgrad {
 

@@ -1,4 +1,4 @@
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <new>
 
-#include "core/kernel.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad {
 

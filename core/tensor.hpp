@@ -12,9 +12,9 @@
 #include <fmt/format.h>
 #include <xtensor/xarray.hpp>
 
-#include "core/dtype.hpp"
-#include "core/error.hpp"
-#include "core/shape.hpp"
+#include "xgrad/core/dtype.hpp"
+#include "xgrad/core/error.hpp"
+#include "xgrad/core/shape.hpp"
 
 namespace xgrad {
 

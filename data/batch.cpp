@@ -1,10 +1,10 @@
-#include "data/batch.hpp"
+#include "xgrad/data/batch.hpp"
 
 #include <algorithm>
 #include <mutex>
 #include <numeric>
 
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::data {
 

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "xgrad/core/random.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::data {
 

@@ -1,5 +1,5 @@
 #pragma once
 // Everything in xgrad::data.
-#include "data/batch.hpp"
-#include "data/sequence.hpp"
-#include "data/vocab.hpp"
+#include "xgrad/data/batch.hpp"
+#include "xgrad/data/sequence.hpp"
+#include "xgrad/data/vocab.hpp"

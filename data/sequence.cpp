@@ -1,9 +1,9 @@
-#include "data/sequence.hpp"
+#include "xgrad/data/sequence.hpp"
 
 #include <algorithm>
 
-#include "autograd/ops.hpp"
-#include "data/batch.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/data/batch.hpp"
 
 namespace xgrad::data {
 

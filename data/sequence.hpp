@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.hpp"
-#include "nn/recurrent.hpp"
+#include "xgrad/core/tensor.hpp"
+#include "xgrad/nn/recurrent.hpp"
 
 namespace xgrad::data {
 

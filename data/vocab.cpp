@@ -1,10 +1,10 @@
-#include "data/vocab.hpp"
+#include "xgrad/data/vocab.hpp"
 
 #include <algorithm>
 #include <map>
 #include <string_view>
 
-#include "core/error.hpp"
+#include "xgrad/core/error.hpp"
 
 namespace xgrad::data {
 

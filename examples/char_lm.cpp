@@ -25,7 +25,7 @@
 
 #include "common/fortunes.hpp"
 #include "common/report.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

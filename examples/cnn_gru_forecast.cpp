@@ -20,7 +20,7 @@
 #include <fmt/core.h>
 
 #include "common/report.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -1,7 +1,7 @@
 // The README's first example: define a function with xgrad ops and differentiate it.
 #include <fmt/core.h>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -13,7 +13,7 @@
 
 #include <fmt/core.h>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

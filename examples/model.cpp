@@ -1,7 +1,7 @@
 // The README's model: a CNN-GRU regressor defined in a few lines, and its summary.
 #include <fmt/core.h>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -27,7 +27,7 @@
 #include <fmt/core.h>
 
 #include "common/report.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

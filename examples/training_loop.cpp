@@ -2,7 +2,7 @@
 // numbers sums to more than zero. First written by hand, then with optim::fit.
 #include <fmt/core.h>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -33,7 +33,7 @@
 
 #include "common/report.hpp"
 #include "common/adding.hpp"
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

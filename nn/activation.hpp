@@ -1,7 +1,7 @@
 #pragma once
 // Activations as modules, for Sequential; the functions themselves are the ops (relu, tanh, ...).
-#include "autograd/ops.hpp"
-#include "nn/module.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

@@ -1,14 +1,14 @@
-#include "nn/attention.hpp"
+#include "xgrad/nn/attention.hpp"
 
 #include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "nn/dropout.hpp"
-#include "nn/init.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/dropout.hpp"
+#include "xgrad/nn/init.hpp"
 
 namespace xgrad::nn {
 

@@ -10,8 +10,8 @@
 #include <memory>
 #include <optional>
 
-#include "nn/linear.hpp"
-#include "nn/module.hpp"
+#include "xgrad/nn/linear.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

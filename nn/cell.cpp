@@ -1,12 +1,12 @@
-#include "nn/cell.hpp"
+#include "xgrad/nn/cell.hpp"
 
 #include <algorithm>
 
 #include <fmt/ranges.h>
 
-#include "autograd/ops.hpp"
-#include "nn/init.hpp"
-#include "nn/linear.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/init.hpp"
+#include "xgrad/nn/linear.hpp"
 
 namespace xgrad::nn {
 

@@ -4,7 +4,7 @@
 // sequence and supplies masking, dropout, stacking, bidirectionality and carried state.
 #include <vector>
 
-#include "nn/module.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

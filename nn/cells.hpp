@@ -1,7 +1,7 @@
 #pragma once
 // The cells xgrad ships. Each step() is written as its equations (see the .cpp files); the
 // weights use PyTorch's names and gate order, so RNN, GRU and LSTM weights load from PyTorch.
-#include "nn/cell.hpp"
+#include "xgrad/nn/cell.hpp"
 
 namespace xgrad::nn {
 

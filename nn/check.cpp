@@ -1,14 +1,14 @@
-#include "nn/check.hpp"
+#include "xgrad/nn/check.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "core/random.hpp"
-#include "nn/recurrent.hpp"
+#include "xgrad/autograd/gradcheck.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/random.hpp"
+#include "xgrad/nn/recurrent.hpp"
 
 namespace xgrad::nn {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/recurrent.hpp"
+#include "xgrad/nn/recurrent.hpp"
 
 namespace xgrad::nn {
 

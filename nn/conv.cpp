@@ -1,10 +1,10 @@
-#include "nn/conv.hpp"
+#include "xgrad/nn/conv.hpp"
 
 #include <algorithm>
 
-#include "autograd/ops.hpp"
-#include "nn/init.hpp"
-#include "nn/linear.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/init.hpp"
+#include "xgrad/nn/linear.hpp"
 
 namespace xgrad::nn {
 

@@ -3,7 +3,7 @@
 // PyTorch's parameter names and layout (weight [out, in, k], bias [out]).
 #include <cstdint>
 
-#include "nn/module.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

@@ -1,10 +1,10 @@
-#include "nn/decode.hpp"
+#include "xgrad/nn/decode.hpp"
 
 #include <cmath>
 #include <limits>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::nn {
 

@@ -4,8 +4,8 @@
 #include <functional>
 #include <utility>
 
-#include "core/random.hpp"
-#include "nn/cell.hpp"
+#include "xgrad/core/random.hpp"
+#include "xgrad/nn/cell.hpp"
 
 namespace xgrad::nn {
 

@@ -1,8 +1,8 @@
-#include "nn/dilated.hpp"
+#include "xgrad/nn/dilated.hpp"
 
 #include <fmt/ranges.h>
 
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::nn {
 

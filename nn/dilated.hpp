@@ -6,7 +6,7 @@
 // (t = j, j + d, j + 2d, ...) as one batch of B * d sequences.
 #include <vector>
 
-#include "nn/recurrent.hpp"
+#include "xgrad/nn/recurrent.hpp"
 
 namespace xgrad::nn {
 

@@ -1,6 +1,6 @@
-#include "nn/dropout.hpp"
+#include "xgrad/nn/dropout.hpp"
 
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::nn {
 

@@ -1,6 +1,6 @@
 #pragma once
-#include "core/random.hpp"
-#include "nn/module.hpp"
+#include "xgrad/core/random.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

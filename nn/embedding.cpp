@@ -1,9 +1,9 @@
-#include "nn/embedding.hpp"
+#include "xgrad/nn/embedding.hpp"
 
 #include <algorithm>
 
-#include "autograd/ops.hpp"
-#include "core/random.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/random.hpp"
 
 namespace xgrad::nn {
 

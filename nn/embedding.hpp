@@ -1,7 +1,7 @@
 #pragma once
 #include <optional>
 
-#include "nn/module.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

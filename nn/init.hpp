@@ -2,7 +2,7 @@
 // Parameter initialisation, as PyTorch's layers do it (so a fresh model starts alike).
 #include <cmath>
 
-#include "core/random.hpp"
+#include "xgrad/core/random.hpp"
 
 namespace xgrad::nn::init {
 

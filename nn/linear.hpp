@@ -1,6 +1,6 @@
 #pragma once
-#include "autograd/ops.hpp"
-#include "nn/module.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

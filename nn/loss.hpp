@@ -3,7 +3,7 @@
 // stable: bce_with_logits never forms sigmoid(x), cross_entropy never forms softmax(x).
 #include <cstdint>
 
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::nn {
 

@@ -1,4 +1,4 @@
-#include "nn/module.hpp"
+#include "xgrad/nn/module.hpp"
 
 #include <algorithm>
 #include <map>
@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "autograd/node.hpp"
-#include "core/random.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/core/random.hpp"
 
 namespace xgrad::nn {
 

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/safetensors.hpp"
-#include "core/tensor.hpp"
+#include "xgrad/core/safetensors.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::nn {
 

@@ -1,9 +1,9 @@
 // Neural Turing Machine: the addressing equations, the cell and the layer (see nn/ntm.hpp).
-#include "nn/ntm.hpp"
+#include "xgrad/nn/ntm.hpp"
 
 #include <cmath>
 
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::nn {
 

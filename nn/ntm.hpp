@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "nn/linear.hpp"
-#include "nn/recurrent.hpp"
+#include "xgrad/nn/linear.hpp"
+#include "xgrad/nn/recurrent.hpp"
 
 namespace xgrad::nn {
 

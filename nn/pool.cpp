@@ -1,6 +1,6 @@
-#include "nn/pool.hpp"
+#include "xgrad/nn/pool.hpp"
 
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::nn {
 

@@ -3,7 +3,7 @@
 // padding only: T_out = floor((T - pool_size) / stride) + 1.
 #include <cstdint>
 
-#include "nn/module.hpp"
+#include "xgrad/nn/module.hpp"
 
 namespace xgrad::nn {
 

@@ -1,10 +1,10 @@
-#include "nn/recurrent.hpp"
+#include "xgrad/nn/recurrent.hpp"
 
 #include <algorithm>
 #include <set>
 
-#include "autograd/ops.hpp"
-#include "nn/dropout.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/dropout.hpp"
 
 namespace xgrad::nn {
 

@@ -7,8 +7,8 @@
 #include <functional>
 #include <memory>
 
-#include "nn/cell.hpp"
-#include "nn/cells.hpp"
+#include "xgrad/nn/cell.hpp"
+#include "xgrad/nn/cells.hpp"
 
 namespace xgrad::nn {
 

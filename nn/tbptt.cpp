@@ -1,4 +1,4 @@
-#include "nn/tbptt.hpp"
+#include "xgrad/nn/tbptt.hpp"
 
 #include <algorithm>
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <vector>
 
-#include "nn/cell.hpp"
+#include "xgrad/nn/cell.hpp"
 
 namespace xgrad::nn {
 

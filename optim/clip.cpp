@@ -1,9 +1,9 @@
-#include "optim/clip.hpp"
+#include "xgrad/optim/clip.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/kernel.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad::optim {
 

@@ -3,7 +3,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::optim {
 

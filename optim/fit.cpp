@@ -1,4 +1,4 @@
-#include "optim/fit.hpp"
+#include "xgrad/optim/fit.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "autograd/node.hpp"
-#include "core/error.hpp"
-#include "optim/clip.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/core/error.hpp"
+#include "xgrad/optim/clip.hpp"
 
 namespace xgrad::optim {
 

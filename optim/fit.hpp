@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.hpp"
-#include "nn/module.hpp"
-#include "optim/optimizer.hpp"
-#include "optim/progress.hpp"
-#include "optim/schedule.hpp"
+#include "xgrad/core/tensor.hpp"
+#include "xgrad/nn/module.hpp"
+#include "xgrad/optim/optimizer.hpp"
+#include "xgrad/optim/progress.hpp"
+#include "xgrad/optim/schedule.hpp"
 
 namespace xgrad::optim {
 

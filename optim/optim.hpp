@@ -1,7 +1,7 @@
 #pragma once
 // Everything in xgrad::optim.
-#include "optim/clip.hpp"
-#include "optim/fit.hpp"
-#include "optim/optimizer.hpp"
-#include "optim/progress.hpp"
-#include "optim/schedule.hpp"
+#include "xgrad/optim/clip.hpp"
+#include "xgrad/optim/fit.hpp"
+#include "xgrad/optim/optimizer.hpp"
+#include "xgrad/optim/progress.hpp"
+#include "xgrad/optim/schedule.hpp"

@@ -1,12 +1,12 @@
-#include "optim/optimizer.hpp"
+#include "xgrad/optim/optimizer.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <unordered_set>
 
-#include "autograd/node.hpp"
-#include "core/kernel.hpp"
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad::optim {
 

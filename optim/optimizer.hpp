@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/safetensors.hpp"
-#include "core/tensor.hpp"
+#include "xgrad/core/safetensors.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::optim {
 

@@ -1,4 +1,4 @@
-#include "optim/progress.hpp"
+#include "xgrad/optim/progress.hpp"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/error.hpp"
+#include "xgrad/core/error.hpp"
 
 namespace xgrad::optim {
 

@@ -6,7 +6,7 @@
 // schedule reaches that is not finite (gamma > 1 for long enough) is refused by set_lr.
 #include <cstdint>
 
-#include "optim/optimizer.hpp"
+#include "xgrad/optim/optimizer.hpp"
 
 namespace xgrad::optim {
 

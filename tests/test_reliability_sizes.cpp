@@ -16,7 +16,7 @@
 #include <limits>
 #include <string>
 
-#include "core/gemm.hpp"
+#include "xgrad/core/gemm.hpp"
 #include "testing.hpp"
 
 using namespace xgrad;

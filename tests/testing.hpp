@@ -10,7 +10,7 @@
 
 #include <doctest/doctest.h>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 namespace xgrad::testing {
 

@@ -1,6 +1,6 @@
 #include "common/adding.hpp"
 
-#include "autograd/ops.hpp"
+#include "xgrad/autograd/ops.hpp"
 
 namespace xgrad::examples {
 

@@ -2,8 +2,8 @@
 // The adding problem (Hochreiter & Schmidhuber 1997): a long sequence of (value, marker) pairs
 // with two markers, one in each half; the target is the sum of the two marked values.
 // Always predicting 1 scores an MSE of about 0.167.
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "xgrad/core/random.hpp"
+#include "xgrad/core/tensor.hpp"
 
 namespace xgrad::examples {
 

@@ -1,7 +1,7 @@
 // The LSTM family: LSTM, peephole, coupled input-forget, Gen 1, depth-gated.
-#include "autograd/ops.hpp"
-#include "nn/cells.hpp"
-#include "nn/linear.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/cells.hpp"
+#include "xgrad/nn/linear.hpp"
 
 namespace xgrad::nn {
 

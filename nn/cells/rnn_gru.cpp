@@ -1,7 +1,7 @@
 // Elman RNN, the two GRU forms and the minimal gated unit.
-#include "autograd/ops.hpp"
-#include "nn/cells.hpp"
-#include "nn/linear.hpp"
+#include "xgrad/autograd/ops.hpp"
+#include "xgrad/nn/cells.hpp"
+#include "xgrad/nn/linear.hpp"
 
 namespace xgrad::nn {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 namespace xgrad::attacks {
 

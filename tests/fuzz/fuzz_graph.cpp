@@ -12,7 +12,7 @@
 #include <limits>
 #include <vector>
 
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 

@@ -1,7 +1,7 @@
 #pragma once
 // The model and optimizer that fuzz_state_dict loads into, shared with fuzz_seeds (which writes
 // their state as seeds, so that the fuzzer starts from files that load).
-#include "xgrad.hpp"
+#include <xgrad/xgrad.hpp>
 
 namespace xgrad::fuzz {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/safetensors.hpp"
+#include "xgrad/core/safetensors.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "core/safetensors.hpp"
+#include "xgrad/core/safetensors.hpp"
 #include "fuzz_model.hpp"
 
 using namespace xgrad;
