@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz readme package
+.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz readme package docs
 
 all: build
 
@@ -82,5 +82,25 @@ package: deps
 	@cmake --build $(PACKAGE_BUILD) -j$(JOBS)
 	@cd $(PACKAGE_BUILD) && cpack -G DEB
 
+# The API reference: Doxygen (docs/Doxyfile) over the public headers, with README.md as the main
+# page and a page per layer (docs/*.md). HTML in build-docs/html/index.html. Fails on any Doxygen
+# warning (the log is build-docs/warnings.log) and when a public header is missing from its
+# layer's page. Doxygen reads the sources through build-docs/src/xgrad, a link to this folder, so
+# that the reference names headers as users include them (<xgrad/nn/recurrent.hpp>). docs/Doxyfile
+# names build-docs too.
+DOCS_BUILD = build-docs
+XGRAD_VERSION = ${shell sed -n 's/^project(xgrad VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt}
+docs:
+	@.ci/deps --with docs .ci/packages.txt
+	@rm -rf $(DOCS_BUILD)/html $(DOCS_BUILD)/warnings.log
+	@mkdir -p $(DOCS_BUILD)/src && ln -sfn ../.. $(DOCS_BUILD)/src/xgrad
+	@XGRAD_VERSION=$(XGRAD_VERSION) doxygen docs/Doxyfile || { cat $(DOCS_BUILD)/warnings.log; exit 1; }
+	@if [ -s $(DOCS_BUILD)/warnings.log ]; then cat $(DOCS_BUILD)/warnings.log; exit 1; fi
+	@missing=0; for h in core/*.hpp autograd/*.hpp nn/*.hpp optim/*.hpp data/*.hpp; do \
+	  grep -q "src/xgrad/$$h" docs/Doxyfile && continue; \
+	  grep -qF "\ref xgrad/$$h" docs/$${h%%/*}.md || { echo "docs: $$h is not on docs/$${h%%/*}.md"; missing=1; }; \
+	done; exit $$missing
+	@echo "docs: $(DOCS_BUILD)/html/index.html"
+
 clean:
-	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) $(PACKAGE_BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) $(PACKAGE_BUILD) $(DOCS_BUILD)

@@ -11,3 +11,7 @@
 #include "xgrad/nn/nn.hpp"
 #include "xgrad/optim/optim.hpp"
 #include "xgrad/data/data.hpp"
+
+/// \namespace xgrad
+/// Tensors, the primitive ops and gradient checks; the layers, optimizers and data helpers are
+/// in xgrad::nn, xgrad::optim and xgrad::data. Overview: \ref layers.

@@ -5,6 +5,9 @@
 
 #include "xgrad/core/tensor.hpp"
 
+/// \namespace xgrad::autograd
+/// The graph and its engine: nodes, backward, grad, grad mode and anomaly mode.
+/// Overview: \ref layer_autograd.
 namespace xgrad::autograd {
 
 /// Accumulates d(sum of roots * grads)/d(leaf) into every reachable leaf's .grad. An undefined

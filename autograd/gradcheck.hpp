@@ -8,12 +8,14 @@
 
 namespace xgrad {
 
+/// Tolerances of gradcheck and gradgradcheck (PyTorch's defaults).
 struct GradcheckOptions {
   double eps = 1e-6;   ///< central-difference step
   double atol = 1e-5;  ///< pass when |analytic - numeric| <= atol + rtol * |numeric|
   double rtol = 1e-3;
 };
 
+/// The function a gradient check differentiates: inputs -> one output tensor.
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
 /// Checks the full Jacobian of f at `inputs` (f64; those that require grad are checked).
@@ -21,7 +23,7 @@ using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 /// elements with the worst mismatch, and both values.
 bool gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
-/// Checks second derivatives: gradcheck of (inputs, v) -> d(f(inputs) . v)/d(inputs) with a
+/// Checks second derivatives: gradcheck of (inputs, v) -> d(sum(f(inputs) * v))/d(inputs) with a
 /// random v (seeded), the backward of f recorded with create_graph.
 bool gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {},
                    std::uint64_t seed = 0);

@@ -48,6 +48,7 @@ class NoGradGuard : public GradModeGuard {
 bool anomaly_enabled();
 void set_anomaly_enabled(bool enabled);
 
+/// Sets anomaly mode for a scope (on by default), restoring the previous mode on exit.
 class AnomalyModeGuard {
  public:
   explicit AnomalyModeGuard(bool enabled = true) : previous_(anomaly_enabled()) { set_anomaly_enabled(enabled); }
@@ -75,6 +76,8 @@ struct Edge {
   explicit operator bool() const { return node != nullptr; }
 };
 
+/// A recorded op in the define-by-run graph: its name, edges to the nodes of its inputs, what it
+/// saved, and its backward (apply). Owned by the tensors and the later nodes that refer to it.
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(const char* name, std::size_t num_inputs, std::uint32_t num_outputs = 1);

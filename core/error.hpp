@@ -8,6 +8,8 @@
 
 namespace xgrad {
 
+/// The one exception type of xgrad: every user mistake throws it, with a message that names
+/// the op and the shapes (or the file and the byte offset).
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}

@@ -47,6 +47,11 @@ int normalize_axis(std::int64_t axis, std::size_t rank, const char* op, const Sh
 
 }  // namespace xgrad
 
+/// \namespace fmt
+/// The {fmt} library, which xgrad prints every message with. xgrad specialises fmt::formatter
+/// for Shape and Tensor, so both go straight into a format string.
+
+/// Prints a Shape through fmt: fmt::print("{}", shape) gives "[2, 3]", as to_string(const Shape&).
 template <>
 struct fmt::formatter<xgrad::Shape> : fmt::formatter<std::string_view> {
   auto format(const xgrad::Shape& s, format_context& ctx) const {

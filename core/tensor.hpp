@@ -46,6 +46,9 @@ class Storage {
 class Tensor;
 struct TensorImpl;
 
+/// A cheap, shared handle to an n-d array with a runtime dtype (f32, f64, i64), plus the
+/// autograd fields (requires_grad, grad, grad_fn) that autograd/ fills in. Copies are shallow:
+/// every copy refers to the same data, as a PyTorch tensor does.
 class Tensor {
  public:
   Tensor() = default;  ///< an undefined tensor (like a None gradient)
@@ -192,6 +195,7 @@ T* Tensor::data() const {
 
 }  // namespace xgrad
 
+/// Prints a Tensor through fmt: fmt::print("{}", t) gives to_string(const Tensor&).
 template <>
 struct fmt::formatter<xgrad::Tensor> : fmt::formatter<std::string_view> {
   auto format(const xgrad::Tensor& t, format_context& ctx) const {

@@ -14,7 +14,7 @@ namespace xgrad::data {
 /// A random permutation of 0 .. n-1 (torch.randperm), by Fisher-Yates over the generator's engine.
 std::vector<std::int64_t> permutation(std::int64_t n, Generator* gen = nullptr);
 
-/// Indices 0 .. n-1, shuffled or in order, cut into batches of batch_size; the last batch is
+/// Indices 0..n-1, shuffled or in order, cut into batches of batch_size; the last batch is
 /// shorter unless drop_last drops it (DataLoader(batch_size, shuffle, drop_last)).
 std::vector<std::vector<std::int64_t>> batches(std::int64_t n, std::int64_t batch_size, bool shuffle = true,
                                                Generator* gen = nullptr, bool drop_last = false);

@@ -61,13 +61,14 @@ Tensor timeseries_windows(const Tensor& data, std::int64_t sequence_length, std:
 
 /// timeseries_dataset_from_array(data, targets, ...): the windows and targets[s_i], the
 /// target of the window that starts at s_i (Keras: "targets[i] corresponds to the window
-/// starting at i"; to predict the step after each window, pass targets = data[(sequence_length
-/// - 1) * sampling_rate + 1 :]). Windows that start past targets' end are dropped, as in Keras.
+/// starting at i"; to predict the step after each window, pass
+/// targets = data[(sequence_length - 1) * sampling_rate + 1 :]). Windows that start past
+/// targets' end are dropped, as in Keras.
 Windows timeseries_windows(const Tensor& data, const Tensor& targets, std::int64_t sequence_length,
                            std::int64_t sequence_stride = 1, std::int64_t sampling_rate = 1);
 
 /// Next-token windows of a corpus (the n-gram model's training set): inputs i64 [N, k] =
-/// w_t .. w_{t+k-1} and targets i64 [N] = w_{t+k}, for t = 0, stride, 2 stride, ...
+/// w_t..w_{t+k-1} and targets i64 [N] = w_{t+k}, for t = 0, stride, 2 stride, ...
 Windows next_token_windows(const std::vector<std::int64_t>& tokens, std::int64_t k, std::int64_t stride = 1);
 
 /// Truncated-BPTT batching, as PyTorch's word_language_model: the corpus is cut into

@@ -46,8 +46,8 @@ class Vocabulary {
   std::unordered_map<std::string, std::int64_t> ids_;
 };
 
-/// Word tokens: split at ASCII whitespace, with each of . , ! ? ; : " ( ) a token of its own
-/// ("Hi, you!" -> hi , you !); lowercase folds ASCII letters only.
+/// Word tokens: split at ASCII whitespace, with each of , ! ? ; : " ( ) and the period a token
+/// of its own ("Hi, you!" -> hi , you !); lowercase folds ASCII letters only.
 std::vector<std::string> words(const std::string& text, bool lowercase = true);
 
 /// Character tokens: one per UTF-8 code point ("né" -> n, é); each byte that is not part of a

@@ -15,6 +15,8 @@ using State = std::vector<Tensor>;
 /// [batch, shape...]: a state tensor's full shape from its per-example shape.
 Shape batched(std::int64_t batch, const Shape& shape);
 
+/// The base of every recurrent cell: a module with a step function (state in, state out) that
+/// reads like its equations. Recurrent runs any cell over a sequence.
 class Cell : public Module {
  public:
   Cell(std::int64_t input_size, std::int64_t hidden_size, std::size_t state_count = 1);

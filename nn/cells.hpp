@@ -37,7 +37,7 @@ class GRUResetBeforeCell : public Cell {
   State step(const Tensor& x, const State& state) override;
 };
 
-/// Minimal gated unit (Zhou et al. 2016), one forget gate f in place of the GRU's r and z:
+/// Minimal gated unit (Zhou et al., 2016), one forget gate f in place of the GRU's r and z:
 /// f = sigmoid(f_x + W_hf h + b_hf), n = tanh(n_x + W_hn (f * h) + b_hn), h' = (1 - f) * h + f * n.
 /// Weights as PyTorch would name them: weight_ih [2H, I] (f, n), weight_hh [2H, H], bias_ih, bias_hh.
 class MGUCell : public Cell {
@@ -83,7 +83,7 @@ class Gen1LSTMCell : public Cell {
   State step(const Tensor& x, const State& state) override;
 };
 
-/// Depth-gated LSTM (Yao et al. 2015, arXiv:1508.03790): an LSTM whose cell also takes the cell
+/// Depth-gated LSTM (Yao et al., 2015, arXiv:1508.03790): an LSTM whose cell also takes the cell
 /// of the layer beneath through a depth gate d = sigmoid(b_d + W_xd x + w_cd * c + w_ld * c_below),
 /// c' = d * c_below + f * c + i * g. weight_ih is [5H, I] (i, f, g, o, d), weight_hh [4H, H].
 /// Without a layer beneath (step) it is a plain LSTM.

@@ -9,6 +9,7 @@
 
 namespace xgrad::nn {
 
+/// Options of check_cell and check_module.
 struct CheckOptions {
   std::int64_t batch = 2;
   std::int64_t steps = 3;      ///< sequence length for cells

@@ -17,6 +17,7 @@ using DecoderStep = std::function<std::pair<Tensor, State>(const Tensor& tokens,
 /// decoder predicted. Returns the logits [B, T, V] for targets [B, T].
 Tensor teacher_forcing(const DecoderStep& step, const Tensor& start, const Tensor& targets, State state);
 
+/// How generate() and choose_tokens() pick each token.
 struct GenerateOptions {
   double temperature = 0;        ///< 0: greedy (argmax); > 0: sample from softmax(logits / temperature)
   Generator* generator = nullptr;  ///< for sampling (the default generator when null)

@@ -12,6 +12,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullpt
 /// time steps gives variational (recurrent) dropout.
 Tensor dropout_mask(const Shape& shape, double p, Dtype dtype, Generator* gen = nullptr);
 
+/// dropout(x, p) as a module: active in training mode, the identity in eval mode.
 class Dropout : public UnaryModule {
  public:
   explicit Dropout(double p = 0.5);

@@ -4,6 +4,8 @@
 
 #include "xgrad/core/random.hpp"
 
+/// \namespace xgrad::nn::init
+/// Parameter initialisation, as PyTorch's layers do it.
 namespace xgrad::nn::init {
 
 /// Uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]: PyTorch's default for Linear, Conv1d and RNNs.

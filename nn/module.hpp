@@ -17,6 +17,9 @@ namespace xgrad::nn {
 
 using StateDict = NamedTensors;
 
+/// The base of every layer. A module registers its parameters, buffers and submodules by name
+/// in its constructor; the base walks the tree with dotted names that match PyTorch's
+/// state_dict, switches train/eval, converts dtypes and saves and loads weights.
 class Module {
  public:
   Module() = default;
@@ -97,7 +100,11 @@ class Module {
 
 /// A submodule held by its parent, which reads like the module itself: `conv(x)`, `gru->run(h)`.
 /// Declared as a member, it builds the module and registers it in one line, the type written once:
+///
+/// ```
 ///   nn::Holder<nn::Conv1D> conv{this, "conv", 14, 32, 5};
+/// ```
+///
 /// It also wraps an existing module (`Holder<M>(std::make_shared<M>(...))`) and converts to a
 /// std::shared_ptr of M or of any base (for Sequential, optimizers, factories).
 template <class M>

@@ -18,3 +18,7 @@
 #include "xgrad/nn/pool.hpp"
 #include "xgrad/nn/recurrent.hpp"
 #include "xgrad/nn/tbptt.hpp"
+
+/// \namespace xgrad::nn
+/// Modules, layers, recurrent cells and the recurrent driver, attention and losses.
+/// Overview: \ref layer_nn.

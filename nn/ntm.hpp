@@ -16,6 +16,8 @@
 
 namespace xgrad::nn {
 
+/// \namespace xgrad::nn::ntm
+/// The NTM's addressing, one equation per function, for NTMCell and other memory cells.
 namespace ntm {
 
 /// Content addressing: w^c_i = softmax_i(beta K(k, M_i)), K the cosine similarity (eps 1e-8, so
@@ -52,7 +54,9 @@ struct NTMOptions {
   double memory_init = 1e-6;           ///< every memory entry at the start of a sequence
 };
 
-/// An NTM step (Graves et al. 2014) with an LSTM controller:
+/// An NTM step (Graves et al., 2014) with an LSTM controller:
+///
+/// ```{.unparsed}
 ///   (h, c) = LSTM([x, r_{t-1}], (h, c))                    the controller reads the last reads
 ///   per head: k, beta, g, s, gamma (+ e, a for the write head) = Linear(h)
 ///     k as is; beta = softplus(.) >= 0 (0 makes w^c uniform: location-only addressing, which
@@ -61,6 +65,8 @@ struct NTMOptions {
 ///   w^w = address(M, w^w_prev, ...);  M' = M * (1 - w^w e^T) + w^w a^T   (write first, as the DNC:
 ///   w^r = address(M', w^r_prev, ...); r = w^r M'                          reads see this step's write)
 ///   y = Linear([h, r])                                     the output sees this step's reads
+/// ```
+///
 /// State, by Slot: {y [B, H], h [B, C], c [B, C], M [B, N, W], r [B, R*W], w^r [B, R, N], w^w [B, N]};
 /// hidden_size() is the output size H. A sequence starts with M = memory_init everywhere, both
 /// weightings one-hot on location 0 and r = w^r M. Children: `controller` (LSTMCell),

@@ -22,12 +22,14 @@ std::vector<State> detach(const std::vector<State>& states);
 /// Plans BPTT(k1, k2) over a sequence and keeps the detached states each window starts from.
 /// k2 must be a multiple of k1, so that every window starts where an earlier one ended.
 ///
+/// ```
 ///   TruncatedBPTT tbptt(k1, k2);
 ///   for (auto w : tbptt.windows(T)) {
 ///     auto r = lstm.run(slice(x, 1, w.begin, w.end), {}, tbptt.state_at(w.begin));
-///     loss(r.output's steps from w.loss_begin - w.begin on).backward(); optimizer.step();
+///     loss(the steps of r.output from w.loss_begin - w.begin on).backward(); optimizer.step();
 ///     tbptt.keep(w.end, r.states);
 ///   }
+/// ```
 class TruncatedBPTT {
  public:
   TruncatedBPTT(std::int64_t k1, std::int64_t k2);

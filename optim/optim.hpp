@@ -5,3 +5,7 @@
 #include "xgrad/optim/optimizer.hpp"
 #include "xgrad/optim/progress.hpp"
 #include "xgrad/optim/schedule.hpp"
+
+/// \namespace xgrad::optim
+/// Optimizers, learning-rate schedules, gradient clipping and the fit loop.
+/// Overview: \ref layer_optim.

@@ -13,6 +13,8 @@
 
 namespace xgrad::optim {
 
+/// The base of every optimizer: the parameters, the learning rate and per-parameter buffers,
+/// saved and loaded with state_dict() so a resumed run continues bit-identically.
 class Optimizer {
  public:
   /// `name` appears in errors ("SGD", "Adam", ...). A tensor listed more than once (lists built

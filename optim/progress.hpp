@@ -16,6 +16,7 @@ namespace xgrad::optim {
 /// Named values shown after the bar ("loss", "acc"), in display order.
 using Metrics = std::vector<std::pair<std::string, double>>;
 
+/// A Keras-style progress bar: redrawn in place on a terminal, plain lines otherwise.
 class ProgressBar {
  public:
   using Clock = std::chrono::steady_clock;

@@ -10,6 +10,7 @@
 
 namespace xgrad::optim {
 
+/// The base of the epoch-count schedules: step() sets the optimizer's lr to lr_at(the next epoch).
 class Schedule {
  public:
   explicit Schedule(Optimizer& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
