@@ -40,7 +40,8 @@ class ProgressBar {
   static constexpr int kWidth = 30;
 
  private:
-  /// The text of one line (no '\r' or newline): counter, bar, ETA or elapsed, values, rate.
+  /// The text of one line (no carriage return or newline): counter, bar, ETA or elapsed, values,
+  /// rate.
   std::string line(const Metrics& values, bool final) const;
   /// Writes `text` in place of the previous line (terminal) and flushes.
   void redraw(const std::string& text, bool end_line);
