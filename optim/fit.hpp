@@ -22,15 +22,15 @@ namespace xgrad::optim {
 
 /// What the forward pass over one batch gives back.
 struct StepResult {
-  Tensor loss;                 ///< a scalar; in training it must require grad
-  Metrics metrics;             ///< e.g. {{"acc", 0.8}}; averaged over batches weighted by count
+  Tensor loss = {};            ///< a scalar; in training it must require grad
+  Metrics metrics = {};        ///< e.g. {{"acc", 0.8}}; averaged over batches weighted by count
   std::int64_t count = 1;      ///< examples in the batch, the weight of its loss and metrics
 };
 
 /// A source of batches: `run(index)` does the forward pass on batch index in [0, count).
 struct Batches {
   std::int64_t count = 0;                                      ///< batches per epoch
-  std::function<StepResult(std::int64_t index)> run;
+  std::function<StepResult(std::int64_t index)> run = {};
   std::function<void(std::int64_t epoch)> on_epoch_begin = {};  ///< e.g. reshuffle; optional
 };
 
@@ -156,12 +156,12 @@ struct FitOptions {
   std::FILE* out = stdout;                   ///< where progress goes; nullptr: nowhere (as progress = false)
   Schedule* schedule = nullptr;              ///< stepped after each epoch
   ReduceLROnPlateau* plateau = nullptr;      ///< stepped after each epoch with val_loss (loss without validation)
-  std::vector<std::shared_ptr<Callback>> callbacks;
+  std::vector<std::shared_ptr<Callback>> callbacks = {};  ///< called in this order after each epoch
 };
 
 /// The logs of every epoch run.
 struct History {
-  std::vector<Logs> epochs;
+  std::vector<Logs> epochs = {};
   bool stopped_early = false;
 };
 
