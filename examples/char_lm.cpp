@@ -14,7 +14,7 @@
 // Usage: char_lm [--cell lstm|gru|gru-before|rnn|peephole|coupled|gen1|dglstm] [--layers L]
 //                [--hidden H] [--embed E] [--batch B] [--bptt K] [--chars N] [--lr LR]
 //                [--epochs N] [--seed S] [--checkpoint PATH] [--prompt TEXT]
-//                [--temperature T] [--sample N] [--quick | --tiny]
+//                [--temperature T] [--sample N] [--quick | --tiny]   (--help: every flag and its default)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,13 +23,16 @@
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include "common/fortunes.hpp"
 #include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 
-/// One recurrent cell of hidden size H per layer, chosen by name.
+const std::vector<std::string> kCells{"lstm", "gru", "gru-before", "rnn", "peephole", "coupled", "gen1", "dglstm"};
+
+/// One recurrent cell of hidden size H per layer, chosen by name (one of kCells).
 nn::CellFactory cell_factory(const std::string& name, std::int64_t H) {
   return [name, H](std::int64_t layer, std::int64_t in) -> std::shared_ptr<nn::Cell> {
     if (name == "lstm") return std::make_shared<nn::LSTMCell>(in, H);
@@ -65,20 +68,30 @@ struct CharLM : nn::Module {
 };
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"cell", "layers", "hidden", "embed", "batch", "bptt", "chars", "lr", "epochs",
-                                     "seed", "checkpoint", "prompt", "temperature", "sample", "quick", "tiny"});
-  const bool quick = flags.has("quick"), tiny = flags.has("tiny");
-  const std::string cell = flags.text("cell", "lstm");
-  const std::int64_t layers = flags.integer("layers", cell == "dglstm" ? 2 : 1);
-  const std::int64_t H = flags.integer("hidden", tiny ? 32 : quick ? 128 : 256);
-  const std::int64_t E = flags.integer("embed", tiny ? 16 : 32);
-  const std::int64_t B = flags.integer("batch", tiny ? 8 : 32);
-  const std::int64_t bptt = flags.integer("bptt", tiny ? 16 : quick ? 48 : 64);
-  const std::int64_t max_chars = flags.integer("chars", tiny ? 6000 : quick ? 400000 : -1);  // -1: all
-  const std::int64_t epochs = flags.integer("epochs", tiny ? 2 : quick ? 3 : 10);
-  const double lr = flags.number("lr", quick || tiny ? 6e-3 : 3e-3);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
-  const std::string checkpoint = flags.text("checkpoint", "/tmp/xgrad_char_lm_" + cell + ".safetensors");
+  examples::Cli cli("char_lm",
+                    "A character-level language model on the fortunes corpus: truncated BPTT, validation "
+                    "bits/char against the unigram entropy, the best checkpoint, sampled text.");
+  std::string cell = "lstm", checkpoint, prompt = "The ";
+  std::int64_t layers = 1, H = 0, E = 0, B = 0, bptt = 0, max_chars = 0, epochs = 0, sample = 0;
+  double lr = 0, temperature = 0.7;
+  cli.add("--cell", cell, "the recurrent cell")->check(CLI::IsMember(kCells));
+  cli.add("--layers", layers, "stacked recurrent layers (2 for dglstm)")->check(examples::positive);
+  cli.add("--hidden", H, {256, 128, 32}, "hidden units per layer")->check(examples::positive);
+  cli.add("--embed", E, {32, 32, 16}, "size of a character's embedding")->check(examples::positive);
+  cli.add("--batch", B, {32, 32, 8}, "parallel streams of text")->check(examples::positive);
+  cli.add("--bptt", bptt, {64, 48, 16}, "characters per window of truncated BPTT")->check(examples::positive);
+  cli.add("--chars", max_chars, {-1, 400000, 6000}, "characters of the corpus to use (-1: all)");
+  cli.add("--epochs", epochs, {10, 3, 2}, "passes over the training text")->check(examples::positive);
+  cli.add("--lr", lr, {3e-3, 6e-3, 6e-3}, "Adam's learning rate")->check(examples::positive);
+  cli.add("--checkpoint", checkpoint, "where the best epoch is saved (default /tmp/xgrad_char_lm_<cell>.safetensors)");
+  cli.add("--prompt", prompt, "the text sampling starts from");
+  cli.add("--temperature", temperature, "sampling temperature (lower: more likely characters)")->check(examples::positive);
+  cli.add("--sample", sample, {300, 300, 40}, "characters to sample")->check(examples::nonnegative);
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const bool tiny = cli.tiny();
+  const std::uint64_t seed = cli.seed();
+  if (!cli.given("--layers") && cell == "dglstm") layers = 2;  // a depth gate needs a layer beneath
+  if (checkpoint.empty()) checkpoint = "/tmp/xgrad_char_lm_" + cell + ".safetensors";
   manual_seed(seed);
   const auto start = std::chrono::steady_clock::now();
 
@@ -158,15 +171,13 @@ int main(int argc, char** argv) try {
     for (const auto& s : next) out.insert(out.end(), s.begin(), s.end());
     return std::pair{squeeze(logits, 1), out};
   };
-  const std::string prompt = flags.text("prompt", "The ");
   Generator sampler(seed);
   model.eval();
   Tensor context = unsqueeze(data::index_tensor(vocab.encode(data::characters(prompt))), 0);  // [1, C]
-  Tensor sampled = nn::generate(step, context, {}, flags.integer("sample", tiny ? 40 : 300),
-                                {.temperature = flags.number("temperature", 0.7), .generator = &sampler});
+  Tensor sampled = nn::generate(step, context, {}, sample, {.temperature = temperature, .generator = &sampler});
   std::string continuation;
   for (const auto& c : vocab.decode(sampled.to_vector<std::int64_t>())) continuation += c;
-  fmt::print("\nsample (temperature {}):\n{}{}\n", flags.number("temperature", 0.7), prompt, continuation);
+  fmt::print("\nsample (temperature {}):\n{}{}\n", temperature, prompt, continuation);
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("\nvalidation {:.3f} bits/char (untrained {:.3f}, unigram {:.3f}) in {:.1f} s\n", bpc, untrained_bpc,

@@ -12,13 +12,14 @@
 // Baseline: the naive forecast x(t + h) = x(t), the window's last value.
 //
 // Usage: cnn_gru_forecast [--epochs N] [--horizon H] [--window W] [--samples N] [--seed S]
-//                         [--quick] [--tiny]
+//                         [--batch B] [--lr LR] [--quick | --tiny]   (--help: every flag and its default)
 #include <cmath>
 #include <memory>
 #include <vector>
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
 
@@ -65,16 +66,22 @@ struct Forecaster : nn::UnaryModule {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"epochs", "horizon", "window", "samples", "batch", "lr", "seed", "quick", "tiny"});
-  const bool quick = flags.has("quick"), tiny = flags.has("tiny");
-  const std::int64_t epochs = flags.integer("epochs", tiny ? 2 : quick ? 20 : 40);
-  const std::int64_t horizon = flags.integer("horizon", 10);
-  const std::int64_t window = flags.integer("window", tiny ? 40 : 120);
-  const std::int64_t samples = flags.integer("samples", tiny ? 600 : quick ? 3000 : 6000);
-  const std::int64_t batch = flags.integer("batch", 32);
-  const double lr = flags.number("lr", 3e-3);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
-  check(window >= 16 && horizon >= 1 && epochs >= 1, "cnn_gru_forecast: need --window >= 16, --horizon >= 1, --epochs >= 1");
+  examples::Cli cli("cnn_gru_forecast",
+                    "Forecasts the Mackey-Glass series with Conv1D -> MaxPool1D -> Conv1D -> GRU -> Dense, "
+                    "against the naive last-value forecast.");
+  std::int64_t epochs = 0, horizon = 10, window = 0, samples = 0, batch = 32;
+  double lr = 3e-3;
+  cli.add("--epochs", epochs, {40, 20, 2}, "training epochs (the best validation epoch is kept)")->check(examples::positive);
+  cli.add("--horizon", horizon, "forecast this many steps after the window's last one")->check(examples::positive);
+  cli.add("--window", window, {120, 120, 40}, "past samples the model reads (at least 16)");
+  cli.add("--samples", samples, {6000, 3000, 600}, "length of the series (70% train, 15% validation, 15% test)")
+      ->check(examples::positive);
+  cli.add("--batch", batch, "windows per batch")->check(examples::positive);
+  cli.add("--lr", lr, "Adam's learning rate (halved when validation stalls)")->check(examples::positive);
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const bool tiny = cli.tiny();
+  const std::uint64_t seed = cli.seed();
+  check(window >= 16, "cnn_gru_forecast: --window {} is too short for the two convolutions (need 16 or more)", window);
   manual_seed(seed);
   Generator shuffle(seed);
 

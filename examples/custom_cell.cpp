@@ -15,15 +15,17 @@
 // predicting the mean sum 1.0 scores an MSE of about 0.167. Adam with gradient clipping, a linear
 // head on the last hidden state.
 //
-// Usage: custom_cell [--steps N] [--length T] [--hidden H] [--zoneout Z] [--seed S] [--prove] [--quick] [--tiny]
+// Usage: custom_cell [--steps N] [--length T] [--hidden H] [--batch B] [--lr LR] [--zoneout Z] [--seed S]
+//                    [--prove] [--quick | --tiny]   (--help: every flag and its default)
 #include <cmath>
 #include <memory>
 #include <string>
 
 #include <fmt/core.h>
 
-#include "common/report.hpp"
 #include "common/adding.hpp"
+#include "common/cli.hpp"
+#include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -70,15 +72,22 @@ struct Regressor : nn::Module {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"steps", "length", "hidden", "batch", "lr", "zoneout", "seed", "prove", "quick", "tiny"});
-  const bool quick = flags.has("quick"), tiny = flags.has("tiny");
-  const std::int64_t T = flags.integer("length", tiny ? 20 : 50);
-  const std::int64_t steps = flags.integer("steps", tiny ? 30 : quick ? 400 : 1000);
-  const std::int64_t H = flags.integer("hidden", tiny ? 8 : 32);
-  const std::int64_t B = flags.integer("batch", 64);
-  const double lr = flags.number("lr", 1e-2);
-  const double z = flags.number("zoneout", 0.1);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
+  examples::Cli cli("custom_cell",
+                    "A zoneout cell around a shipped MGU, defined here, proven by nn::check_cell, then trained on "
+                    "the adding problem.");
+  std::int64_t T = 0, steps = 0, H = 0, B = 64;
+  double lr = 1e-2, z = 0.1;
+  bool prove = false;
+  cli.add("--length", T, {50, 50, 20}, "steps per sequence of the adding problem")->check(examples::positive);
+  cli.add("--steps", steps, {1000, 400, 30}, "training steps")->check(examples::positive);
+  cli.add("--hidden", H, {32, 32, 8}, "hidden units")->check(examples::positive);
+  cli.add("--batch", B, "sequences per batch")->check(examples::positive);
+  cli.add("--lr", lr, "Adam's learning rate")->check(examples::positive);
+  cli.add("--zoneout", z, "probability that a unit keeps its previous value")->check(examples::probability);
+  cli.add_switch("--prove", prove, "only prove the cell (nn::check_cell) and stop");
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const bool tiny = cli.tiny();
+  const std::uint64_t seed = cli.seed();
   manual_seed(seed);
 
   // 1. Prove it: alone (float64 gradcheck and gradgradcheck through 3 steps w.r.t. the input, the
@@ -86,7 +95,7 @@ int main(int argc, char** argv) try {
   //    determinism; state_dict round trip), then inside a 2-layer bidirectional layer.
   auto zoned_mgu = [](std::int64_t, std::int64_t in) { return std::make_shared<Zoneout>(std::make_shared<nn::MGUCell>(in, 4), 0.25); };
   fmt::print("{}\n\n", nn::check_cell(zoned_mgu));
-  if (flags.has("prove")) return 0;  // --prove: the proof alone
+  if (prove) return 0;  // --prove: the proof alone
 
   // 2. Train it on the adding problem, against always predicting 1 on a fixed test set.
   Generator data_gen(seed), test_gen(20250117);

@@ -1,17 +1,16 @@
 // `make demo`: runs the flagship examples one after another with --quick, shows their progress,
 // and ends with one table of what each measured against its baseline.
-//   demo [--only name,name] [--tiny]
+//   demo [--only name,name] [--tiny]   (--help: every flag and its default)
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "common/report.hpp"
+#include "common/cli.hpp"
 
 namespace {
 
@@ -55,14 +54,19 @@ Outcome run(const std::filesystem::path& dir, const std::string& name, const std
 }  // namespace
 
 int main(int argc, char** argv) try {
-  xgrad::examples::Flags flags(argc, argv, {"only", "tiny"});
+  xgrad::examples::Cli cli("demo",
+                           "make demo: runs the flagship examples one after another with --quick and ends with one table "
+                           "of what each measured against its baseline.",
+                           xgrad::examples::Shared::none);
   std::vector<std::string> names = kExamples;
-  if (flags.has("only")) {
-    names.clear();
-    std::stringstream list(flags.text("only", ""));
-    for (std::string n; std::getline(list, n, ',');) names.push_back(n);
-  }
-  const std::string mode = flags.has("tiny") ? "--tiny" : "--quick";
+  bool tiny = false;
+  cli.add("--only", names, "the examples to run (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(kExamples))
+      ->default_str("all");
+  cli.add_switch("--tiny", tiny, "run them with --tiny instead of --quick (seconds, not minutes)");
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const std::string mode = tiny ? "--tiny" : "--quick";
   const auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   std::vector<Outcome> outcomes;
   for (const auto& name : names) outcomes.push_back(run(dir, name, mode));

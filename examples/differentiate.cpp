@@ -1,11 +1,14 @@
 // The README's first example: define a function with xgrad ops and differentiate it.
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 
-int main() {
+int main(int argc, char** argv) {
+  examples::Cli cli("differentiate", "Defines a function with xgrad ops, differentiates it (also twice) and gradchecks it: the README's first example.", examples::Shared::none);
+  if (auto done = cli.parse(argc, argv)) return *done;
   Tensor x = tensor({{0.5, -1.0}, {2.0, 0.25}}, f64).requires_grad_();
   Tensor w = tensor({1.5, -0.5}, f64).requires_grad_();
 

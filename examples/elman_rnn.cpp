@@ -4,43 +4,24 @@
 //   h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)        logits_t = h_t W_hy + b_y
 //   loss = mean over t >= delay of cross-entropy(logits_t, x_{t - delay})
 //
-// Usage: elman_rnn [--steps N] [--delay D] [--hidden H] [--seed S]
+// Usage: elman_rnn [--steps N] [--delay D] [--hidden H] [--batch B] [--time T] [--lr LR] [--seed S]
+//                  [--quick | --tiny]   (--help: every flag and its default)
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
 
 namespace {
 
-struct Options {
-  int steps = 800, delay = 8, hidden = 32, batch = 32, time = 20;
-  double lr = 0.5;
-  std::uint64_t seed = 7;
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    long value = std::strtol(argv[i + 1], nullptr, 10);
-    if (flag == "--steps") o.steps = static_cast<int>(value);
-    else if (flag == "--delay") o.delay = static_cast<int>(value);
-    else if (flag == "--hidden") o.hidden = static_cast<int>(value);
-    else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(value);
-    else fail("elman_rnn: unknown flag {}", flag);
-  }
-  return o;
-}
-
 /// A parameter: uniform in [-1/sqrt(fan), 1/sqrt(fan)], as PyTorch initialises RNNs.
-Tensor parameter(const Shape& shape, int fan) {
+Tensor parameter(const Shape& shape, std::int64_t fan) {
   double bound = 1.0 / std::sqrt(static_cast<double>(fan));
   return uniform(shape, -bound, bound).requires_grad_();
 }
@@ -48,9 +29,24 @@ Tensor parameter(const Shape& shape, int fan) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Options o = parse(argc, argv);
-  manual_seed(o.seed);
-  const int H = o.hidden;
+  examples::Cli cli("elman_rnn",
+                    "An Elman RNN written with xgrad's primitives and plain SGD, learning to recall the bit it saw "
+                    "--delay steps earlier.",
+                    examples::Shared::sizes, /*seed=*/7);
+  struct {
+    std::int64_t steps = 0, delay = 8, hidden = 32, batch = 32, time = 20;
+    double lr = 0.5;
+  } o;
+  cli.add("--steps", o.steps, {800, 400, 150}, "SGD steps")->check(examples::positive);
+  cli.add("--delay", o.delay, "recall the bit seen this many steps earlier")->check(examples::nonnegative);
+  cli.add("--hidden", o.hidden, "hidden units")->check(examples::positive);
+  cli.add("--batch", o.batch, "sequences per step")->check(examples::positive);
+  cli.add("--time", o.time, "steps per sequence (more than --delay)")->check(examples::positive);
+  cli.add("--lr", o.lr, "SGD's learning rate")->check(examples::positive);
+  if (auto done = cli.parse(argc, argv)) return *done;
+  check(o.delay < o.time, "elman_rnn: --delay {} leaves nothing to recall in sequences of --time {}", o.delay, o.time);
+  manual_seed(cli.seed());
+  const std::int64_t H = o.hidden;
   Tensor W_xh = parameter({2, H}, H), W_hh = parameter({H, H}, H), b_h = parameter({H}, H);
   Tensor W_hy = parameter({H, 2}, H), b_y = parameter({2}, H);
   std::vector<Tensor> params{W_xh, W_hh, b_h, W_hy, b_y};
@@ -59,14 +55,14 @@ int main(int argc, char** argv) try {
              o.delay, std::log(2.0));
   const auto start = std::chrono::steady_clock::now();
   double first_loss = 0, loss_value = 0, accuracy = 0;
-  for (int step = 1; step <= o.steps; ++step) {
+  for (std::int64_t step = 1; step <= o.steps; ++step) {
     Tensor bits = randint(0, 2, {o.batch, o.time});  // [B, T] i64
     Tensor x = eq(unsqueeze(bits, -1), arange(2, i64)).to(f32);  // one-hot, [B, T, 2]
 
     Tensor h = zeros({o.batch, H});
     std::vector<Tensor> losses;
     std::int64_t correct = 0, counted = 0;
-    for (int t = 0; t < o.time; ++t) {
+    for (std::int64_t t = 0; t < o.time; ++t) {
       Tensor x_t = squeeze(slice(x, 1, t, t + 1), 1);  // [B, 2]
       h = tanh(matmul(x_t, W_xh) + matmul(h, W_hh) + b_h);
       if (t < o.delay) continue;

@@ -14,15 +14,16 @@
 // Usage: fortune_topics [--categories a,b,...] [--per-class N] [--cell lstm|gru|gru-before|rnn]
 //                       [--bidirectional 0|1] [--embed E] [--hidden H] [--maxlen T] [--min-count K]
 //                       [--dropout P] [--lr LR] [--batch B] [--epochs N] [--seed S] [--quick | --tiny]
+//                       (--help: every flag and its default)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include "common/fortunes.hpp"
 #include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
@@ -61,25 +62,35 @@ struct TopicClassifier : nn::Module {
 };
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"categories", "per-class", "cell", "bidirectional", "embed", "hidden", "maxlen",
-                                     "min-count", "dropout", "lr", "batch", "epochs", "seed", "quick", "tiny"});
-  const bool quick = flags.has("quick"), tiny = flags.has("tiny");
-  const std::string cell = flags.text("cell", "lstm");
-  const bool bidirectional = flags.text("bidirectional", "1") != "0";  // --bidirectional 0: one direction
-  const std::int64_t per_class = flags.integer("per-class", tiny ? 40 : 145);
-  const std::int64_t E = flags.integer("embed", tiny ? 16 : 64), H = flags.integer("hidden", tiny ? 16 : 48);
-  const std::int64_t maxlen = flags.integer("maxlen", tiny ? 30 : 60), batch = flags.integer("batch", 32);
-  const std::int64_t epochs = flags.integer("epochs", tiny ? 5 : quick ? 15 : 25);
-  const double lr = flags.number("lr", 3e-3), p = flags.number("dropout", 0.3);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
+  examples::Cli cli("fortune_topics",
+                    "Which fortunes file does a quotation come from? Embedding, a lengths-masked (Bi)LSTM or GRU, "
+                    "Linear; test accuracy and a confusion matrix.");
+  std::vector<std::string> categories{"computers", "food", "law", "love", "sports", "startrek"};
+  std::string cell = "lstm";
+  bool bidirectional = true;
+  std::int64_t per_class = 0, E = 0, H = 0, maxlen = 0, min_count = 2, batch = 32, epochs = 0;
+  double lr = 3e-3, p = 0.3;
+  cli.add("--categories", categories, "fortune files, one class each (comma-separated)")->delimiter(',');
+  cli.add("--per-class", per_class, {145, 145, 40}, "records per class (a fifth of them held out)")
+      ->check(examples::positive);
+  cli.add("--cell", cell, "the recurrent cell")->check(CLI::IsMember({"lstm", "gru", "gru-before", "rnn"}));
+  cli.add("--bidirectional", bidirectional, "read both ways (0: one direction)");
+  cli.add("--embed", E, {64, 64, 16}, "size of a word's embedding")->check(examples::positive);
+  cli.add("--hidden", H, {48, 48, 16}, "hidden units per direction")->check(examples::positive);
+  cli.add("--maxlen", maxlen, {60, 60, 30}, "words kept per record (the first ones)")->check(examples::positive);
+  cli.add("--min-count", min_count, "words seen fewer times in training become <unk>")->check(examples::positive);
+  cli.add("--dropout", p, "dropout on the embeddings and the last state")->check(examples::probability);
+  cli.add("--lr", lr, "Adam's learning rate")->check(examples::positive);
+  cli.add("--batch", batch, "records per batch")->check(examples::positive);
+  cli.add("--epochs", epochs, {25, 15, 5}, "passes over the training records")->check(examples::positive);
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const bool tiny = cli.tiny();
+  const std::uint64_t seed = cli.seed();
   manual_seed(seed);
   Generator gen(seed);
   const auto start = std::chrono::steady_clock::now();
 
   // --- data: a balanced, per-class seeded split; 20% of every class is held out -------------
-  std::vector<std::string> categories;
-  std::stringstream list(flags.text("categories", "computers,food,law,love,sports,startrek"));
-  for (std::string name; std::getline(list, name, ',');) categories.push_back(name);
   const auto C = static_cast<std::int64_t>(categories.size());
   std::vector<std::vector<std::string>> train_words, test_words;
   std::vector<std::int64_t> train_labels, test_labels;
@@ -94,7 +105,7 @@ int main(int argc, char** argv) try {
       (test ? test_labels : train_labels).push_back(c);
     }
   }
-  const data::Vocabulary vocab = data::Vocabulary::build(train_words, flags.integer("min-count", 2));
+  const data::Vocabulary vocab = data::Vocabulary::build(train_words, min_count);
   auto encode = [&](const std::vector<std::vector<std::string>>& texts) {
     std::vector<std::vector<std::int64_t>> ids;
     for (const auto& t : texts) ids.push_back(vocab.encode(t));
@@ -104,7 +115,7 @@ int main(int argc, char** argv) try {
   const Tensor train_y = data::index_tensor(train_labels);
   const auto N = static_cast<std::int64_t>(train_labels.size());
   fmt::print("fortunes: {} classes x {} records ({} train, {} test), vocabulary {} words (min count {}), maxlen {}\n",
-             C, per_class, N, test_labels.size(), vocab.size(), flags.integer("min-count", 2), maxlen);
+             C, per_class, N, test_labels.size(), vocab.size(), min_count, maxlen);
 
   // --- model and training -----------------------------------------------------------------
   TopicClassifier model(vocab.size(), E, H, C, cell, bidirectional, p);

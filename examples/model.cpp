@@ -1,6 +1,7 @@
 // The README's model: a CNN-GRU regressor defined in a few lines, and its summary.
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -18,7 +19,9 @@ struct Forecaster : nn::UnaryModule {
   }
 };
 
-int main() {
+int main(int argc, char** argv) {
+  examples::Cli cli("model", "A CNN-GRU regressor defined in a few lines, and its summary: the README's model.", examples::Shared::none);
+  if (auto done = cli.parse(argc, argv)) return *done;
   Forecaster model;
   fmt::print("{}", nn::summary(model, {32, 240, 14}));
 }

@@ -17,6 +17,7 @@
 //
 // Usage: ntm_copy [--steps N] [--batch B] [--lr R] [--max-length L] [--memory N] [--word W]
 //                 [--controller C] [--hidden H] [--test N] [--seed S] [--quick | --tiny]
+//                 (--help: every flag and its default)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +27,7 @@
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
 
@@ -125,19 +127,27 @@ void draw(const std::string& title, const Tensor& w) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"steps", "batch", "lr", "max-length", "memory", "word", "controller", "hidden",
-                                     "test", "seed", "quick", "tiny"});
-  const bool quick = flags.has("quick"), tiny = flags.has("tiny");
-  const std::int64_t steps = flags.integer("steps", tiny ? 60 : quick ? 1600 : 4000);
-  const std::int64_t B = flags.integer("batch", tiny ? 8 : quick ? 4 : 16);
-  const std::int64_t max_length = flags.integer("max-length", tiny ? 4 : 20);
-  const double lr = flags.number("lr", quick || tiny ? 3e-3 : 2e-3);
-  const nn::NTMOptions options{.memory_size = flags.integer("memory", tiny ? 16 : 128),
-                               .word_size = flags.integer("word", tiny ? 6 : 20),
-                               .read_heads = 1,
-                               .controller_size = flags.integer("controller", tiny ? 16 : 100)};
-  const std::int64_t n_test = flags.integer("test", tiny ? 50 : quick ? 200 : 1000);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
+  examples::Cli cli("ntm_copy",
+                    "The copy task: a Neural Turing Machine against an LSTM of about the same size, per-bit error "
+                    "at the training length and beyond it, and where the NTM's heads wrote and read.");
+  std::int64_t steps = 0, B = 0, max_length = 0, n_test = 0, hidden = 0;
+  double lr = 0;
+  nn::NTMOptions options;  // one read head
+  cli.add("--steps", steps, {4000, 1600, 60}, "training steps of each model")->check(examples::positive);
+  cli.add("--batch", B, {16, 4, 8}, "sequences per step")->check(examples::positive);
+  cli.add("--lr", lr, {2e-3, 3e-3, 3e-3}, "Adam's learning rate")->check(examples::positive);
+  cli.add("--max-length", max_length, {20, 20, 4}, "longest training sequence (lengths 1 to this)")
+      ->check(examples::positive);
+  cli.add("--memory", options.memory_size, {128, 128, 16}, "the NTM's memory locations")->check(examples::positive);
+  cli.add("--word", options.word_size, {20, 20, 6}, "the NTM's memory word size")->check(examples::positive);
+  cli.add("--controller", options.controller_size, {100, 100, 16}, "the NTM's LSTM controller units")
+      ->check(examples::positive);
+  cli.add("--hidden", hidden, "the LSTM's units (default: as many as match the NTM's parameter count)")
+      ->check(examples::positive);
+  cli.add("--test", n_test, {1000, 200, 50}, "held-out sequences per test length")->check(examples::positive);
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const bool tiny = cli.tiny();
+  const std::uint64_t seed = cli.seed();
   const std::int64_t test_length = tiny ? 6 : 20, long_length = tiny ? 8 : 30;
   manual_seed(seed);
 
@@ -145,7 +155,7 @@ int main(int argc, char** argv) try {
   // the LSTM's hidden size for about the NTM's parameter count: 4H(9 + H + 2) + 8H + 8 = P
   const double P = static_cast<double>(ntm.parameter_count());
   const auto matched = static_cast<std::int64_t>((-52 + std::sqrt(52.0 * 52 + 16 * (P - 8))) / 8);
-  LSTMCopier lstm(flags.integer("hidden", std::max<std::int64_t>(1, matched)));
+  LSTMCopier lstm(cli.given("--hidden") ? hidden : std::max<std::int64_t>(1, matched));
   std::vector<Contender> models{
       {fmt::format("NTM ({} x {} memory, LSTM controller {})", options.memory_size, options.word_size,
                    options.controller_size),

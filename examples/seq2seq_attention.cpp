@@ -9,7 +9,8 @@
 // Trained with teacher forcing, decoded greedily on dates that never occur in training, against the
 // best constant answer (the most common training character at each position) as the baseline.
 //
-// Usage: seq2seq_attention [--steps N] [--hidden H] [--batch B] [--lr R] [--seed S] [--quick | --tiny]
+// Usage: seq2seq_attention [--steps N] [--hidden H] [--batch B] [--lr R] [--train N] [--test N] [--seed S]
+//                          [--quick | --tiny]   (--help: every flag and its default)
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -22,6 +23,7 @@
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
 
@@ -150,14 +152,20 @@ Batch make_batch(const std::vector<Example>& set, const std::vector<std::int64_t
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"steps", "hidden", "batch", "lr", "seed", "train", "test", "quick", "tiny"});
-  const bool tiny = flags.has("tiny"), quick = flags.has("quick");
-  const std::int64_t steps = flags.integer("steps", tiny ? 12 : quick ? 700 : 3000);
-  const std::int64_t H = flags.integer("hidden", tiny ? 16 : 64), B = flags.integer("batch", tiny ? 16 : 64);
-  const std::int64_t n_train = flags.integer("train", tiny ? 512 : 20000);
-  const std::int64_t n_test = flags.integer("test", tiny ? 64 : 1000);
-  const double lr = flags.number("lr", 3e-3);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
+  examples::Cli cli("seq2seq_attention",
+                    "Dates written in words to ISO dates: a BiGRU encoder and a GRU decoder with Bahdanau attention, "
+                    "scored by exact match on dates never trained on.");
+  std::int64_t steps = 0, H = 0, B = 0, n_train = 0, n_test = 0;
+  double lr = 3e-3;
+  cli.add("--steps", steps, {3000, 700, 12}, "training steps (batches)")->check(examples::positive);
+  cli.add("--hidden", H, {64, 64, 16}, "hidden units of the encoder (per direction) and decoder")
+      ->check(examples::positive);
+  cli.add("--batch", B, {64, 64, 16}, "examples per batch")->check(examples::positive);
+  cli.add("--lr", lr, "Adam's peak learning rate (cosine-decayed)")->check(examples::positive);
+  cli.add("--train", n_train, {20000, 20000, 512}, "training examples")->check(examples::positive);
+  cli.add("--test", n_test, {1000, 1000, 64}, "held-out test dates")->check(examples::positive);
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const std::uint64_t seed = cli.seed();
   manual_seed(seed);
   std::mt19937_64 rng(seed);
 
@@ -165,6 +173,8 @@ int main(int argc, char** argv) try {
   using namespace std::chrono;
   std::vector<sys_days> calendar;
   for (sys_days d = year(1950) / 1 / 1; d <= sys_days(year(2049) / 12 / 31); d += days{1}) calendar.push_back(d);
+  check(n_test < static_cast<std::int64_t>(calendar.size()), "seq2seq_attention: --test {} leaves no date of the {} to train on",
+        n_test, calendar.size());
   for (std::size_t i = calendar.size() - 1; i > 0; --i) std::swap(calendar[i], calendar[rng() % (i + 1)]);
   auto example = [&](sys_days day) {
     const Date d = date_of(day);

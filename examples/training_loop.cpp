@@ -2,6 +2,7 @@
 // numbers sums to more than zero. First written by hand, then with optim::fit.
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -12,7 +13,9 @@ struct Classifier : nn::Module {
   Tensor operator()(const Tensor& x) { return head(gru->run(x).h()); }  // x: [B, T, 1] -> logits [B, 2]
 };
 
-int main() {
+int main(int argc, char** argv) {
+  examples::Cli cli("training_loop", "The README's two training loops (by hand, then with optim::fit) on a GRU classifying whether a sequence sums above zero.", examples::Shared::none);
+  if (auto done = cli.parse(argc, argv)) return *done;
   manual_seed(0);
   Tensor x = randn({256, 12, 1});
   Tensor y = gt(sum(x, {1, 2}), scalar(0)).to(i64);  // label: does the sequence sum above zero?

@@ -19,9 +19,9 @@
 //
 // Usage: vanishing_gradients [--steps N] [--length T] [--hidden H] [--batch B] [--lr LR] [--seed S]
 //                            [--models SimpleRNN,GRU,LSTM,DepthGatedLSTM,DilatedRNN]
-//                            [--dilations 1,8] [--dilated-cell gru|rnn] [--quick] [--tiny]
+//                            [--dilations 1,8] [--dilated-cell gru|rnn] [--quick | --tiny]
+//                            (--help: every flag and its default)
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -31,8 +31,9 @@
 
 #include <fmt/core.h>
 
-#include "common/report.hpp"
 #include "common/adding.hpp"
+#include "common/cli.hpp"
+#include "common/report.hpp"
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -76,16 +77,6 @@ void unit_forget_bias(nn::Module& model, std::int64_t H) {
   }
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0; start <= text.size();) {
-    const std::size_t comma = std::min(text.find(',', start), text.size());
-    out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 double test_mse(Regressor& model, const Adding& data) {
   autograd::NoGradGuard no_grad;
   return nn::mse_loss(model(data.x), data.y).item();
@@ -100,26 +91,32 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  examples::Flags flags(argc, argv, {"steps", "length", "hidden", "batch", "lr", "seed", "models", "dilations", "dilated-cell", "quick", "tiny"});
-  const bool quick = flags.has("quick"), tiny = flags.has("tiny");
-  const std::int64_t T = flags.integer("length", tiny ? 20 : 100);
+  examples::Cli cli("vanishing_gradients",
+                    "The adding problem for SimpleRNN, GRU, LSTM, a depth-gated LSTM and a dilated RNN on the same "
+                    "budget, with the gradient that reaches the first time step.");
+  const std::vector<std::string> all_models{"SimpleRNN", "GRU", "LSTM", "DepthGatedLSTM", "DilatedRNN"};
+  std::int64_t T = 0, requested_steps = 0, H = 0, B = 64;
+  double lr = 2e-2;
+  std::vector<std::string> chosen = all_models;
+  std::vector<std::int64_t> dilations{1, 8};
+  std::string dilated_cell = "gru";
+  cli.add("--length", T, {100, 100, 20}, "steps per sequence (at least 4)");
+  cli.add("--steps", requested_steps, {2000, 1000, 20}, "training steps per model (rounded to 5 epochs)")
+      ->check(examples::positive);
+  cli.add("--hidden", H, {32, 32, 8}, "hidden units")->check(examples::positive);
+  cli.add("--batch", B, "sequences per batch")->check(examples::positive);
+  cli.add("--lr", lr, "Adam's learning rate")->check(examples::positive);
+  cli.add("--models", chosen, "the models to train (comma-separated)")->delimiter(',')->check(CLI::IsMember(all_models));
+  cli.add("--dilations", dilations, "the dilated RNN's dilation per layer (comma-separated)")
+      ->delimiter(',')
+      ->check(examples::positive);
+  cli.add("--dilated-cell", dilated_cell, "the dilated RNN's cell")->check(CLI::IsMember({"gru", "rnn"}));
+  if (auto done = cli.parse(argc, argv)) return *done;
+  const bool tiny = cli.tiny();
+  const std::uint64_t seed = cli.seed();
   const std::int64_t epochs = 5;  // fit() shows progress per epoch: here a fifth of the steps
-  const std::int64_t steps = epochs * std::max<std::int64_t>(1, flags.integer("steps", tiny ? 20 : quick ? 1000 : 2000) / epochs);
-  const std::int64_t H = flags.integer("hidden", tiny ? 8 : 32);
-  const std::int64_t B = flags.integer("batch", 64);
-  const double lr = flags.number("lr", 2e-2);
-  const auto seed = static_cast<std::uint64_t>(flags.integer("seed", 1));
-  const std::string dilated_cell = flags.text("dilated-cell", "gru");
-  std::vector<std::int64_t> dilations;  // --dilations 1,8
-  for (const auto& text : split_list(flags.text("dilations", "1,8"))) {
-    std::int64_t d = 0;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), d);
-    check(error == std::errc() && end == text.data() + text.size() && d >= 1,
-          "vanishing_gradients: --dilations takes positive integers separated by commas, got '{}'", text);
-    dilations.push_back(d);
-  }
-  check(dilated_cell == "gru" || dilated_cell == "rnn", "vanishing_gradients: --dilated-cell is gru or rnn");
-  check(T >= 4 && steps >= 1 && H >= 1 && B >= 1, "vanishing_gradients: need --length >= 4 and positive sizes");
+  const std::int64_t steps = epochs * std::max<std::int64_t>(1, requested_steps / epochs);
+  check(T >= 4, "vanishing_gradients: --length {} is too short (need 4 or more: a marker in each half)", T);
 
   Generator test_gen(20250117);  // one fixed test set for every seed and model
   const Adding test = adding_problem(tiny ? 200 : 1000, T, test_gen);
@@ -144,9 +141,8 @@ int main(int argc, char** argv) try {
        }},
   };
   std::vector<Row> rows;
-  const std::string only = "," + flags.text("models", "SimpleRNN,GRU,LSTM,DepthGatedLSTM,DilatedRNN") + ",";
   for (const auto& [name, make] : models) {
-    if (only.find("," + name + ",") == std::string::npos) continue;
+    if (std::find(chosen.begin(), chosen.end(), name) == chosen.end()) continue;
     manual_seed(seed);  // the same initialisation stream and
     Generator train_gen(seed + 1);  // the same training batches for every model
     Regressor model(make(), H);

@@ -1,23 +1,8 @@
 #pragma once
-// What every example shares: command-line flags, and the result line `make demo` collects.
-#include <map>
+// The result line every example prints and `make demo` collects (the command line: common/cli.hpp).
 #include <string>
-#include <vector>
 
 namespace xgrad::examples {
-
-/// --name value flags (and bare --switches). Unknown flags are an error listing the known ones.
-class Flags {
- public:
-  Flags(int argc, char** argv, const std::vector<std::string>& known);
-  bool has(const std::string& name) const { return values_.count(name) > 0; }
-  std::string text(const std::string& name, const std::string& fallback) const;
-  long long integer(const std::string& name, long long fallback) const;
-  double number(const std::string& name, double fallback) const;
-
- private:
-  std::map<std::string, std::string> values_;
-};
 
 /// One measured outcome of an example against its baseline.
 struct Result {
