@@ -139,9 +139,19 @@ AttentionResult scaled_dot_product_attention(const Tensor& query, const Tensor& 
 
 // --- Luong ----------------------------------------------------------------------------------------
 
-LuongAttention::LuongAttention(std::int64_t dim, Score score) : score(score), dim(dim) {
+LuongAttention::LuongAttention(std::int64_t dim, Score score, std::int64_t units)
+    : score(score), dim(dim), units(0) {
   if (dim <= 0) fail("LuongAttention: dim must be positive, got {}", dim);
+  if (units < 0) fail("LuongAttention: units must be positive (0: dim {}), got {}", dim, units);
+  if (units != 0 && score != Score::concat)
+    fail("LuongAttention: units {} applies to the concat score only (it has a hidden layer)", units);
   if (score == Score::general) weight = register_parameter("weight", init::fan_in_uniform({dim, dim}, dim));
+  if (score == Score::concat) {
+    this->units = units == 0 ? dim : units;
+    const std::int64_t both = checked_mul(dim, 2, "LuongAttention");
+    weight = register_parameter("weight", init::fan_in_uniform({this->units, both}, both));
+    v = register_parameter("v", init::fan_in_uniform({this->units}, this->units));
+  }
 }
 
 AttentionResult LuongAttention::forward(const Tensor& query, const Tensor& keys, const Tensor& values,
@@ -151,6 +161,16 @@ AttentionResult LuongAttention::forward(const Tensor& query, const Tensor& keys,
          shapes_of(query, keys, values, "keys", "values"));
   Tensor padding = key_padding_for_scores("LuongAttention", key_padding_mask, keys, 3);
   check_dtypes("LuongAttention", query, keys, values, weight, "keys", "values");
+  if (score == Score::concat) {
+    // v^T tanh(W [q; k]) = v^T tanh(W_q q + W_k k), W = [W_q | W_k]: each query and key projected
+    // once, then every pair added (as Bahdanau's scores)
+    Tensor projected_query = unsqueeze(linear(query, slice(weight, 1, 0, dim)), 2);      // [B, Tq, 1, U]
+    Tensor projected_keys = unsqueeze(linear(keys, slice(weight, 1, dim, 2 * dim)), 1);  // [B, 1, Tk, U]
+    Tensor scores = matmul(tanh(projected_query + projected_keys), v);                   // [B, Tq, Tk]
+    AttentionResult result = attend(scores, values, {padding}, 0);
+    traced(result.context);
+    return result;
+  }
   // general: q W k^T = (q W) k^T, transforming the (often single) query rather than every key
   Tensor transformed_query = score == Score::general ? matmul(query, weight) : query;
   const double scale = score == Score::scaled_dot ? 1.0 / std::sqrt(static_cast<double>(dim)) : 1.0;
@@ -187,26 +207,44 @@ AttentionResult BahdanauAttention::forward(const Tensor& query, const Tensor& ke
 
 // --- multi-head -----------------------------------------------------------------------------------
 
-MultiheadAttention::MultiheadAttention(std::int64_t embed_dim, std::int64_t num_heads, double dropout, bool bias)
-    : embed_dim(embed_dim), num_heads(num_heads), head_dim(0), dropout(dropout) {
+MultiheadAttention::MultiheadAttention(std::int64_t embed_dim, std::int64_t num_heads, double dropout, bool bias,
+                                       std::int64_t kdim, std::int64_t vdim)
+    : embed_dim(embed_dim),
+      num_heads(num_heads),
+      head_dim(0),
+      kdim(kdim == 0 ? embed_dim : kdim),
+      vdim(vdim == 0 ? embed_dim : vdim),
+      dropout(dropout) {
   if (embed_dim <= 0 || num_heads <= 0 || embed_dim % num_heads != 0)
     fail("MultiheadAttention: embed_dim {} must be a positive multiple of num_heads {}", embed_dim, num_heads);
+  if (kdim < 0 || vdim < 0)
+    fail("MultiheadAttention: kdim {} and vdim {} must be positive (0: embed_dim {})", kdim, vdim, embed_dim);
   if (!(dropout >= 0 && dropout <= 1)) fail("MultiheadAttention: dropout must be in [0, 1], got {}", dropout);
   head_dim = embed_dim / num_heads;
-  in_proj_weight =
-      register_parameter("in_proj_weight", init::xavier_uniform({3 * embed_dim, embed_dim}, embed_dim, 3 * embed_dim));
-  if (bias) in_proj_bias = register_parameter("in_proj_bias", zeros({3 * embed_dim}));
-  out_proj = register_module("out_proj", std::make_shared<Linear>(embed_dim, embed_dim, bias));
-  if (bias) out_proj->bias.copy_(zeros({embed_dim}));
+  const std::int64_t e = embed_dim;
+  if (this->kdim == e && this->vdim == e) {
+    in_proj_weight = register_parameter("in_proj_weight", init::xavier_uniform({3 * e, e}, e, 3 * e));
+  } else {  // PyTorch's separate projections (_qkv_same_embed_dim false), in its order
+    q_proj_weight = register_parameter("q_proj_weight", init::xavier_uniform({e, e}, e, e));
+    k_proj_weight = register_parameter("k_proj_weight", init::xavier_uniform({e, this->kdim}, this->kdim, e));
+    v_proj_weight = register_parameter("v_proj_weight", init::xavier_uniform({e, this->vdim}, this->vdim, e));
+  }
+  if (bias) in_proj_bias = register_parameter("in_proj_bias", zeros({3 * e}));
+  out_proj = register_module("out_proj", std::make_shared<Linear>(e, e, bias));
+  if (bias) out_proj->bias.copy_(zeros({e}));
 }
 
 AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                             const Tensor& key_padding_mask, const Tensor& attn_mask, bool is_causal,
                                             bool average_attn_weights) {
   const char* op = "MultiheadAttention";
-  if (!inputs_fit(query, key, value, 3, embed_dim, embed_dim, embed_dim))
-    fail("{}: expected query [B, Tq, {}], key and value [B, Tk, {}], got {}", op, embed_dim, embed_dim,
-         shapes_of(query, key, value));
+  if (!inputs_fit(query, key, value, 3, embed_dim, kdim, vdim)) {
+    if (kdim == embed_dim && vdim == embed_dim)
+      fail("{}: expected query [B, Tq, {}], key and value [B, Tk, {}], got {}", op, embed_dim, embed_dim,
+           shapes_of(query, key, value));
+    fail("{}: expected query [B, Tq, {}], key [B, Tk, {}] (kdim) and value [B, Tk, {}] (vdim), got {}", op,
+         embed_dim, kdim, vdim, shapes_of(query, key, value));
+  }
   const std::int64_t batch = query.size(0), query_length = query.size(1), key_length = key.size(1);
 
   Tensor padding = key_padding_for_scores(op, key_padding_mask, key, 4);
@@ -218,14 +256,22 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
            per_head, shapes_of(query, key, value));
     if (attn_mask.dim() == 3) score_mask = reshape(attn_mask, {batch, num_heads, query_length, key_length});
   }
-  check_dtypes(op, query, key, value, in_proj_weight);
+  const bool packed = in_proj_weight.defined();
+  check_dtypes(op, query, key, value, packed ? in_proj_weight : q_proj_weight);
   const Tensor future = is_causal ? causal_mask(query_length, key_length) : Tensor{};
 
   // [B, T, E] -> [B, heads, T, head_dim]
   auto split_heads = [&](const Tensor& x) {
     return permute(reshape(x, {batch, x.size(1), num_heads, head_dim}), {0, 2, 1, 3});
   };
-  auto [q, k, v] = in_projections(query, key, value, in_proj_weight, in_proj_bias);
+  std::array<Tensor, 3> qkv;
+  if (packed) {
+    qkv = in_projections(query, key, value, in_proj_weight, in_proj_bias);
+  } else {
+    auto b = in_proj_bias.defined() ? chunk(in_proj_bias, 3, 0) : std::vector<Tensor>(3);
+    qkv = {linear(query, q_proj_weight, b[0]), linear(key, k_proj_weight, b[1]), linear(value, v_proj_weight, b[2])};
+  }
+  auto& [q, k, v] = qkv;
   AttentionResult heads =
       dot_product_attention(split_heads(q), split_heads(k), split_heads(v), {padding, score_mask, future},
                             1.0 / std::sqrt(static_cast<double>(head_dim)), is_training() ? dropout : 0.0);

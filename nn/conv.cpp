@@ -38,12 +38,15 @@ void check_stride_dilation(const char* op, std::int64_t stride, std::int64_t dil
   if (stride < 1 || dilation < 1) fail("{}: stride and dilation must be positive, got {} and {}", op, stride, dilation);
 }
 
-void check_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+void check_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias, std::int64_t groups) {
   if (weight.dim() != 3 || weight.size(2) < 1)
     fail("conv1d: weight must be [out_channels, in_channels, kernel_size >= 1], got {}", weight.shape());
-  if (x.dim() != 3 || x.size(2) != weight.size(1))
-    fail("conv1d: input {} must be [batch, time, channels] with {} channels to match weight {}", x.shape(),
-         weight.size(1), weight.shape());
+  if (groups < 1 || weight.size(0) % groups != 0)
+    fail("conv1d: groups must be positive and divide the out_channels of weight {}, got {}", weight.shape(), groups);
+  const std::int64_t in_channels = checked_mul(weight.size(1), groups, "conv1d");
+  if (x.dim() != 3 || x.size(2) != in_channels)
+    fail("conv1d: input {} must be [batch, time, channels] with {} channels to match weight {}{}", x.shape(),
+         in_channels, weight.shape(), groups == 1 ? "" : fmt::format(" in {} groups", groups));
   if (!is_floating(x.dtype()))
     fail("conv1d: expects a floating input (f32 or f64), got {} {}", dtype_name(x.dtype()), x.shape());
   if (x.dtype() != weight.dtype())
@@ -65,8 +68,8 @@ const char* padding_name(Padding padding) {
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::int64_t stride, std::int64_t dilation,
-              Padding padding) {
-  check_conv1d_arguments(x, weight, bias);
+              Padding padding, std::int64_t groups) {
+  check_conv1d_arguments(x, weight, bias, groups);
   check_stride_dilation("conv1d", stride, dilation);
   const std::int64_t out_channels = weight.size(0), kernel = weight.size(2);
   const std::int64_t span = kernel_span(kernel, dilation, "conv1d");
@@ -75,27 +78,45 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::in
          x.shape(), x.size(1), span, kernel, dilation, padding_name(padding));
   const TimePadding pads = time_padding(x.size(1), span, stride, padding);
   const Tensor padded = pads.left + pads.right > 0 ? pad(x, 1, pads.left, pads.right) : x;
-  Tensor windows = unfold(padded, 1, kernel, stride, dilation);  // [B, T_out, C_in, k]
-  const std::int64_t features = weight.size(1) * kernel;
-  windows = reshape(windows, {windows.size(0), windows.size(1), features});  // [B, T_out, C_in * k]
-  return linear(windows, reshape(weight, {out_channels, features}), bias);
+  const std::int64_t features = weight.size(1) * kernel;  // per output channel: C_in/G * k
+  if (groups == 1) {
+    Tensor windows = unfold(padded, 1, kernel, stride, dilation);              // [B, T_out, C_in, k]
+    windows = reshape(windows, {windows.size(0), windows.size(1), features});  // [B, T_out, C_in * k]
+    return linear(windows, reshape(weight, {out_channels, features}), bias);
+  }
+  // Each group g multiplies its own channels' windows by its own C_out/G rows of the weight: one
+  // batched matmul over [G, B * T_out, C_in/G * k] x [G, C_out/G, C_in/G * k]^T.
+  const std::int64_t batch = x.size(0), group_in = weight.size(1), group_out = out_channels / groups;
+  // [B, Tp, C_in] -> [G, B, Tp, C_in/G]
+  Tensor grouped = permute(reshape(padded, {batch, padded.size(1), groups, group_in}), {2, 0, 1, 3});
+  Tensor windows = unfold(grouped, 2, kernel, stride, dilation);  // [G, B, T_out, C_in/G, k]
+  const std::int64_t steps = windows.size(2);
+  windows = reshape(windows, {groups, batch * steps, features});
+  // [G, B * T_out, C_out/G] -> [B, T_out, C_out]
+  Tensor y = matmul(windows, reshape(weight, {groups, group_out, features}), false, true);
+  y = reshape(permute(reshape(y, {groups, batch, steps, group_out}), {1, 2, 0, 3}), {batch, steps, out_channels});
+  return bias.defined() ? y + bias : y;
 }
 
 Conv1D::Conv1D(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size, std::int64_t stride,
-               std::int64_t dilation, Padding padding, bool with_bias)
-    : stride(stride), dilation(dilation), padding(padding) {
+               std::int64_t dilation, Padding padding, bool with_bias, std::int64_t groups)
+    : stride(stride), dilation(dilation), padding(padding), groups(groups) {
   if (in_channels < 1 || out_channels < 1 || kernel_size < 1)
     fail("Conv1D: in_channels, out_channels and kernel_size must be positive, got {}, {} and {}", in_channels,
          out_channels, kernel_size);
+  if (groups < 1 || in_channels % groups != 0 || out_channels % groups != 0)
+    fail("Conv1D: in_channels {} and out_channels {} must both be multiples of groups {}", in_channels, out_channels,
+         groups);
   check_stride_dilation("Conv1D", stride, dilation);
   if (padding != Padding::valid && padding != Padding::same && padding != Padding::causal)
     fail("Conv1D: unknown padding mode {}", static_cast<int>(padding));
-  const std::int64_t fan_in = checked_mul(in_channels, kernel_size, "Conv1D");
+  const std::int64_t fan_in = checked_mul(in_channels / groups, kernel_size, "Conv1D");
   kernel_span(kernel_size, dilation, "Conv1D");  // must fit in int64
-  weight = register_parameter("weight", init::fan_in_uniform({out_channels, in_channels, kernel_size}, fan_in));
+  weight = register_parameter("weight",
+                              init::fan_in_uniform({out_channels, in_channels / groups, kernel_size}, fan_in));
   if (with_bias) bias = register_parameter("bias", init::fan_in_uniform({out_channels}, fan_in));
 }
 
-Tensor Conv1D::forward(const Tensor& x) { return conv1d(x, weight, bias, stride, dilation, padding); }
+Tensor Conv1D::forward(const Tensor& x) { return conv1d(x, weight, bias, stride, dilation, padding, groups); }
 
 }  // namespace xgrad::nn
