@@ -21,7 +21,8 @@ const char* padding_name(Padding padding);
 /// g = o / (C_out/G) the group of output channel o (PyTorch's groups: each group of C_in/G input
 /// channels feeds its own C_out/G outputs; G = C_in is depthwise);
 /// x: [B, T, C_in], weight: [C_out, C_in/G, k], bias: [C_out] or undefined -> y: [B, T_out, C_out].
-/// Composed as pad + unfold + linear (G = 1) or one batched matmul over the groups.
+/// Composed as pad + unfold + linear (G = 1), as k shifted slices times columns of the weight
+/// (depthwise, C_in/G = 1), or as one batched matmul over the groups.
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, std::int64_t stride = 1,
               std::int64_t dilation = 1, Padding padding = Padding::valid, std::int64_t groups = 1);
 
