@@ -93,6 +93,7 @@ T zero_of(T) {
 }
 Tensor zero_of(const Tensor& g) { return constant_like(g, 0); }
 Tensor operator>(const Tensor& a, double b) { return gt(a, constant_like(a, b)); }
+Tensor operator<=(const Tensor& a, double b) { return le(a, constant_like(a, b)); }
 
 /// The derivative formula(g, v), for the saved v (an input or the output): in one fused pass
 /// over the elements (one buffer, no nodes) when no graph of the backward is being recorded;
@@ -148,8 +149,8 @@ Tensor relu(const Tensor& x) {
     return xt::where(v <= T(0), T(0), v);  // NaN stays NaN (PyTorch), where max(NaN, 0) may give 0
   });
   return record("relu", y, {x}, [x](const Tensor& g) -> Grads {
-    // 0 where x <= 0 whatever g holds (PyTorch's threshold_backward)
-    return {derivative("relu", g, x, [](auto g, auto x) { return where(x > 0, g, zero_of(g)); })};
+    // 0 where x <= 0 whatever g holds, g elsewhere, NaN included (PyTorch's threshold_backward)
+    return {derivative("relu", g, x, [](auto g, auto x) { return where(x <= 0, zero_of(g), g); })};
   });
 }
 
@@ -166,8 +167,24 @@ Tensor abs(const Tensor& x) {
   return record("abs", y, {x}, [x](const Tensor& g) -> Grads { return {g * sign(x)}; });
 }
 
+namespace {
+/// x^p, with PyTorch's kernels for the common exponents (sqrt for 1/2, 1 / sqrt for -1/2, a
+/// reciprocal for -1, products for 2, 3 and -2): the same last bits, and sqrt(-inf) = NaN where
+/// std::pow(-inf, 0.5) gives inf.
+template <class T>
+T pow_scalar(T v, T p) {
+  if (p == T(0.5)) return std::sqrt(v);
+  if (p == T(-0.5)) return T(1) / std::sqrt(v);
+  if (p == T(-1)) return T(1) / v;
+  if (p == T(2)) return v * v;
+  if (p == T(3)) return v * v * v;
+  if (p == T(-2)) return T(1) / (v * v);
+  return std::pow(v, p);
+}
+}  // namespace
+
 Tensor pow(const Tensor& x, double p) {
-  Tensor y = map_scalar("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
+  Tensor y = map_scalar("pow", x, [p](auto v) { return pow_scalar(v, static_cast<decltype(v)>(p)); });
   return record("pow", y, {x}, [x, p](const Tensor& g) -> Grads {
     if (p == 0) return {zeros_like(g)};  // d/dx x^0 = 0, also at x = 0 where p x^(p-1) is 0 * inf
     return {g * (p * pow(x, p - 1))};
@@ -287,9 +304,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = zip_floating("div", a, b, [](auto u, auto v) { return u / v; });
   return record("div", y, {a, b}, [a, b](const Tensor& g) -> Grads {
-    Tensor ga = g / b;
-    return {a.requires_grad() ? sum_to(ga, a.shape()) : Tensor(),
-            b.requires_grad() ? sum_to(neg(ga * a / b), b.shape()) : Tensor()};
+    // PyTorch's order: d/db = -g ((a / b) / b), which is -0 rather than 0 * inf = NaN where a = 0
+    // and b * b underflows
+    return {a.requires_grad() ? sum_to(g / b, a.shape()) : Tensor(),
+            b.requires_grad() ? sum_to(neg(g * (a / b / b)), b.shape()) : Tensor()};
   });
 }
 
@@ -314,9 +332,10 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor y = zip("maximum", a, b, [](auto u, auto v) { return std::isnan(static_cast<double>(u)) || u > v ? u : v; });
   return record("maximum", y, {a, b}, [a, b](const Tensor& g) -> Grads {
-    // weight of a: 1 where a > b, 1/2 at ties, 0 elsewhere (constant: piecewise linear)
-    Tensor wa = gt(a, b) + 0.5 * eq(a, b);
-    return {sum_to(g * wa, a.shape()), sum_to(g * (1.0 - wa), b.shape())};
+    // PyTorch's weights: 1/2 each at ties, 0 for the smaller, 1 otherwise (so both get all of g
+    // where either is NaN); constant, as the op is piecewise linear
+    const Tensor half_ties = 0.5 * eq(a, b);
+    return {sum_to(g * (1.0 - lt(a, b) - half_ties), a.shape()), sum_to(g * (1.0 - gt(a, b) - half_ties), b.shape())};
   });
 }
 

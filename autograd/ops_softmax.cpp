@@ -66,10 +66,12 @@ double blocked_sum(std::int64_t n, Stride, BatchTerm batch_term, Term term) {
   return total;
 }
 
-/// The shift that makes exp(x - shift) safe: the row maximum, or 0 where it is not finite
-/// (a row of -inf gives exp(-inf) = 0 and log 0 = -inf, as the limit says).
+/// The shift that makes exp(x - shift) safe: the row maximum (NaN passed over). PyTorch's
+/// softmax and log_softmax shift by it as it is, so a row holding +inf, or only -inf, is NaN
+/// throughout; its logsumexp shifts by 0 where the maximum is infinite (`finite`), so that
+/// logsumexp is +inf, or -inf, there as the limit says.
 template <class T, class Stride>
-T row_shift(const T* x, std::int64_t n, Stride stride) {
+T row_shift(const T* x, std::int64_t n, Stride stride, bool finite = false) {
   using B = xsimd::batch<T>;
   T m = -INFINITY;
   std::int64_t j = 0;
@@ -86,7 +88,7 @@ T row_shift(const T* x, std::int64_t n, Stride stride) {
     }
   }
   for (; j < n; ++j) m = x[j * stride] > m ? x[j * stride] : m;
-  return std::isfinite(m) ? m : T(0);
+  return !finite || std::isfinite(m) ? m : T(0);
 }
 
 /// exp(v - shift). In float32, v - shift is rounded (by up to 2^-24 |v - shift|, which exp
@@ -148,14 +150,12 @@ double row_dot(const T* x, const T* y, std::int64_t n, Stride stride) {
 
 // --- row kernels: one row of n elements at `stride`, the formulas of the ops below ----------------
 
-/// out = c * softmax(x) = c exp(x - shift) / sum(exp(x - shift)); returns the sum (0 for a row
-/// of -inf, whose softmax is then NaN, as in PyTorch).
+/// out = c * softmax(x) = c exp(x - shift) / sum(exp(x - shift)), shifted by the row maximum.
 template <class T, class Stride>
-double softmax_row(const T* x, T* out, std::int64_t n, Stride stride, double c = 1) {
-  const double total = exp_sum<T>(x, out, n, stride, row_shift(x, n, stride));
+void softmax_row(const T* x, T* out, std::int64_t n, Stride stride, double c = 1, bool finite_shift = false) {
+  const double total = exp_sum<T>(x, out, n, stride, row_shift(x, n, stride, finite_shift));
   const T scale = static_cast<T>(c / total);
   for (std::int64_t j = 0; j < n; ++j) out[j * stride] *= scale;
-  return total;
 }
 
 /// out = log_softmax(x) = (x - shift) - log(sum(exp(x - shift))); x - shift is exact near the
@@ -170,7 +170,7 @@ void log_softmax_row(const T* x, T* out, std::int64_t n, Stride stride) {
 /// log(sum(exp(x))) of a row.
 template <class T, class Stride>
 T logsumexp_row(const T* x, std::int64_t n, Stride stride) {
-  const T shift = row_shift(x, n, stride);
+  const T shift = row_shift(x, n, stride, /*finite=*/true);
   return static_cast<T>(shift + std::log(exp_sum<T>(x, nullptr, n, stride, shift)));
 }
 
@@ -223,19 +223,15 @@ Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
         py[k] = logsumexp_row(x.data<T>() + r, rows.n, stride);
       });
   return record("logsumexp", y, {x}, [x, a, rows](const Tensor& g, const Tensor& y) -> Grads {
-    // d/dx = g exp(x - lse), the softmax; 0 in a row of -inf (lse = -inf)
-    if (autograd::grad_enabled()) {
-      Tensor safe = where(isfinite(y), y, scalar(0, y.dtype()));
-      return {expand(g, x.shape()) * exp(x - safe)};
-    }
+    // d/dx = g exp(x - lse), the softmax, as PyTorch: NaN in a row of -inf (exp(-inf + inf)), and
+    // where x = lse = +inf
+    if (autograd::grad_enabled()) return {expand(g, x.shape()) * exp(x - y)};
     // exp(x - max) / sum rather than exp(x - lse): lse is rounded, and at |lse| ~ 1000 that
     // rounding alone would cost float32 gradients 5e-5 of relative accuracy
     return {by_rows(
         x.shape(), x.dtype(), rows, "logsumexp backward", [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
           using T = Elem<decltype(out)>;
-          out += r;
-          if (!(softmax_row(x.data<T>() + r, out, rows.n, stride, g.data<T>()[k]) > 0))
-            for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = 0;  // a row of -inf: no gradient
+          softmax_row(x.data<T>() + r, out + r, rows.n, stride, g.data<T>()[k], /*finite_shift=*/true);
         })};
   });
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "xgrad/autograd/node.hpp"
+#include "xgrad/autograd/ops.hpp"
 #include "xgrad/core/error.hpp"
 #include "xgrad/optim/clip.hpp"
 
@@ -269,6 +270,38 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
   }
   for (const auto& callback : options.callbacks) callback->on_train_end();
   return history;
+}
+
+Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y, nn::LossFunction loss,
+                       std::int64_t batch_size, bool shuffle, Generator* generator) {
+  const char* op = "tensor_batches";
+  check(x.dim() > 0 && y.dim() > 0 && x.shape()[0] == y.shape()[0],
+        "{}: x {} and y {} must have the same number of rows (first axis)", op, x.shape(), y.shape());
+  check(batch_size > 0, "{}: batch_size must be positive, got {}", op, batch_size);
+  check(static_cast<bool>(loss), "{}: no loss function", op);
+  const std::int64_t rows = x.shape()[0];
+  // The row order of the current epoch, shared by the batches' closures: in order, or (shuffle)
+  // redrawn at each epoch's start as the argsort of uniform noise, a uniform random permutation.
+  auto order = std::make_shared<Tensor>(arange(static_cast<double>(rows), i64));
+  std::function<void(std::int64_t)> reshuffle = {};
+  if (shuffle)
+    reshuffle = [order, rows, generator](std::int64_t) {
+      *order = sort(uniform({rows}, 0, 1, f64, generator)).indices;
+    };
+  return Batches{
+      .count = (rows + batch_size - 1) / batch_size,
+      .run = [&model, x, y, loss = std::move(loss), order, rows, batch_size](std::int64_t index) {
+        const std::int64_t begin = index * batch_size, end = std::min(rows, begin + batch_size);
+        const Tensor picked = slice(*order, 0, begin, end);
+        const Tensor y_rows = index_select(y, 0, picked);
+        return StepResult{loss(model(index_select(x, 0, picked)), y_rows), {}, end - begin};
+      },
+      .on_epoch_begin = reshuffle};
+}
+
+Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y, std::string_view loss,
+                       std::int64_t batch_size, bool shuffle, Generator* generator) {
+  return tensor_batches(model, x, y, nn::loss_by_name(loss), batch_size, shuffle, generator);
 }
 
 }  // namespace xgrad::optim

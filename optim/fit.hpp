@@ -10,9 +10,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "xgrad/core/random.hpp"
 #include "xgrad/core/tensor.hpp"
+#include "xgrad/nn/loss.hpp"
 #include "xgrad/nn/module.hpp"
 #include "xgrad/optim/optimizer.hpp"
 #include "xgrad/optim/progress.hpp"
@@ -173,5 +176,15 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
 
 /// The weighted mean loss and metrics over `batches`, in eval mode without grad ("loss", names).
 Logs evaluate(nn::Module& model, const Batches& batches);
+
+/// Keras' fit(x, y, batch_size, shuffle) as a batch source: the rows of x and y (their first
+/// axis) in batches of batch_size (the last one shorter), in a new random order each epoch when
+/// shuffle; a batch's loss is loss(model(x rows), y rows), by Keras name ("mse", "mae",
+/// "binary_crossentropy", ...: nn::loss_by_name) or any function:
+///   optim::fit(model, adam, optim::tensor_batches(model, x, y, "mse"), {.epochs = 10});
+Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y, nn::LossFunction loss,
+                       std::int64_t batch_size = 32, bool shuffle = true, Generator* generator = nullptr);
+Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y, std::string_view loss,
+                       std::int64_t batch_size = 32, bool shuffle = true, Generator* generator = nullptr);
 
 }  // namespace xgrad::optim

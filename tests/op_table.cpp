@@ -148,15 +148,20 @@ std::vector<OpEntry> make_table() {
         auto [values, indices] = sort(x, 1, true);
         return {values, indices};
       }),
-      rows("topk", "topk", [](const Tensor& x) -> Out {
-        auto [values, indices] = topk(x, std::min<std::int64_t>(2, x.shape()[1]), 1);
-        return {values, indices};
-      }),
+      [] {
+        // PyTorch orders tied values arbitrarily: the sweep's rows have no ties (rows_untied)
+        OpEntry e = rows("topk", "topk", [](const Tensor& x) -> Out {
+          auto [values, indices] = topk(x, std::min<std::int64_t>(2, x.shape()[1]), 1);
+          return {values, indices};
+        });
+        e.edge = "rows_untied";
+        return e;
+      }(),
       // --- the softmax family ---
       rows("softmax", "softmax", [](const Tensor& x) -> Out { return {softmax(x, 1)}; }),
       rows("log_softmax", "log_softmax", [](const Tensor& x) -> Out { return {log_softmax(x, 1)}; }),
       rows("log_softmax_gather", "log_softmax_gather", [](const Tensor& x) -> Out {
-        return {log_softmax_gather(x, 1, row_positions(x.shape(), 1))};
+        return {log_softmax_gather(x, -1, row_positions(x.shape(), 1))};
       }),
       {.name = "cosine_similarity", .op = "cosine_similarity",
        .f = [](const Inputs& in) -> Out { return {cosine_similarity(in[0], in[1], 1)}; },
@@ -175,8 +180,9 @@ std::vector<OpEntry> make_table() {
        .samples = {{{2, 3, 4}}, {{1, 5, 1}}}, .zero_size = {{2, 0, 3}}, .no_edge = "moves values without arithmetic"},
       {.name = "transpose", .op = "transpose", .f = [](const Inputs& in) -> Out { return {transpose(in[0], 0, -1)}; },
        .samples = {{{3, 4}}, {{2, 3, 4}}}, .zero_size = {{0, 4}}, .no_edge = "moves values without arithmetic"},
-      {.name = "expand", .op = "expand", .f = [](const Inputs& in) -> Out { return {expand(in[0], {2, 3, 4})}; },
-       .samples = {{{3, 1}}, {{4}}, {{}}}, .zero_size = {{3, 0}},
+      {.name = "expand", .op = "expand",
+       .f = [](const Inputs& in) -> Out { return {expand(in[0], {2, in[0].numel() == 0 ? 0 : 3, 4})}; },
+       .samples = {{{3, 1}}, {{4}}, {{}}}, .zero_size = {{0, 1}},
        .no_edge = "moves values without arithmetic (its gradient is sum_to's)"},
       {.name = "sum_to", .op = "sum_to", .f = [](const Inputs& in) -> Out { return {sum_to(in[0], {3, 1})}; },
        .samples = {{{2, 3, 4}}, {{3, 4}}}, .zero_size = {{0, 3, 4}}, .no_edge = "sum carries the sweep"},
@@ -208,7 +214,7 @@ std::vector<OpEntry> make_table() {
         OpEntry e = rows("index_select", "index_select", [](const Tensor& x) -> Out {
           return {index_select(x, 1, tensor({3, 0, 0}, i64))};
         });
-        e.samples = {{{3, 4}}, {{2, 3, 5}}};
+        e.samples = {{{3, 4}}, {{2, 4, 5}}};
         return e;
       }(),
       {.name = "index_add", .op = "index_add",

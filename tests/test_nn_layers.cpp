@@ -364,7 +364,7 @@ TEST_CASE("losses: errors name the op, the shapes and the bad target") {
   CHECK(matches(error_of([&] { cross_entropy(logits, zeros({3}, i64)); }),
                 R"(cross_entropy: target \[3\] must be the scores' shape \[2, 3\] without the last \(class\) axis)"));
   CHECK(matches(error_of([&] { cross_entropy(logits, zeros({2}, f64)); }),
-                R"(cross_entropy: target must hold i64 class indices, got f64 \[2\])"));
+                R"(cross_entropy: target must be i64 class indices \(the logits. shape \[2, 3\] without the last axis\) or probabilities of the logits. shape, got f64 \[2\])"));
   CHECK(matches(error_of([&] { nll_loss(scalar(0, f64), scalar(0, i64)); }),
                 R"(nll_loss: scores must be floating point \[..., classes\], got f64 \[\])"));
 }

@@ -180,27 +180,24 @@ TEST_CASE("op table: inputs that arrive through views and permutations give the 
 
 namespace {
 
-/// Agreement at edge values: the same shape and dtype; NaN where PyTorch has NaN, the same
-/// infinity where it has one; elsewhere within a few units in the last place (libm and PyTorch's
-/// vectorised math may round the last bit differently; 0 and -0 count as equal). Returns the
-/// mismatches, described.
-std::vector<std::string> disagreements(const Tensor& got, const Tensor& expected) {
-  std::vector<std::string> out;
-  if (got.shape() != expected.shape() || got.dtype() != expected.dtype()) {
-    out.push_back(fmt::format("shape/dtype {} {} vs PyTorch's {} {}", to_string(got.shape()), dtype_name(got.dtype()),
-                              to_string(expected.shape()), dtype_name(expected.dtype())));
-    return out;
-  }
-  const double eps = got.dtype() == f32 ? std::numeric_limits<float>::epsilon() : std::numeric_limits<double>::epsilon();
-  const double tiny = got.dtype() == f32 ? std::numeric_limits<float>::min() : std::numeric_limits<double>::min();
-  const auto a = got.to_vector<double>(), b = expected.to_vector<double>();
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const bool ok = std::isnan(b[i]) ? std::isnan(a[i])
-                    : std::isinf(b[i]) ? a[i] == b[i]
-                                       : std::abs(a[i] - b[i]) <= 4 * eps * std::abs(b[i]) + tiny;
-    if (!ok) out.push_back(fmt::format("[{}] {} vs PyTorch's {}", i, a[i], b[i]));
-  }
-  return out;
+/// Outputs agree to 4 units in the last place. Gradients chain two or three rounded steps, in
+/// another order than PyTorch's, and some cancel (log_softmax's g - e^y sum(g) loses ~40 ulps of
+/// its result in float64 on the row [1, 2, 3, 4]): 64. Either side may be the closer: by a float64
+/// check, xgrad's blocked sums are in float32 (the softmax family's rows).
+constexpr Agreement kOutputs{.ulps = 4}, kGradients{.ulps = 64};
+
+/// Where xgrad deliberately differs from PyTorch 1.13 at edge values (README, "Edge values").
+const KnownDifferences& known_differences() {
+  static const KnownDifferences known = {
+      {"log.f64.out0",
+       {{11}, "log of the subnormal 2^-1076: libm's exact -746.3; PyTorch's vectorised log gives log(DBL_MIN) = -709.8"}},
+      {"pow.f64.grad1", {{198, 199, 200, 202, 209, 210}, "d/db a^b = a^b log a at a subnormal a: the same log"}},
+      {"logsumexp.f64.grad0",
+       {{40, 41}, "the row [max/4, max/4, 1, -1]: the softmax, 1/2 each; PyTorch's exp(x - logsumexp) rounds "
+                  "logsumexp to max/4 and gives 1 each"}},
+      {"logsumexp.f32.grad0", {{40, 41}, "as in f64"}},
+  };
+  return known;
 }
 
 }  // namespace
@@ -224,8 +221,8 @@ TEST_CASE("op table: at edge values every entry agrees with PyTorch (values and 
       for (std::size_t k = 0; k < outs.size(); ++k) {
         INFO("output ", k);
         REQUIRE(fixture.has(key + "out" + std::to_string(k)));
-        const auto bad = disagreements(outs[k], fixture[key + "out" + std::to_string(k)]);
-        CHECK_MESSAGE(bad.empty(), bad.size(), " elements differ: ", fmt::format("{}", fmt::join(bad, "; ")));
+        check_against_pytorch(key + "out" + std::to_string(k), outs[k], fixture[key + "out" + std::to_string(k)],
+                              kOutputs, known_differences());
       }
       CHECK(!fixture.has(key + "out" + std::to_string(outs.size())));  // as many outputs as PyTorch
       const Out grads = gradients_of(outs, in);
@@ -238,8 +235,7 @@ TEST_CASE("op table: at edge values every entry agrees with PyTorch (values and 
           continue;
         }
         REQUIRE(grads[k].defined());
-        const auto bad = disagreements(grads[k], fixture[gkey]);
-        CHECK_MESSAGE(bad.empty(), bad.size(), " elements differ: ", fmt::format("{}", fmt::join(bad, "; ")));
+        check_against_pytorch(gkey, grads[k], fixture[gkey], kGradients, known_differences());
       }
     }
   }

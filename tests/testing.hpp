@@ -2,7 +2,9 @@
 // Shared helpers for the tests: float64 inputs, gradient checks, regex matching of errors.
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <regex>
 #include <string>
@@ -90,6 +92,70 @@ inline void check_close(const Tensor& got, const Tensor& expected, double tolera
   INFO("got ", to_string(got), "\nexpected ", to_string(expected));
   REQUIRE(got.shape() == expected.shape());
   CHECK(max_abs_diff(got, expected) <= tolerance);
+}
+
+/// How closely a result must agree with a PyTorch reference: NaN where PyTorch has NaN, the same
+/// infinity where it has one; elsewhere within `ulps` units in the last place of the expected
+/// value (libm and PyTorch's vectorised math may round the last bit differently; 0 and -0 count
+/// as equal), plus `scaled` units of the largest expected magnitude (for composites, whose tiny
+/// elements carry the rounding of their larger terms).
+struct Agreement {
+  double ulps = 4;
+  double scaled = 0;
+};
+
+/// The elements (row-major positions) where got and expected disagree; throws on another shape
+/// or dtype.
+inline std::vector<std::size_t> mismatched(const Tensor& got, const Tensor& expected, Agreement agreement = {}) {
+  if (got.shape() != expected.shape() || got.dtype() != expected.dtype())
+    fail("shape/dtype {} {} vs PyTorch's {} {}", to_string(got.shape()), dtype_name(got.dtype()),
+         to_string(expected.shape()), dtype_name(expected.dtype()));
+  const double eps = got.dtype() == f32 ? std::numeric_limits<float>::epsilon() : std::numeric_limits<double>::epsilon();
+  const double tiny = got.dtype() == f32 ? std::numeric_limits<float>::min() : std::numeric_limits<double>::min();
+  const auto a = got.to_vector<double>(), b = expected.to_vector<double>();
+  double largest = 0;
+  for (double v : b)
+    if (std::isfinite(v)) largest = std::max(largest, std::abs(v));
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double bound = (agreement.ulps * std::abs(b[i]) + agreement.scaled * largest) * eps + tiny;
+    const bool ok = std::isnan(b[i]) ? std::isnan(a[i]) : std::isinf(b[i]) ? a[i] == b[i] : std::abs(a[i] - b[i]) <= bound;
+    if (!ok) out.push_back(i);
+  }
+  return out;
+}
+
+/// The elements at `positions`, described: "[i] got vs PyTorch's expected; ...".
+inline std::string describe(const std::vector<std::size_t>& positions, const Tensor& got, const Tensor& expected) {
+  const auto a = got.to_vector<double>(), b = expected.to_vector<double>();
+  std::string out;
+  for (std::size_t i : positions) out += fmt::format("[{}] {} vs PyTorch's {}; ", i, a[i], b[i]);
+  return out;
+}
+
+/// Where xgrad deliberately differs from PyTorch (documented in the README): the elements of one
+/// fixture tensor, and why.
+struct KnownDifference {
+  std::vector<std::size_t> elements;
+  std::string why;
+};
+using KnownDifferences = std::map<std::string, KnownDifference>;
+
+/// Checks got against the fixture tensor `key`: exactly the elements `known` lists for that key
+/// may disagree, and they must (so a stale entry fails as a new disagreement does).
+inline void check_against_pytorch(const std::string& key, const Tensor& got, const Tensor& expected,
+                                  Agreement agreement, const KnownDifferences& known = {}) {
+  std::vector<std::size_t> bad;
+  try {
+    bad = mismatched(got, expected, agreement);
+  } catch (const Error& e) {
+    FAIL_CHECK(key, ": ", e.what());
+    return;
+  }
+  const auto it = known.find(key);
+  const std::vector<std::size_t> allowed = it == known.end() ? std::vector<std::size_t>{} : it->second.elements;
+  CHECK_MESSAGE(bad == allowed, key, ": differ at ", describe(bad, got, expected),
+                it == known.end() ? std::string() : " (known: " + it->second.why + ")");
 }
 
 #ifdef XGRAD_FIXTURES
