@@ -150,12 +150,14 @@ double row_dot(const T* x, const T* y, std::int64_t n, Stride stride) {
 
 // --- row kernels: one row of n elements at `stride`, the formulas of the ops below ----------------
 
-/// out = c * softmax(x) = c exp(x - shift) / sum(exp(x - shift)), shifted by the row maximum.
+/// out = c * softmax(x) = c exp(x - shift) / sum(exp(x - shift)), shifted by the row maximum;
+/// returns the sum.
 template <class T, class Stride>
-void softmax_row(const T* x, T* out, std::int64_t n, Stride stride, double c = 1, bool finite_shift = false) {
+double softmax_row(const T* x, T* out, std::int64_t n, Stride stride, double c = 1, bool finite_shift = false) {
   const double total = exp_sum<T>(x, out, n, stride, row_shift(x, n, stride, finite_shift));
   const T scale = static_cast<T>(c / total);
   for (std::int64_t j = 0; j < n; ++j) out[j * stride] *= scale;
+  return total;
 }
 
 /// out = log_softmax(x) = (x - shift) - log(sum(exp(x - shift))); x - shift is exact near the
@@ -223,15 +225,22 @@ Tensor logsumexp_axis(const Tensor& x, std::int64_t a) {
         py[k] = logsumexp_row(x.data<T>() + r, rows.n, stride);
       });
   return record("logsumexp", y, {x}, [x, a, rows](const Tensor& g, const Tensor& y) -> Grads {
-    // d/dx = g exp(x - lse), the softmax, as PyTorch: NaN in a row of -inf (exp(-inf + inf)), and
-    // where x = lse = +inf
-    if (autograd::grad_enabled()) return {expand(g, x.shape()) * exp(x - y)};
+    // d/dx = g exp(x - lse), the softmax, as PyTorch (NaN where x = lse = +inf, or lse is NaN),
+    // except on a row of only -inf: lse = -inf whatever its elements do, so their gradient is 0
+    // (PyTorch's exp(-inf + inf) is NaN)
+    if (autograd::grad_enabled()) {
+      const Tensor all_minus_inf = eq(y, scalar(-INFINITY, y.dtype()));
+      return {expand(g, x.shape()) * exp(x - where(all_minus_inf, scalar(0, y.dtype()), y))};
+    }
     // exp(x - max) / sum rather than exp(x - lse): lse is rounded, and at |lse| ~ 1000 that
     // rounding alone would cost float32 gradients 5e-5 of relative accuracy
     return {by_rows(
         x.shape(), x.dtype(), rows, "logsumexp backward", [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
           using T = Elem<decltype(out)>;
-          softmax_row(x.data<T>() + r, out + r, rows.n, stride, g.data<T>()[k], /*finite_shift=*/true);
+          out += r;
+          // the maximum contributes e^0 = 1 to the sum, so it is 0 only on a row of only -inf
+          if (softmax_row(x.data<T>() + r, out, rows.n, stride, g.data<T>()[k], /*finite_shift=*/true) == 0)
+            for (std::int64_t j = 0; j < rows.n; ++j) out[j * stride] = 0;
         })};
   });
 }

@@ -305,7 +305,12 @@ TEST_CASE("pad: values, gradcheck") {
   check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], 0, 0, 2); }, {input({1, 3})});
   check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], -1, 0, 0, 3); }, {input({3})});
   check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], 0, 1, 1, 5); }, {input({0, 3})});
-  CHECK(matches(error_of([] { pad(iota({3}), 0, -1, 0); }), R"(pad: negative padding \(-1, 0\) for shape \[3\])"));
+  // negative amounts crop (PyTorch's F.pad), cropping past the axis is an error
+  check_values(pad(iota({5}), 0, -1, -2), {2}, {1, 2});
+  check_values(pad(iota({4}), 0, -1, 2, 7), {5}, {1, 2, 3, 7, 7});
+  check_gradients([](const std::vector<Tensor>& in) { return pad(in[0], 1, -1, 2); }, {input({2, 4})});
+  CHECK(matches(error_of([] { pad(iota({3}), 0, -2, -2); }),
+                R"(pad: padding \(-2, -2\) of axis 0 of shape \[3\] crops more than the axis holds)"));
   CHECK(matches(error_of([] { pad(iota({3}), 1, 1, 0); }), R"(pad: axis 1 is out of range for shape \[3\])"));
 }
 

@@ -187,7 +187,7 @@ std::vector<ErrorCase> op_errors() {
       {"split: negative size", [] { split(zeros({5}), {-1, 6}, 0); }, R"(^split: negative size -1 \(shape \[5\]\))"},
       {"chunk: zero chunks", [] { chunk(zeros({5}), 0, 0); }, R"(^chunk: chunks must be positive, got 0)"},
       {"unbind: axis out of range", [] { unbind(zeros({5}), 1); }, R"(^unbind: axis 1 is out of range for shape \[5\])"},
-      {"pad: negative", [] { pad(zeros({5}), 0, -1, 0); }, R"(^pad: negative padding \(-1, 0\) for shape \[5\])"},
+      {"pad: cropping past the size", [] { pad(zeros({5}), 0, -3, -3); }, R"(^pad: padding \(-3, -3\) of axis 0 of shape \[5\] crops more than the axis holds)"},
       {"pad: size overflows", [] { pad(zeros({5}), 0, kMax, 1); }, R"(^pad: padding \(9223372036854775807, 1\) of axis 0 of shape \[5\] is too large)"},
       // indexing
       {"index_select: index = size", [] { index_select(zeros({4, 3}), 0, tensor({0, 4}, i64)); },
@@ -288,7 +288,7 @@ std::vector<ErrorCase> layer_errors() {
        R"(^cross_entropy: target 3 is out of range for 3 classes \(ignore_index -100\), target shape \[2\])"},
       {"cross_entropy: class -1", [] { nn::cross_entropy(zeros({2, 3}), tensor({0, -1}, i64)); }, R"(^cross_entropy: target -1 is out of range for 3 classes)"},
       {"cross_entropy: f32 targets", [] { nn::cross_entropy(zeros({2, 3}), tensor({0.0, 1.0})); },
-       R"(^cross_entropy: target must hold i64 class indices, got f32 \[2\])"},
+       R"(^cross_entropy: target must be i64 class indices \(the logits' shape \[2, 3\] without the last axis\) or probabilities of the logits' shape, got f32 \[2\])"},
       {"cross_entropy: target shape", [] { nn::cross_entropy(zeros({2, 3}), tensor({0, 1, 2}, i64)); },
        R"(^cross_entropy: target \[3\] must be the scores' shape \[2, 3\] without the last \(class\) axis)"},
       {"cross_entropy: scalar logits", [] { nn::cross_entropy(scalar(1), scalar(0, i64)); }, R"(^cross_entropy: scores must be floating point \[..., classes\], got f32 \[\])"},
