@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "relative_error.hpp"
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -17,18 +18,6 @@ using namespace xgrad::testing;
 namespace {
 
 using Outputs = std::map<std::string, Tensor>;
-
-/// max |got - want| / max |want|: the deviation relative to the tensor's scale.
-double relative_error(const Tensor& got, const Tensor& want) {
-  REQUIRE(got.shape() == want.shape());
-  auto a = got.to_vector<double>(), b = want.to_vector<double>();
-  double diff = 0, scale = 1e-30;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  return diff / scale;
-}
 
 /// The layer_options fixture, loaded once.
 const Fixture& fixture() {

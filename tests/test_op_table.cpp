@@ -101,6 +101,9 @@ TEST_CASE("op table: every op declared in ops.hpp has an entry, and every entry 
     INFO("ops.hpp declares ", op, " but the op table (tests/op_table.cpp) has no entry for it");
     CHECK(covered.count(op) == 1);
   }
+  const auto swept = std::count_if(op_table().begin(), op_table().end(), [](const OpEntry& e) { return !e.edge.empty(); });
+  MESSAGE(fmt::format("{} entries cover the {} ops of ops.hpp (and to); {} have an edge-value sweep", op_table().size(),
+                      declared.size(), swept));
 }
 
 TEST_CASE("op table: float64 gradcheck and gradgradcheck on every sample") {

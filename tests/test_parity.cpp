@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 
+#include "relative_error.hpp"
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -12,18 +13,6 @@ using namespace xgrad::testing;
 using namespace xgrad::nn;
 
 namespace {
-
-/// max |got - want| / max |want|: the deviation relative to the tensor's scale.
-double relative_error(const Tensor& got, const Tensor& want) {
-  REQUIRE(got.shape() == want.shape());
-  auto a = got.to_vector<double>(), b = want.to_vector<double>();
-  double diff = 0, scale = 1e-30;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  return diff / scale;
-}
 
 double g_largest_f32 = 0, g_largest_f64 = 0;  // reported at the end
 
