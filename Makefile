@@ -17,8 +17,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The demo programs with --quick; the ones that draw write their pictures (PNG) into $(BUILD)/plots.
 demo: build
-	@$(BUILD)/examples/demo
+	@$(BUILD)/examples/demo --plot
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -14,10 +14,13 @@
 // Usage: char_lm [--cell lstm|gru|gru-before|rnn|peephole|coupled|gen1|dglstm] [--layers L]
 //                [--hidden H] [--embed E] [--batch B] [--bptt K] [--chars N] [--lr LR]
 //                [--epochs N] [--seed S] [--checkpoint PATH] [--prompt TEXT]
-//                [--temperature T] [--sample N] [--quick | --tiny]   (--help: every flag and its default)
+//                [--temperature T] [--sample N] [--quick | --tiny] [--plot [--plot-dir DIR]]
+//                (--help: every flag and its default; --plot: curves and the embedding matrix as PNGs)
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "common/cli.hpp"
 #include "common/fortunes.hpp"
 #include "common/report.hpp"
+#include <xgrad/viz/plot.hpp>
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -67,6 +71,85 @@ struct CharLM : nn::Module {
   }
 };
 
+/// --plot: the curves per epoch, and the learned embedding matrix as a heat map: a column per
+/// character, grouped (space, lower case, upper case, digits, punctuation, the rest), a row per
+/// dimension, the dimensions that tell the groups apart best on top, so that what the model
+/// learned about each group shows as bands.
+void plot(const examples::Cli& cli, const optim::History& history, CharLM& model, const data::Vocabulary& vocab,
+          const std::vector<double>& counts, const std::string& cell) {
+  std::string path = cli.plot_path("char_lm_curves.png");
+  viz::training_curves(history, path,
+                       {.width = 900, .height = 380,
+                        .title = fmt::format("Character language model ({}) on fortunes, per epoch", cell)});
+  fmt::print("picture: {}\n", path);
+
+  auto group = [](const std::string& c) {
+    const auto u = static_cast<unsigned char>(c[0]);
+    if (c.size() > 1) return 5;  // anything not ASCII
+    return c == " " ? 0 : std::islower(u) ? 1 : std::isupper(u) ? 2 : std::isdigit(u) ? 3 : std::isgraph(u) ? 4 : 5;
+  };
+  // the characters seen at least once per 10 000 in training (<pad>, <unk> and rare ones left out)
+  const double total = std::accumulate(counts.begin(), counts.end(), 0.0);
+  std::vector<std::int64_t> ids;
+  for (std::int64_t id = 0; id < vocab.size(); ++id)
+    if (id != data::Vocabulary::pad_id && id != data::Vocabulary::unk_id && counts[id] >= 1e-4 * total) ids.push_back(id);
+  std::stable_sort(ids.begin(), ids.end(), [&](std::int64_t a, std::int64_t b) {
+    return std::pair(group(vocab.token(a)), vocab.token(a)) < std::pair(group(vocab.token(b)), vocab.token(b));
+  });
+  std::vector<std::string> labels;
+  std::vector<int> groups;
+  for (std::int64_t id : ids) {
+    const std::string& c = vocab.token(id);
+    labels.push_back(c == " " ? "\u2423" : c == "\n" ? "\u21b5" : c);  // visible space, return
+    groups.push_back(group(c));
+  }
+  const Tensor table = index_select(model.embed->weight.detach(), 0, data::index_tensor(ids));  // [C, E]
+  const auto C = static_cast<std::size_t>(table.size(0)), E = static_cast<std::size_t>(table.size(1));
+  const std::vector<double> v = table.to_vector<double>();
+
+  // dimensions by the share of their variance that lies between the groups' means
+  std::vector<double> separation(E);
+  for (std::size_t e = 0; e < E; ++e) {
+    double mean = 0, total = 0, between = 0;
+    for (std::size_t c = 0; c < C; ++c) mean += v[c * E + e] / static_cast<double>(C);
+    for (int g = 0; g <= 5; ++g) {
+      double sum = 0, n = 0;
+      for (std::size_t c = 0; c < C; ++c)
+        if (groups[c] == g) sum += v[c * E + e], n += 1;
+      if (n > 0) between += n * (sum / n - mean) * (sum / n - mean);
+    }
+    for (std::size_t c = 0; c < C; ++c) total += (v[c * E + e] - mean) * (v[c * E + e] - mean);
+    separation[e] = total > 0 ? between / total : 0;
+  }
+  std::vector<std::size_t> order(E);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return separation[a] > separation[b]; });
+  xt::xarray<double> m = xt::xarray<double>::from_shape({E, C});
+  std::vector<std::string> dims;
+  std::vector<double> magnitudes;
+  for (std::size_t r = 0; r < E; ++r) {
+    dims.push_back(std::to_string(order[r]));
+    for (std::size_t c = 0; c < C; ++c) m(r, c) = v[c * E + order[r]], magnitudes.push_back(std::abs(m(r, c)));
+  }
+  // the colour scale ends at the 98th percentile of |value|, so that a few large entries do not wash out the rest
+  std::nth_element(magnitudes.begin(), magnitudes.begin() + static_cast<std::ptrdiff_t>(magnitudes.size() * 98 / 100),
+                   magnitudes.end());
+  const double scale = magnitudes[magnitudes.size() * 98 / 100];
+  path = cli.plot_path("char_lm_embedding.png");
+  viz::heat_map({.values = from_xarray(m),
+                 .title = "learned character embedding: a column per character, a row per dimension",
+                 .x_label = "character seen once in 10 000 or more (space, lower case, upper case, digits, punctuation)",
+                 .y_label = "dimension (best at telling the groups apart first)",
+                 .col_labels = labels,
+                 .row_labels = dims,
+                 .value_label = "value",
+                 .min = -scale,
+                 .max = scale,
+                 .diverging = true},
+                path, {.width = 1400, .height = 560});
+  fmt::print("picture: {}\n", path);
+}
+
 int main(int argc, char** argv) try {
   examples::Cli cli("char_lm",
                     "A character-level language model on the fortunes corpus: truncated BPTT, validation "
@@ -87,6 +170,7 @@ int main(int argc, char** argv) try {
   cli.add("--prompt", prompt, "the text sampling starts from");
   cli.add("--temperature", temperature, "sampling temperature (lower: more likely characters)")->check(examples::positive);
   cli.add("--sample", sample, {300, 300, 40}, "characters to sample")->check(examples::nonnegative);
+  cli.add_plot();
   if (auto done = cli.parse(argc, argv)) return *done;
   const bool tiny = cli.tiny();
   const std::uint64_t seed = cli.seed();
@@ -152,10 +236,12 @@ int main(int argc, char** argv) try {
     fmt::print("epoch {}: validation {:.3f} bits/char{}\n", epoch + 1, logs.at("val_bpc"),
                best->saved_epoch() == epoch ? fmt::format(" (best so far, saved to {})", checkpoint) : "");
   });
-  optim::fit(model, adam, train, {.epochs = epochs, .clip_norm = 1.0, .callbacks = {best, announce}}, &valid);
+  const optim::History history =
+      optim::fit(model, adam, train, {.epochs = epochs, .clip_norm = 1.0, .callbacks = {best, announce}}, &valid);
 
   // --- the best checkpoint, sampled from a prompt -----------------------------------------
   if (best->saved_epoch() >= 0) model.load(checkpoint);
+  if (cli.plot()) plot(cli, history, model, vocab, counts, cell);
   valid.on_epoch_begin(0);
   const double bpc = optim::evaluate(model, valid).at("bpc");
   // generate() works on one flat state; the model keeps one state per layer

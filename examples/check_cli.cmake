@@ -4,6 +4,8 @@
 #     (the flag, its type and default, then its description).
 #   cmake -DPROGRAM=path -DMODE=reject -DARGS="--bogus" -DEXPECT="regex" -P check_cli.cmake
 #     PROGRAM ARGS exits non-zero (but not from a crash) and prints CLI11's message matching EXPECT.
+#   cmake -DPROGRAM=path -DMODE=plot -DARGS="--tiny;--plot;--plot-dir;D" -DFILES="D/a.png;..." -P check_cli.cmake
+#     PROGRAM ARGS exits 0 and writes each of FILES (PNG, not empty), printing "picture: <file>".
 cmake_minimum_required(VERSION 3.21)
 get_filename_component(name ${PROGRAM} NAME)
 
@@ -38,6 +40,19 @@ elseif(MODE STREQUAL "reject")
     message(FATAL_ERROR "${name} ${ARGS}: expected a message matching '${EXPECT}' on stderr, got:\n${err}")
   endif()
   message(STATUS "${name} ${ARGS} -> exit ${status}: ${err}")
+elseif(MODE STREQUAL "plot")
+  file(REMOVE ${FILES})
+  execute_process(COMMAND ${PROGRAM} ${ARGS} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "${name} ${ARGS} exited with ${status}:\n${out}${err}")
+  endif()
+  foreach(png ${FILES})
+    file(SIZE ${png} bytes)
+    file(READ ${png} magic LIMIT 4 HEX)
+    if(NOT magic STREQUAL "89504e47" OR bytes LESS 1000 OR NOT out MATCHES "picture: [^\n]*${png}")
+      message(FATAL_ERROR "${name} ${ARGS}: ${png} is missing, not a PNG or not announced:\n${out}${err}")
+    endif()
+  endforeach()
 else()
-  message(FATAL_ERROR "check_cli.cmake: MODE is help or reject, got '${MODE}'")
+  message(FATAL_ERROR "check_cli.cmake: MODE is help, reject or plot, got '${MODE}'")
 endif()

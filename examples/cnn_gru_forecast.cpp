@@ -12,7 +12,8 @@
 // Baseline: the naive forecast x(t + h) = x(t), the window's last value.
 //
 // Usage: cnn_gru_forecast [--epochs N] [--horizon H] [--window W] [--samples N] [--seed S]
-//                         [--batch B] [--lr LR] [--quick | --tiny]   (--help: every flag and its default)
+//                         [--batch B] [--lr LR] [--quick | --tiny] [--plot [--plot-dir DIR]]
+//                         (--help: every flag and its default; --plot: training curves as a PNG)
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -21,6 +22,7 @@
 
 #include "common/cli.hpp"
 #include "common/report.hpp"
+#include <xgrad/viz/plot.hpp>
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -78,6 +80,7 @@ int main(int argc, char** argv) try {
       ->check(examples::positive);
   cli.add("--batch", batch, "windows per batch")->check(examples::positive);
   cli.add("--lr", lr, "Adam's learning rate (halved when validation stalls)")->check(examples::positive);
+  cli.add_plot();
   if (auto done = cli.parse(argc, argv)) return *done;
   const bool tiny = cli.tiny();
   const std::uint64_t seed = cli.seed();
@@ -132,8 +135,18 @@ int main(int argc, char** argv) try {
   auto best = std::make_shared<optim::EarlyStopping>(model, "val_loss", /*patience=*/epochs, 0, optim::Mode::min,
                                                      /*restore_best=*/true);
   optim::ReduceLROnPlateau plateau(adam, optim::Mode::min, /*factor=*/0.5, /*patience=*/2);
-  optim::fit(model, adam, train_batches, {.epochs = epochs, .clip_norm = 1.0, .plateau = &plateau, .callbacks = {best}},
-             &val_batches);
+  const optim::History history = optim::fit(
+      model, adam, train_batches, {.epochs = epochs, .clip_norm = 1.0, .plateau = &plateau, .callbacks = {best}},
+      &val_batches);
+  if (cli.plot()) {  // --plot: the loss per epoch, training and validation, and the learning rate
+    const std::string path = cli.plot_path("cnn_gru_forecast_curves.png");
+    viz::training_curves(history, path,
+                         {.width = 1000, .height = 420,
+                          .title = fmt::format("CNN-GRU on Mackey-Glass, {} steps ahead: the MAE loss "
+                                               "(normalised units) and the learning rate per epoch",
+                                               horizon)});
+    fmt::print("picture: {}\n", path);
+  }
 
   const double mae = test_mae();
   fmt::print("best validation epoch {}; test MAE {:.4f} (untrained {:.4f}); naive last value {:.4f}, training mean {:.4f}\n",

@@ -1,6 +1,9 @@
 // `make demo`: runs the flagship examples one after another with --quick, shows their progress,
 // and ends with one table of what each measured against its baseline.
-//   demo [--only name,name] [--tiny]   (--help: every flag and its default)
+//   demo [--only name,name] [--tiny] [--plot [--plot-dir DIR]]   (--help: every flag and its default)
+// With --plot (as `make demo` runs it) the examples that draw write their pictures (PNG) into
+// --plot-dir, build/plots by default, and the demo lists them at the end.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +19,8 @@ namespace {
 
 const std::vector<std::string> kExamples{"char_lm", "fortune_topics", "vanishing_gradients", "cnn_gru_forecast",
                                          "seq2seq_attention", "custom_cell", "ntm_copy"};
+/// The examples that draw pictures with --plot.
+const std::vector<std::string> kPlotting{"char_lm", "cnn_gru_forecast", "seq2seq_attention", "ntm_copy"};
 
 struct Outcome {
   std::string name;
@@ -24,8 +29,9 @@ struct Outcome {
   double seconds = 0;
 };
 
-/// Runs one example, echoing its output, and keeps its RESULT line.
-Outcome run(const std::filesystem::path& dir, const std::string& name, const std::string& mode) {
+/// Runs one example, echoing its output, and keeps its RESULT line and the pictures it wrote.
+Outcome run(const std::filesystem::path& dir, const std::string& name, const std::string& mode,
+            std::vector<std::string>& pictures) {
   Outcome outcome{name, nullptr};
   const std::string command = (dir / name).string() + " " + mode + " 2>&1";
   fmt::print("\n=== {} {} ===\n", name, mode);
@@ -44,6 +50,7 @@ Outcome run(const std::filesystem::path& dir, const std::string& name, const std
     line += buffer;
     if (line.back() != '\n') continue;
     if (line.rfind("RESULT ", 0) == 0) outcome.result = nlohmann::json::parse(line.substr(7), nullptr, false);
+    if (line.rfind("picture: ", 0) == 0) pictures.push_back(line.substr(9, line.size() - 10));
     line.clear();
   }
   outcome.status = pclose(pipe);
@@ -65,11 +72,17 @@ int main(int argc, char** argv) try {
       ->check(CLI::IsMember(kExamples))
       ->default_str("all");
   cli.add_switch("--tiny", tiny, "run them with --tiny instead of --quick (seconds, not minutes)");
+  cli.add_plot();  // passed on to the examples that draw
   if (auto done = cli.parse(argc, argv)) return *done;
-  const std::string mode = tiny ? "--tiny" : "--quick";
   const auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   std::vector<Outcome> outcomes;
-  for (const auto& name : names) outcomes.push_back(run(dir, name, mode));
+  std::vector<std::string> pictures;
+  for (const auto& name : names) {
+    std::string mode = tiny ? "--tiny" : "--quick";
+    const bool draws = std::find(kPlotting.begin(), kPlotting.end(), name) != kPlotting.end();
+    if (cli.plot() && draws) mode += " --plot --plot-dir '" + cli.plot_path("") + "'";
+    outcomes.push_back(run(dir, name, mode, pictures));
+  }
 
   fmt::print("\n{:<20} {:<28} {:<26} {:>10} {:>10} {:>9} {:>7}\n", "example", "task", "model", "metric", "baseline",
              "seconds", "beats");
@@ -90,6 +103,10 @@ int main(int argc, char** argv) try {
                r["model"].get<std::string>(), value, baseline, o.seconds, beats ? "yes" : "NO");
     fmt::print("{:<20} {:<28} {:<26} {:>21}\n", "", "", "", fmt::format("({}, {} is better)", r["metric"].get<std::string>(),
                                                                        higher ? "higher" : "lower"));
+  }
+  if (!pictures.empty()) {
+    fmt::print("\n{} pictures in {}:\n", pictures.size(), cli.plot_path(""));
+    for (const auto& p : pictures) fmt::print("  {}\n", std::filesystem::path(p).filename().string());
   }
   return all ? 0 : 1;
 } catch (const std::exception& e) {

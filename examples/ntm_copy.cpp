@@ -17,7 +17,7 @@
 //
 // Usage: ntm_copy [--steps N] [--batch B] [--lr R] [--max-length L] [--memory N] [--word W]
 //                 [--controller C] [--hidden H] [--test N] [--seed S] [--quick | --tiny]
-//                 (--help: every flag and its default)
+//                 [--plot [--plot-dir DIR]]   (--help: every flag and its default; --plot: the weightings as a PNG)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -29,6 +29,7 @@
 
 #include "common/cli.hpp"
 #include "common/report.hpp"
+#include <xgrad/viz/plot.hpp>
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -124,6 +125,33 @@ void draw(const std::string& title, const Tensor& w) {
   }
 }
 
+/// One head's weighting [T, N] as a heat map [memory location, time step]: the locations from the
+/// first to the last it weighted by 0.05 or more (all when that range wraps around the memory).
+viz::HeatMap weighting_map(const std::string& head, const Tensor& w, const std::string& phases) {
+  const std::int64_t T = w.size(0), N = w.size(1);
+  const auto v = w.to_vector<double>();
+  std::int64_t first = N, last = -1;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t t = 0; t < T; ++t)
+      if (v[t * N + n] >= 0.05) first = std::min(first, n), last = std::max(last, n);
+  if (last < 0 || last - first + 1 > std::max<std::int64_t>(48, 3 * T)) first = 0, last = N - 1;
+  first = std::max<std::int64_t>(0, first - 1), last = std::min(N - 1, last + 1);
+  xt::xarray<double> m = xt::xarray<double>::from_shape({static_cast<std::size_t>(last - first + 1), static_cast<std::size_t>(T)});
+  std::vector<std::string> locations;
+  for (std::int64_t n = first; n <= last; ++n) {
+    locations.push_back(std::to_string(n));
+    for (std::int64_t t = 0; t < T; ++t) m(n - first, t) = v[t * N + n];
+  }
+  return {.values = from_xarray(m),
+          .title = fmt::format("{} weighting", head),
+          .x_label = fmt::format("time step ({})", phases),
+          .y_label = "memory location",
+          .row_labels = locations,
+          .value_label = "weight",
+          .min = 0,
+          .max = 1};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -145,6 +173,7 @@ int main(int argc, char** argv) try {
   cli.add("--hidden", hidden, "the LSTM's units (default: as many as match the NTM's parameter count)")
       ->check(examples::positive);
   cli.add("--test", n_test, {1000, 200, 50}, "held-out sequences per test length")->check(examples::positive);
+  cli.add_plot();
   if (auto done = cli.parse(argc, argv)) return *done;
   const bool tiny = cli.tiny();
   const std::uint64_t seed = cli.seed();
@@ -185,8 +214,19 @@ int main(int argc, char** argv) try {
     fmt::print("Where the NTM wrote and read on one test sequence of length {0}: time to the right (steps 0-{1} the\n"
                "input, {0} the delimiter, {2}-{3} the output), memory locations down; ' ' = 0 .. '@' = 1\n",
                test_length, test_length - 1, test_length + 1, 2 * test_length);
-    draw("write weighting", squeeze(trace.weightings[0].write, 0));
-    draw("read weighting", squeeze(squeeze(trace.weightings[0].read, 2), 0));
+    const Tensor write = squeeze(trace.weightings[0].write, 0), read = squeeze(squeeze(trace.weightings[0].read, 2), 0);
+    draw("write weighting", write);
+    draw("read weighting", read);
+    if (cli.plot()) {  // --plot: both as heat maps, memory locations down, time across
+      const std::string path = cli.plot_path("ntm_copy_weightings.png");
+      const std::string phases = fmt::format("input 0-{}, delimiter {}, output {}-{}", test_length - 1, test_length,
+                                             test_length + 1, 2 * test_length);
+      viz::heat_maps({weighting_map("write head", write, phases), weighting_map("read head", read, phases)}, path,
+                     {.width = 1000, .height = 820,
+                      .title = fmt::format("Where the NTM wrote and read while copying a sequence of length {}",
+                                           test_length)});
+      fmt::print("picture: {}\n", path);
+    }
   }
 
   fmt::print("\nper-bit error     length {:>2}   length {:>2}\n", test_length, long_length);

@@ -10,7 +10,8 @@
 // best constant answer (the most common training character at each position) as the baseline.
 //
 // Usage: seq2seq_attention [--steps N] [--hidden H] [--batch B] [--lr R] [--train N] [--test N] [--seed S]
-//                          [--quick | --tiny]   (--help: every flag and its default)
+//                          [--quick | --tiny] [--plot [--plot-dir DIR]]
+//                          (--help: every flag and its default; --plot: the attention as a heat map, PNG)
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -25,6 +26,7 @@
 
 #include "common/cli.hpp"
 #include "common/report.hpp"
+#include <xgrad/viz/plot.hpp>
 #include <xgrad/xgrad.hpp>
 
 using namespace xgrad;
@@ -164,6 +166,7 @@ int main(int argc, char** argv) try {
   cli.add("--lr", lr, "Adam's peak learning rate (cosine-decayed)")->check(examples::positive);
   cli.add("--train", n_train, {20000, 20000, 512}, "training examples")->check(examples::positive);
   cli.add("--test", n_test, {1000, 1000, 64}, "held-out test dates")->check(examples::positive);
+  cli.add_plot();
   if (auto done = cli.parse(argc, argv)) return *done;
   const std::uint64_t seed = cli.seed();
   manual_seed(seed);
@@ -280,18 +283,52 @@ int main(int argc, char** argv) try {
              100.0 * chars / (n_test * kTargetLength), constant, 100.0 * baseline_chars / (n_test * kTargetLength));
 
   // The attention of one test date written in words: source characters across, output characters down.
-  std::int64_t shown = std::min<std::int64_t>(n_test, 250);  // the last date of format 5 in that batch
-  while (shown > 0 && test[--shown].format != 5) continue;
+  auto last_of_format = [&](int f) {  // the last date of format f in the first decoded batch; -1: none
+    std::int64_t i = std::min<std::int64_t>(n_test, 250);
+    while (i > 0 && test[--i].format != f) continue;
+    return test[i].format == f ? i : -1;
+  };
+  auto weights_of = [&](std::int64_t i) {  // test date i's attention: [output step, source character]
+    const auto T = static_cast<std::int64_t>(data::characters(test[i].source).size());
+    xt::xarray<double> w = xt::xarray<double>::from_shape({static_cast<std::size_t>(kTargetLength), static_cast<std::size_t>(T)});
+    for (std::int64_t t = 0; t < kTargetLength; ++t) {
+      const auto row = attention[t].to_vector<double>();  // [250, padded length]
+      for (std::int64_t j = 0; j < T; ++j) w(t, j) = row[static_cast<std::size_t>(i * attention[t].size(1) + j)];
+    }
+    return w;
+  };
+  const std::int64_t shown = std::max<std::int64_t>(0, last_of_format(5));
+  const xt::xarray<double> shown_weights = weights_of(shown);
   const char* const shades[] = {" ", "\u2591", "\u2592", "\u2593", "\u2588"};
   fmt::print("\nattention weights (shades: < 0.05, < 0.25, < 0.5, < 0.75, >= 0.75)\n     {}\n", test[shown].source);
   for (std::int64_t t = 0; t < kTargetLength; ++t) {
-    const auto w = attention[t].to_vector<double>();  // [250, T]
     fmt::print("  {}  ", predicted[shown][t]);
-    for (std::size_t j = 0; j < data::characters(test[shown].source).size(); ++j) {
-      const double a = w[static_cast<std::size_t>(shown * attention[t].size(1)) + j];
+    for (std::size_t j = 0; j < shown_weights.shape(1); ++j) {
+      const double a = shown_weights(t, j);
       fmt::print("{}", shades[a < 0.05 ? 0 : 1 + std::min(3, static_cast<int>(a * 4))]);
     }
     fmt::print("\n");
+  }
+  if (cli.plot()) {  // --plot: the same for a date in words and one with a weekday, as heat maps
+    std::vector<viz::HeatMap> maps;
+    for (int f : {5, 3}) {
+      const std::int64_t i = last_of_format(f);
+      if (i < 0) continue;
+      maps.push_back({.values = from_xarray(weights_of(i)),
+                      .title = fmt::format("\"{}\" -> {}", test[i].source, predicted[i]),
+                      .x_label = "source character (encoder step)",
+                      .y_label = "output",
+                      .col_labels = data::characters(test[i].source),
+                      .row_labels = data::characters(predicted[i]),
+                      .value_label = "weight",
+                      .min = 0,
+                      .max = 1});
+    }
+    const std::string path = cli.plot_path("seq2seq_attention.png");
+    viz::heat_maps(maps, path,
+                   {.width = 1100, .height = 40 + 330 * static_cast<int>(maps.size()),
+                    .title = "Bahdanau attention of the decoder over the source, on held-out dates"});
+    fmt::print("picture: {}\n", path);
   }
 
   examples::report({.example = "seq2seq_attention", .task = "dates in words -> ISO (held-out dates)",

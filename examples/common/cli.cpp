@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 namespace xgrad::examples {
@@ -47,6 +48,14 @@ Cli::Cli(const std::string& name, const std::string& description, Shared shared,
   app_.get_formatter()->column_width(34);
 }
 
+void Cli::add_plot() {
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::canonical("/proc/self/exe", error);
+  plot_dir_ = error ? std::string("plots") : (exe.parent_path().parent_path() / "plots").string();
+  add_switch("--plot", plot_, "write pictures (PNG) into --plot-dir");
+  add("--plot-dir", plot_dir_, "the folder for --plot's pictures (created when missing)");
+}
+
 std::string Cli::sized_help(const std::string& help, const std::string& quick, const std::string& tiny) {
   return help + " (--quick " + quick + ", --tiny " + tiny + ")";
 }
@@ -60,9 +69,18 @@ std::optional<int> Cli::parse(int argc, char** argv) {
   try {
     app_.parse(argc, argv);
     if (quick_ && tiny_) throw CLI::ExcludesError("--quick", "--tiny");
+#if !XGRAD_EXAMPLES_HAVE_VIZ
+    if (plot_)
+      throw CLI::ValidationError("--plot", "this build has no pictures: xgrad::viz needs MathGL (Debian libmgl-dev) "
+                                           "and -DXGRAD_BUILD_VIZ=ON");
+#endif
+    if (plot_) std::filesystem::create_directories(plot_dir_);
   } catch (const CLI::ParseError& e) {
     std::fflush(stdout);
     return app_.exit(e);  // --help: the help on stdout, 0; otherwise the message on stderr, non-zero
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::fprintf(stderr, "--plot-dir: %s\n", e.what());
+    return 2;
   }
   for (const auto& resolve : resolve_) resolve(size());
   return std::nullopt;

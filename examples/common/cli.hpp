@@ -1,6 +1,6 @@
 #pragma once
 // The examples' command line, through CLI11 (Debian libcli11-dev). One place adds the flags the
-// example programs share (--seed, --quick, --tiny),
+// example programs share (--seed, --quick, --tiny; --plot and --plot-dir for those that draw),
 // gives flags whose default depends on the run's size, and parses: --help prints every flag with
 // its default and one line of text and exits 0; an unknown flag or a bad value prints CLI11's
 // message and exits non-zero.
@@ -11,6 +11,7 @@
 //   cli.add("--horizon", horizon, "forecast this many steps ahead")->check(examples::positive);
 //   if (auto done = cli.parse(argc, argv)) return *done;   // --help, or a bad command line
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -70,12 +71,21 @@ class Cli {
   CLI::Option* add_switch(const std::string& flag, bool& target, const std::string& help) {
     return app_.add_flag(flag, target, help);
   }
+  /// --plot (write PNG pictures through xgrad::viz) and --plot-dir DIR (default: plots/ in the
+  /// build directory, beside examples/, so build/plots for `make demo`).
+  void add_plot();
+
   /// Parses the command line. Returns the exit code when the program should stop now: 0 after
   /// --help, CLI11's (non-zero) after an unknown flag or a bad value, with its message printed.
   std::optional<int> parse(int argc, char** argv);
 
   /// Whether `flag` (e.g. "--layers") was given on the command line.
   bool given(const std::string& flag) const { return app_.count(flag) > 0; }
+
+  /// With --plot: true, and the folder exists (parse() creates it).
+  bool plot() const { return plot_; }
+  /// Where the picture `file` (e.g. "char_lm_curves.png") goes under --plot-dir.
+  std::string plot_path(const std::string& file) const { return (std::filesystem::path(plot_dir_) / file).string(); }
 
   CLI::App& app() { return app_; }
   Size size() const { return tiny_ ? Size::tiny : quick_ ? Size::quick : Size::full; }
@@ -94,7 +104,8 @@ class Cli {
   std::vector<std::function<void(Size)>> resolve_;
   Shared shared_;
   std::uint64_t seed_ = 1;
-  bool quick_ = false, tiny_ = false;
+  bool quick_ = false, tiny_ = false, plot_ = false;
+  std::string plot_dir_;
 };
 
 }  // namespace xgrad::examples
