@@ -11,6 +11,11 @@ namespace xgrad {
 /// A tensor shape; ranks up to 5 live inline (no allocation).
 using Shape = xt::svector<std::int64_t, 5>;
 
+/// Which end of a padded sequence holds the padding (Keras' padding="post" / "pre"). Here, below
+/// both of its users: data's pad_sequences writes it and nn's recurrent layers read it, so a
+/// padded batch passes straight through (DESIGN.md: data knows nothing of layers).
+enum class PadSide { post, pre };
+
 /// Number of elements of a shape (1 for rank 0); a product that overflows int64 throws
 /// "numel: the element count of shape [..] overflows int64".
 std::int64_t numel(const Shape& shape);

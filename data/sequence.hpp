@@ -6,14 +6,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "xgrad/core/shape.hpp"
 #include "xgrad/core/tensor.hpp"
-#include "xgrad/nn/recurrent.hpp"
 
 namespace xgrad::data {
 
 /// Which end of a sequence padding goes to, or truncation cuts from (Keras' "pre"/"post").
-/// The same enum the recurrent layers take, so a padded batch passes straight through.
-using Side = nn::PadSide;
+/// The same enum the recurrent layers take (core's PadSide), so a padded batch passes straight
+/// through.
+using Side = PadSide;
 
 /// A padded batch: ids i64 [N, maxlen] and lengths i64 [N], the tokens kept per row.
 struct Padded {

@@ -12,8 +12,8 @@
 
 namespace xgrad::nn {
 
-/// Where padding sits in a batch of sequences of different lengths (Keras' padding=).
-enum class PadSide { post, pre };
+/// Where padding sits in a batch of sequences of different lengths (core/shape.hpp).
+using xgrad::PadSide;
 /// How a bidirectional layer joins its two directions (Keras' merge_mode).
 enum class Merge { concat, sum, mul, ave };
 
