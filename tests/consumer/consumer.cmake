@@ -4,6 +4,8 @@
 #   -DSTEP=find_package      configure app/ against PREFIX with find_package, build it, run it
 #   -DSTEP=pkg_config        compile app/main.cpp with `pkg-config --cflags --libs xgrad`, run it
 #   -DSTEP=add_subdirectory  configure app/ with add_subdirectory(SOURCE_DIR), build it, run it
+#   -DSTEP=fetchcontent      configure app/ with FetchContent (SOURCE_DIR): the checks of a
+#                            subproject run at configure time; the build is add_subdirectory's
 # Any failure is a FATAL_ERROR, which fails the test.
 cmake_minimum_required(VERSION 3.21)
 
@@ -109,6 +111,11 @@ elseif(STEP STREQUAL "add_subdirectory")
     set(fresh)
   endif()
   build_app(${WORK_DIR} ${fresh} -DCMAKE_BUILD_TYPE= -DXGRAD_SOURCE_DIR=${SOURCE_DIR})
+
+elseif(STEP STREQUAL "fetchcontent")
+  file(REMOVE_RECURSE ${WORK_DIR})
+  run("configure the consumer with FetchContent" ${CMAKE_COMMAND} -S ${APP_DIR} -B ${WORK_DIR} -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE= -DXGRAD_SOURCE_DIR=${SOURCE_DIR} -DXGRAD_FETCHCONTENT=ON)
 
 else()
   message(FATAL_ERROR "consumer.cmake: unknown STEP '${STEP}'")
