@@ -58,6 +58,7 @@ void check_unit_interval(const char* op, const char* what, const Tensor& t) {
 struct ClassTargets {
   Tensor ignored;      ///< bool [...]
   Tensor index;        ///< i64 [..., 1], 0 where ignored (so always in range)
+  Tensor class_weight; ///< [C] the class weights in the scores' dtype; undefined without them
   Tensor weight;       ///< [...] each target's class weight; undefined without class weights
   Tensor weight_sum;   ///< the sum of `weight` over the targets not ignored (with class weights)
   std::int64_t counted = 0;  ///< the number of targets not ignored
@@ -95,8 +96,8 @@ ClassTargets class_targets(const char* op, const Tensor& scores, const Tensor& t
   result.ignored = eq(target, scalar(static_cast<double>(ignore_index), i64));
   const Tensor in_range = where(result.ignored, scalar(0, i64), target);
   result.index = unsqueeze(in_range, -1);
-  const Tensor weight = checked_class_weight(op, class_weight, scores);
-  if (weight.defined()) {
+  result.class_weight = checked_class_weight(op, class_weight, scores);
+  if (const Tensor& weight = result.class_weight; weight.defined()) {
     result.weight = where(result.ignored, scalar(0, weight.dtype()),
                           reshape(index_select(weight, 0, flatten(in_range)), target.shape()));
     result.weight_sum = sum(result.weight);
@@ -235,7 +236,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   if (s == 0) return nll;
   // PyTorch's smoothing: (1 - s) nll + s / C * sum_c -weight_c log p_c, ignored rows 0, the
   // same divisor for the mean
-  const Tensor weight = checked_class_weight(op, options.weight, logits);
+  const Tensor& weight = targets.class_weight;
   const Tensor log_probs = log_softmax(logits, -1);
   const Tensor spread = -sum(weight.defined() ? log_probs * weight : log_probs, {-1});
   const Tensor smooth = where(targets.ignored, scalar(0, logits.dtype()), spread);
