@@ -4,6 +4,8 @@
 #include <optional>
 #include <type_traits>
 
+#include <xsimd/xsimd.hpp>
+
 #include "xgrad/autograd/op_impl.hpp"
 #include "xgrad/core/loops.hpp"
 
@@ -36,6 +38,60 @@ Tensor map_elements(const Tensor& x, F f) {
 template <class F>
 Tensor map_scalar(const char* op, const Tensor& x, F f) {
   return dispatch_floating(x.dtype(), op, [&](auto tag) { return map_elements<decltype(tag)>(x, f); });
+}
+
+/// out = f(x) through xsimd batches everywhere, the last partial batch padded, so that an
+/// element's result never depends on its position (with xtensor's assignment, a vector body and
+/// a std:: tail round the last bit differently). Lanes where regular(v) is false (NaN, infinities,
+/// subnormals, results that underflow or overflow: where xsimd 8 flushes or mis-rounds) take the
+/// scalar std:: formula, as PyTorch's results do. `pad` must be regular.
+template <class BatchF, class ScalarF, class Regular>
+Tensor map_vectorised(const char* op, const Tensor& x, double pad, BatchF batch_f, ScalarF scalar_f, Regular regular) {
+  return dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    using B = xsimd::batch<T>;
+    constexpr std::int64_t W = B::size;
+    Tensor out = empty(x.shape(), x.dtype());
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    auto batch = [&](const T* in, T* o) {
+      const B v = B::load_unaligned(in);
+      batch_f(v).store_unaligned(o);
+      if (!xsimd::all(regular(v)))
+        for (std::int64_t k = 0; k < W; ++k)
+          if (!regular(in[k])) o[k] = static_cast<T>(scalar_f(in[k]));
+    };
+    const std::int64_t n = x.numel(), full = n / W;
+    parallel_for(full, std::max<std::int64_t>(1, detail::kParallelElements / W), [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; ++i) batch(px + i * W, po + i * W);
+    });
+    if (const std::int64_t rest = n - full * W; rest > 0) {
+      T in[W], o[W];
+      std::fill(in, in + W, static_cast<T>(pad));
+      std::copy(px + full * W, px + n, in);
+      batch(in, o);
+      std::copy(o, o + rest, po + full * W);
+    }
+    return out;
+  });
+}
+
+/// The element type of a scalar or an xsimd batch (the predicates below serve both).
+template <class V>
+struct Element {
+  using type = V;
+};
+template <class T, class A>
+struct Element<xsimd::batch<T, A>> {
+  using type = T;
+};
+
+/// Where exp(v) is a finite normal number: xsimd's exp is accurate there.
+template <class V>
+auto exp_regular(V v) {
+  using T = typename Element<V>::type;
+  static const T lo = std::log(std::numeric_limits<T>::min()), hi = std::log(std::numeric_limits<T>::max());
+  return (v > V(lo)) & (v < V(hi));
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
@@ -117,12 +173,20 @@ Tensor neg(const Tensor& x) {
 }
 
 Tensor exp(const Tensor& x) {
-  Tensor y = map_floating("exp", x, [](auto&& v) { return xt::exp(v); });
+  Tensor y = map_vectorised(
+      "exp", x, 0, [](auto v) { return xsimd::exp(v); }, [](auto v) { return std::exp(v); },
+      [](auto v) { return exp_regular(v); });
   return record("exp", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g * y}; });
 }
 
 Tensor log(const Tensor& x) {
-  Tensor y = map_floating("log", x, [](auto&& v) { return xt::log(v); });
+  Tensor y = map_vectorised(
+      "log", x, 1, [](auto v) { return xsimd::log(v); }, [](auto v) { return std::log(v); },
+      [](auto v) {  // positive, finite and normal
+        using V = decltype(v);
+        using T = typename Element<V>::type;
+        return (v >= V(std::numeric_limits<T>::min())) & (v <= V(std::numeric_limits<T>::max()));
+      });
   return record("log", y, {x}, [x](const Tensor& g) -> Grads { return {g / x}; });
 }
 
@@ -134,10 +198,13 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor y = map_floating("sigmoid", x, [](auto&& v) {
-    using T = typename std::decay_t<decltype(v)>::value_type;
-    return T(1) / (T(1) + xt::exp(-v));
-  });
+  Tensor y = map_vectorised(
+      "sigmoid", x, 0,
+      [](auto v) {
+        using V = decltype(v);
+        return V(1) / (V(1) + xsimd::exp(-v));
+      },
+      [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); }, [](auto v) { return exp_regular(-v); });
   return record("sigmoid", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
     return {derivative("sigmoid", g, y, [](auto g, auto y) { return g * y * (1 - y); })};
   });
@@ -194,11 +261,19 @@ Tensor pow(const Tensor& x, double p) {
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   // PyTorch's kernel: beta and threshold in the tensor's dtype, the linear regime strictly above
   // the threshold, log1p(exp(.)) below it (4.2e-18 at x = -40, where log(1 + exp(.)) gives 0).
-  Tensor y = map_floating("softplus", x, [beta, threshold](auto&& v) {
-    using T = typename std::decay_t<decltype(v)>::value_type;
-    // rvalue scalars: the lazy expression outlives this lambda and must hold them by value
-    return xt::where(v * T(beta) > T(threshold), v, xt::log1p(xt::exp(v * T(beta))) / T(beta));
-  });
+  Tensor y = map_vectorised(
+      "softplus", x, 0,
+      [beta, threshold](auto v) {
+        using V = decltype(v);
+        const V bx = v * V(beta);
+        return xsimd::select(bx > V(threshold), v, xsimd::log1p(xsimd::exp(bx)) / V(beta));
+      },
+      [beta, threshold](auto v) {
+        using T = decltype(v);
+        const T bx = v * T(beta);
+        return bx > T(threshold) ? v : std::log1p(std::exp(bx)) / T(beta);
+      },
+      [beta](auto v) { return exp_regular(v * decltype(v)(beta)); });
   return record("softplus", y, {x}, [x, beta, threshold](const Tensor& g) -> Grads {
     // d/dx = sigmoid(beta x) below the threshold, 1 above it (both regimes differentiate again).
     // PyTorch's e^bx / (e^bx + 1) is NaN where e^bx overflows under a threshold past ~709 (f64);
