@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <utility>
 #include <iterator>
 #include <memory>
 
@@ -75,6 +77,8 @@ struct Engine {
     std::uint32_t edges_begin = 0;  // its inputs' slots: edge_slots[edges_begin + input]
     bool needed = false;
     bool captures = false;  // grad(): some target is an output of this node
+    bool done = false;      // a leaf's accumulator already run (as soon as its gradient was complete)
+    std::uint32_t producers = 0;  // backward(): edges from other nodes into this leaf's accumulator
   };
   struct Target {
     std::uint32_t slot, output;
@@ -89,8 +93,10 @@ struct Engine {
     std::vector<std::uint32_t> edge_slots, order, root_slots;
     std::vector<Tensor> pending, grads_out;
     std::vector<Target> targets;
+    std::vector<std::function<void()>> callbacks;  // queue_callback: run when the backward ends
     NodeIndex index;
     void clear() {  // drops every node and gradient reference, keeps the capacity
+      callbacks.clear();
       slots.clear();
       edge_slots.clear();
       order.clear();
@@ -147,7 +153,7 @@ struct Engine {
       std::uint32_t at = s.index.find(n.get());
       if (at != kNone) return at;
       at = static_cast<std::uint32_t>(s.slots.size());
-      s.slots.push_back(Slot{n, pending_count, 0, false, false});
+      s.slots.push_back(Slot{n, pending_count, 0, false, false, false, 0});
       pending_count += n->num_outputs_;
       s.index.insert(n.get(), at);
       return at;
@@ -197,25 +203,33 @@ struct Engine {
     for (std::size_t i = 0; i < roots.size(); ++i)
       accumulate(s.pending[s.slots[s.root_slots[i]].pending_begin + roots[i].output_nr], root_grads[i]);
 
+    // backward(): a leaf's accumulator runs as soon as the last node feeding it has run, not at
+    // the end (its sequence number is 0), so that its post-accumulate hooks can start work on a
+    // finished gradient (an allreduce) while the rest of the graph runs.
+    if (!targets)
+      for (std::uint32_t e : s.edge_slots)
+        if (e != kNone && is_accumulator(*s.slots[e].node)) ++s.slots[e].producers;
+    CallbackScope callbacks(targets ? nullptr : &s.callbacks);
+
     GradModeGuard grad_mode(create_graph);
-    for (std::uint32_t at : s.order) {
+    auto run_node = [&](std::uint32_t at) {
       Slot& slot = s.slots[at];
       Node& n = *slot.node;
       auto first = s.pending.begin() + slot.pending_begin, last = first + n.num_outputs_;
-      if (!slot.needed || std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) continue;
+      if (!slot.needed || std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) return;
       s.grads_out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
       if (slot.captures) {
         auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
         for (auto t = mine.first; t != mine.second; ++t) captured[t->index] = s.grads_out[t->output];
         bool feeds_needed = false;
         for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
-        if (!feeds_needed) continue;
+        if (!feeds_needed) return;
       }
       if (n.released_)
         fail("backward: trying to backward through the graph a second time (the saved values of '{}' were "
              "freed by the first backward); pass retain_graph=true to the first backward if you need to",
              n.name_);
-      if (targets && n.next_.empty()) continue;  // an AccumulateGrad: grad() leaves .grad alone
+      if (targets && n.next_.empty()) return;  // an AccumulateGrad: grad() leaves .grad alone
       n.check_saved_versions();
       Grads grads;
       {
@@ -239,9 +253,44 @@ struct Engine {
         accumulate(s.pending[s.slots[s.edge_slots[slot.edges_begin + i]].pending_begin + edge.output_nr], g);
       }
       if (!retain_graph) n.release();
+    };
+    for (std::uint32_t at : s.order) {
+      if (s.slots[at].done) continue;
+      run_node(at);
+      if (targets) continue;
+      const Slot& slot = s.slots[at];
+      for (std::size_t e = 0; e < slot.node->next_.size(); ++e) {
+        const std::uint32_t child = s.edge_slots[slot.edges_begin + e];
+        if (child != kNone && s.slots[child].producers > 0 && --s.slots[child].producers == 0) {
+          run_node(child);
+          s.slots[child].done = true;
+        }
+      }
+    }
+    // Callbacks may queue more callbacks.
+    for (std::size_t i = 0; i < s.callbacks.size(); ++i) {
+      auto callback = std::move(s.callbacks[i]);
+      callback();
     }
     return captured;
   }
+
+  static bool is_accumulator(const Node& n) { return n.sequence_nr_ == 0; }
+
+  /// Where queue_callback puts callbacks: the innermost backward() running on this thread.
+  static thread_local std::vector<std::function<void()>>* t_callbacks;
+  class CallbackScope {
+   public:
+    explicit CallbackScope(std::vector<std::function<void()>>* callbacks) : previous_(t_callbacks) {
+      t_callbacks = callbacks;
+    }
+    ~CallbackScope() { t_callbacks = previous_; }
+    CallbackScope(const CallbackScope&) = delete;
+    CallbackScope& operator=(const CallbackScope&) = delete;
+
+   private:
+    std::vector<std::function<void()>>* previous_;
+  };
 
   /// Sums the gradients that reach one output. In place when `into` is a buffer nobody else
   /// holds (no allocation); under create_graph, an add the graph records.
@@ -255,6 +304,39 @@ struct Engine {
 
 thread_local Engine::ScratchLease::Cache Engine::ScratchLease::t_cache;
 thread_local bool Engine::ScratchLease::t_cache_destroyed = false;
+thread_local std::vector<std::function<void()>>* Engine::t_callbacks = nullptr;
+
+void queue_callback(std::function<void()> callback) {
+  if (!Engine::t_callbacks) fail("queue_callback: no backward() is running on this thread");
+  Engine::t_callbacks->push_back(std::move(callback));
+}
+
+HookHandle register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  if (!leaf.defined() || !leaf.requires_grad() || !leaf.is_leaf())
+    fail("register_post_accumulate_grad_hook: the tensor must be a leaf that requires grad");
+  if (!hook) fail("register_post_accumulate_grad_hook: empty hook");
+  auto accumulator = std::static_pointer_cast<AccumulateGrad>(gradient_edge(leaf).node);
+  const std::uint64_t id = accumulator->add_hook(std::move(hook));
+  return HookHandle(std::move(accumulator), id);
+}
+
+HookHandle::HookHandle(std::shared_ptr<AccumulateGrad> accumulator, std::uint64_t id)
+    : accumulator_(std::move(accumulator)), id_(id) {}
+HookHandle::HookHandle(HookHandle&& other) noexcept
+    : accumulator_(std::move(other.accumulator_)), id_(std::exchange(other.id_, 0)) {}
+HookHandle& HookHandle::operator=(HookHandle&& other) noexcept {
+  if (this != &other) {
+    remove();
+    accumulator_ = std::move(other.accumulator_);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+HookHandle::~HookHandle() { remove(); }
+void HookHandle::remove() {
+  if (accumulator_) accumulator_->remove_hook(id_);
+  accumulator_.reset();
+}
 
 namespace {
 

@@ -129,8 +129,29 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
     : Node("AccumulateGrad", Last{}), leaf_(std::move(leaf)) {}
 
 Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
-  const Tensor& grad = output_grads[0];
+  decltype(hooks_) hooks;
+  {
+    std::lock_guard lock(mutex_);
+    accumulate(output_grads[0]);
+    hooks = hooks_;  // run unlocked: a hook may take long (an allreduce) or touch the leaf
+  }
+  const Tensor leaf(leaf_);
+  for (const auto& [id, hook] : hooks) hook(leaf);
+  return {};
+}
+
+std::uint64_t AccumulateGrad::add_hook(std::function<void(const Tensor&)> hook) {
   std::lock_guard lock(mutex_);
+  hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void AccumulateGrad::remove_hook(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(hooks_, [id](const auto& entry) { return entry.first == id; });
+}
+
+void AccumulateGrad::accumulate(const Tensor& grad) {
   if (grad.shape() != leaf_->shape || grad.dtype() != leaf_->dtype)
     fail("backward: a gradient {} {} reached a leaf of shape {} {} (AccumulateGrad); was the leaf's data "
          "replaced by set_data after the graph was recorded?",
@@ -145,7 +166,6 @@ Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
   } else {
     detail::add_in_place(acc, grad);
   }
-  return {};
 }
 
 namespace detail {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -221,10 +222,16 @@ class AccumulateGrad final : public Node {
   const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
   const Shape& output_shape(std::uint32_t) const override { return leaf_->shape; }
   Dtype output_dtype(std::uint32_t) const override { return leaf_->dtype; }
+  /// Hooks run after each accumulation (register_post_accumulate_grad_hook); ids for removal.
+  std::uint64_t add_hook(std::function<void(const Tensor&)> hook);
+  void remove_hook(std::uint64_t id);
 
  private:
   std::shared_ptr<TensorImpl> leaf_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards .grad and the hooks
+  std::vector<std::pair<std::uint64_t, std::function<void(const Tensor&)>>> hooks_;
+  std::uint64_t next_hook_id_ = 1;
+  void accumulate(const Tensor& grad);  // into .grad, under mutex_
 };
 
 /// Where tensor t's gradient goes: its grad_fn's output, or a leaf's accumulator (empty when t

@@ -58,6 +58,74 @@ TEST_CASE("retain_graph: a second backward works with it and throws without it")
   CHECK(matches(error_of([&] { y.backward(); }), R"(second time.*retain_graph=true)"));
 }
 
+TEST_CASE("post-accumulate-grad hooks: run once per backward with the leaf's complete gradient, early") {
+  // Two layers: W2's gradient is complete long before backward reaches W1.
+  Tensor x = tensor({{0.5, -1.0, 2.0}}, f64);
+  Tensor w1 = tensor({{0.1, 0.2}, {0.3, -0.4}, {0.5, -0.6}}, f64).requires_grad_();
+  Tensor w2 = tensor({{0.7}, {-0.8}}, f64).requires_grad_();
+  std::vector<std::string> events;
+  std::vector<double> w2_grad_seen;
+  bool w1_done_when_w2_fired = true;
+  auto h2 = autograd::register_post_accumulate_grad_hook(w2, [&](const Tensor& leaf) {
+    events.push_back("w2");
+    CHECK(leaf.is_same(w2));
+    w2_grad_seen = leaf.grad().to_vector<double>();
+    w1_done_when_w2_fired = w1.grad().defined();
+  });
+  auto h1 = autograd::register_post_accumulate_grad_hook(w1, [&](const Tensor&) {
+    events.push_back("w1");
+    autograd::queue_callback([&] { events.push_back("end"); });
+  });
+  // w2 is used twice (its accumulator has two producers): the hook sees both contributions.
+  Tensor h = tanh(matmul(x, w1));
+  Tensor y = sum(matmul(h, w2)) + sum(w2 * w2);
+  y.backward();
+  CHECK(events == std::vector<std::string>{"w2", "w1", "end"});
+  CHECK_FALSE(w1_done_when_w2_fired);  // it ran before backward reached the first layer
+  CHECK(w2_grad_seen == w2.grad().to_vector<double>());
+  const auto hv = h.to_vector<double>();
+  CHECK(w2_grad_seen == std::vector<double>{hv[0] + 2 * 0.7, hv[1] - 2 * 0.8});
+
+  // A second backward accumulates and runs the hooks again; grad() runs none.
+  events.clear();
+  Tensor z = sum(matmul(tanh(matmul(x, w1)), w2));
+  (void)autograd::grad({z}, {w1, w2}, {}, false, true);
+  CHECK(events.empty());
+  z.backward();
+  CHECK(events == std::vector<std::string>{"w2", "w1", "end"});
+
+  // Removed hooks stay silent; a moved handle still owns its hook.
+  events.clear();
+  autograd::HookHandle kept = std::move(h2);
+  h1.remove();
+  sum(matmul(tanh(matmul(x, w1)), w2)).backward();
+  CHECK(events == std::vector<std::string>{"w2"});
+  kept = autograd::HookHandle();
+  sum(w2).backward();
+  CHECK(events == std::vector<std::string>{"w2"});
+}
+
+TEST_CASE("post-accumulate-grad hooks and queue_callback: errors") {
+  Tensor w = tensor({1.0}, f64).requires_grad_();
+  auto noop = [](const Tensor&) {};
+  CHECK(matches(error_of([&] { (void)autograd::register_post_accumulate_grad_hook(w * 2.0, noop); }),
+                R"(register_post_accumulate_grad_hook: .*leaf that requires grad)"));
+  CHECK(matches(error_of([&] { (void)autograd::register_post_accumulate_grad_hook(tensor({1.0}), noop); }),
+                R"(register_post_accumulate_grad_hook: .*leaf that requires grad)"));
+  CHECK(matches(error_of([] { autograd::queue_callback([] {}); }), R"(queue_callback: no backward\(\) is running)"));
+  // A callback queued from a callback runs too, in order.
+  std::vector<int> order;
+  auto hook = autograd::register_post_accumulate_grad_hook(w, [&](const Tensor&) {
+    autograd::queue_callback([&] {
+      order.push_back(1);
+      autograd::queue_callback([&] { order.push_back(2); });
+    });
+  });
+  (w * 3.0).backward();
+  CHECK(order == std::vector<int>{1, 2});
+  CHECK(w.grad().item() == 3);
+}
+
 TEST_CASE("create_graph: gradients of gradients") {
   Tensor x = tensor({0.7, -1.2}, f64).requires_grad_();
   Tensor y = sum(x * x * x);  // dy/dx = 3x^2, d2y/dx2 = 6x
