@@ -41,6 +41,15 @@ class WeightedMeans {
     it->sum += value * weight;
     it->weight += weight;
   }
+  /// Sums every process's entries (the same names in the same order on every rank), so that
+  /// all of them report the means over the whole data set.
+  void reduce(const ProcessGroup& group) {
+    if (group.size() == 1) return;
+    std::vector<double> totals;
+    for (const auto& e : entries_) totals.insert(totals.end(), {e.sum, e.weight});
+    group.sum(totals);
+    for (std::size_t i = 0; i < entries_.size(); ++i) entries_[i].sum = totals[2 * i], entries_[i].weight = totals[2 * i + 1];
+  }
   Metrics means() const {
     Metrics out;
     for (const auto& e : entries_)
@@ -85,6 +94,7 @@ Metrics evaluate_means(nn::Module& model, const Batches& batches) {
   model.eval();
   WeightedMeans means;
   for (std::int64_t i = 0; i < batches.count; ++i) run_batch(batches, i, means, "evaluate");
+  means.reduce(process_group());
   return means.means();
 }
 
@@ -132,7 +142,10 @@ ModelCheckpoint::ModelCheckpoint(nn::Module& model, std::string path, std::strin
 
 void ModelCheckpoint::on_epoch_end(std::int64_t epoch, const Logs& logs, bool& /*stop*/) {
   if (save_best_only_ && !monitor_.improve(monitor_.read(logs, "ModelCheckpoint"))) return;
-  model_.save(path_);
+  // The replicas are identical: rank 0 writes the file, and the others wait for it, so that
+  // none of them loads it before it is there.
+  if (is_main_process()) model_.save(path_);
+  if (process_group().size() > 1) process_group().barrier();
   saved_epoch_ = epoch;
 }
 
@@ -182,11 +195,13 @@ void CSVLogger::close() {
 void CSVLogger::on_train_begin() {
   close();
   columns_.clear();
+  if (!is_main_process()) return;  // every rank has the same logs: rank 0 writes them
   file_ = std::fopen(path_.c_str(), "w");
   if (!file_) fail("CSVLogger: cannot open '{}' for writing: {}", path_, std::strerror(errno));
 }
 
 void CSVLogger::on_epoch_end(std::int64_t epoch, const Logs& logs, bool& /*stop*/) {
+  if (!is_main_process()) return;
   check(file_ != nullptr, "CSVLogger: '{}' is not open (on_train_begin was not called)", path_);
   if (columns_.empty()) {
     for (const auto& entry : logs) columns_.push_back(entry.first);
@@ -227,7 +242,8 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
     const double lr = optimizer.lr();
     if (train.on_epoch_begin) train.on_epoch_begin(epoch);
     std::optional<ProgressBar> bar;
-    if (options.progress && options.out != nullptr) {  // out = nullptr: silent, like progress = false
+    // out = nullptr: silent, like progress = false; in a data-parallel job rank 0 prints
+    if (options.progress && options.out != nullptr && is_main_process()) {
       fmt::print(options.out, "Epoch {}/{}\n", epoch + 1, options.epochs);
       bar.emplace(train.count, options.out);
     }
@@ -248,6 +264,7 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
       if (bar) bar->update(i + 1, means.means());
     }
 
+    means.reduce(process_group());  // the progress bar showed this rank's running means
     Metrics summary = means.means();
     if (validation) {
       if (validation->on_epoch_begin) validation->on_epoch_begin(epoch);
@@ -272,6 +289,24 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
   return history;
 }
 
+Tensor shard_rows(const Tensor& order, const ProcessGroup& group) {
+  const std::int64_t n = group.size(), rank = group.rank();
+  if (n == 1) return order;
+  // Rank 0's order everywhere (a sum to which the others add zeros), whatever each rank's seed.
+  std::vector<double> everyone = order.to_vector<double>();
+  if (rank != 0) std::fill(everyone.begin(), everyone.end(), 0.0);
+  group.sum(everyone);
+  // Padded to a multiple of n by repeating the first rows (DistributedSampler), rank r takes
+  // rows r, r + n, r + 2n, ...: batch k of every rank together is batch k of one process with
+  // n times the batch size.
+  const auto rows = static_cast<std::int64_t>(everyone.size());
+  const std::int64_t per_rank = (rows + n - 1) / n;
+  Tensor mine = empty({rows == 0 ? 0 : per_rank}, i64);
+  for (std::int64_t j = 0; j < mine.numel(); ++j)
+    mine.data<std::int64_t>()[j] = static_cast<std::int64_t>(everyone[static_cast<std::size_t>((rank + j * n) % rows)]);
+  return mine;
+}
+
 Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y, nn::LossFunction loss,
                        std::int64_t batch_size, bool shuffle, Generator* generator) {
   const char* op = "tensor_batches";
@@ -280,18 +315,21 @@ Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y,
   check(batch_size > 0, "{}: batch_size must be positive, got {}", op, batch_size);
   check(static_cast<bool>(loss), "{}: no loss function", op);
   const std::int64_t rows = x.shape()[0];
-  // The row order of the current epoch, shared by the batches' closures: in order, or (shuffle)
+  // The rows of the current epoch, shared by the batches' closures: in order, or (shuffle)
   // redrawn at each epoch's start as the argsort of uniform noise, a uniform random permutation.
-  auto order = std::make_shared<Tensor>(arange(static_cast<double>(rows), i64));
+  // In a data-parallel job every rank takes its shard of rank 0's order (shard_rows).
+  const ProcessGroup& group = process_group();
+  auto order = std::make_shared<Tensor>(shard_rows(arange(static_cast<double>(rows), i64), group));
   std::function<void(std::int64_t)> reshuffle = {};
   if (shuffle)
-    reshuffle = [order, rows, generator](std::int64_t) {
-      *order = sort(uniform({rows}, 0, 1, f64, generator)).indices;
+    reshuffle = [order, rows, generator, &group](std::int64_t) {
+      *order = shard_rows(sort(uniform({rows}, 0, 1, f64, generator)).indices, group);
     };
+  const std::int64_t mine = order->numel();
   return Batches{
-      .count = (rows + batch_size - 1) / batch_size,
-      .run = [&model, x, y, loss = std::move(loss), order, rows, batch_size](std::int64_t index) {
-        const std::int64_t begin = index * batch_size, end = std::min(rows, begin + batch_size);
+      .count = (mine + batch_size - 1) / batch_size,
+      .run = [&model, x, y, loss = std::move(loss), order, mine, batch_size](std::int64_t index) {
+        const std::int64_t begin = index * batch_size, end = std::min(mine, begin + batch_size);
         const Tensor picked = slice(*order, 0, begin, end);
         const Tensor y_rows = index_select(y, 0, picked);
         return StepResult{loss(model(index_select(x, 0, picked)), y_rows), {}, end - begin};

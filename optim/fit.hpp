@@ -18,6 +18,7 @@
 #include "xgrad/nn/loss.hpp"
 #include "xgrad/nn/module.hpp"
 #include "xgrad/optim/optimizer.hpp"
+#include "xgrad/optim/process_group.hpp"
 #include "xgrad/optim/progress.hpp"
 #include "xgrad/optim/schedule.hpp"
 
@@ -177,10 +178,17 @@ History fit(nn::Module& model, Optimizer& optimizer, const Batches& train, const
 /// The weighted mean loss and metrics over `batches`, in eval mode without grad ("loss", names).
 Logs evaluate(nn::Module& model, const Batches& batches);
 
+/// This process's share of the row order `order` (i64 [rows]) in a data-parallel job: rank 0's
+/// order, padded to a multiple of the group's size by repeating its first rows, and every
+/// size-th row from this rank's (PyTorch's DistributedSampler). Batch k of size b on every rank
+/// together holds the rows of batch k of size b * size in one process. One process: `order`.
+Tensor shard_rows(const Tensor& order, const ProcessGroup& group = process_group());
+
 /// Keras' fit(x, y, batch_size, shuffle) as a batch source: the rows of x and y (their first
 /// axis) in batches of batch_size (the last one shorter), in a new random order each epoch when
 /// shuffle; a batch's loss is loss(model(x rows), y rows), by Keras name ("mse", "mae",
-/// "binary_crossentropy", ...: nn::loss_by_name) or any function:
+/// "binary_crossentropy", ...: nn::loss_by_name) or any function. In a data-parallel job each
+/// process reads its shard (shard_rows) in batches of batch_size:
 ///   optim::fit(model, adam, optim::tensor_batches(model, x, y, "mse"), {.epochs = 10});
 Batches tensor_batches(nn::UnaryModule& model, const Tensor& x, const Tensor& y, nn::LossFunction loss,
                        std::int64_t batch_size = 32, bool shuffle = true, Generator* generator = nullptr);

@@ -3,6 +3,7 @@
 #include "xgrad/optim/clip.hpp"
 #include "xgrad/optim/fit.hpp"
 #include "xgrad/optim/optimizer.hpp"
+#include "xgrad/optim/process_group.hpp"
 #include "xgrad/optim/progress.hpp"
 #include "xgrad/optim/schedule.hpp"
 
