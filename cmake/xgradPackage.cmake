@@ -35,4 +35,7 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libfmt-dev (<< ${fmt_next_major})"
     "nlohmann-json3-dev (>= ${nlohmann_json_VERSION})")
 list(JOIN CPACK_DEBIAN_PACKAGE_DEPENDS ", " CPACK_DEBIAN_PACKAGE_DEPENDS)
+# xgrad::dist (installed when MPI was found) links Open MPI; find_package(xgrad) offers it only
+# where MPI is found again.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libopenmpi-dev")
 include(CPack)

@@ -63,10 +63,12 @@ struct DataParallel::State {
       autograd::queue_callback([this] { finish(); });
     }
     Param& p = params[i];
-    if (p.ready) return;  // a second backward in the same step would be folded in by finish()
+    if (p.ready) return;
+    const auto start = std::chrono::steady_clock::now();
     copy_in(p, 1);
     if (--buckets[p.bucket].waiting == 0 && options.overlap) launch_ready();
     progress();
+    stats.hook_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
   /// Writes p's gradient (zeros when it has none) and its flag into its bucket.

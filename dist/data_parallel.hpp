@@ -36,10 +36,12 @@ struct DataParallelOptions {
   bool overlap = true;
 };
 
-/// Time spent waiting for gradients after backward, summed over steps.
+/// Where DataParallel's time went, summed over steps (on this rank).
 struct SyncStats {
-  std::int64_t steps = 0;         ///< backward calls that averaged gradients
-  double wait_seconds = 0;        ///< in the end-of-backward wait: communication backward did not hide
+  std::int64_t steps = 0;           ///< backward calls that averaged gradients
+  double hook_seconds = 0;          ///< in the hooks during backward: copies into buckets, starting allreduces
+  double wait_seconds = 0;          ///< at the end of backward: the rest started, waited for, written back
+                                    ///< (communication backward did not hide, and waiting for slower ranks)
   std::int64_t bytes_per_step = 0;  ///< gradient bytes each rank sends into the allreduces per step
 };
 

@@ -174,6 +174,32 @@ int world_size() {
   return n;
 }
 
+namespace {
+/// The ranks on this machine, split from the world once.
+MPI_Comm local_comm() {
+  static MPI_Comm comm = [] {
+    MPI_Comm c = MPI_COMM_NULL;
+    World::check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &c), "local_size");
+    return c;
+  }();
+  return comm;
+}
+}  // namespace
+
+int local_size() {
+  if (!initialized()) return 1;
+  int n = 1;
+  MPI_Comm_size(local_comm(), &n);
+  return n;
+}
+
+int local_rank() {
+  if (!initialized()) return 0;
+  int r = 0;
+  MPI_Comm_rank(local_comm(), &r);
+  return r;
+}
+
 std::string describe() {
   std::array<char, 256> host{};
   ::gethostname(host.data(), host.size() - 1);

@@ -43,6 +43,10 @@ bool initialized();
 int rank();
 /// Processes in the world (1 without MPI).
 int world_size();
+/// Ranks on this machine (MPI_COMM_TYPE_SHARED), and this one's place among them: e.g. to give
+/// each rank its share of the cores (set_num_threads(cores / local_size())).
+int local_size();
+int local_rank();
 /// "rank 1 of 4 on host-a": how errors name a process.
 std::string describe();
 /// Waits until every rank reaches it.

@@ -282,45 +282,51 @@ TEST_CASE("fit under DataParallel: sharded batches, the single-process history, 
   std::filesystem::remove(dir + "_alone" + std::to_string(dist::rank()) + ".csv");
 }
 
-TEST_CASE("resume: rank 0's checkpoint continues the same trajectory") {
-  const std::string path =
-      std::filesystem::temp_directory_path() / ("xgrad_dist_resume_" + std::to_string(dist::all_reduce(::getpid() * 1.0, dist::ReduceOp::max)));
-  auto train = [](LanguageModel& model, optim::Adam& adam, std::int64_t from, std::int64_t to) {
+/// A replica on one rank: the model (float64; from a checkpoint when one is given), its
+/// DataParallel and its optimizer.
+struct Replica {
+  LanguageModel model;
+  dist::DataParallel ddp;
+  optim::Adam adam;
+  explicit Replica(const std::string& checkpoint = "")
+      : ddp(prepare(model, checkpoint)), adam(model.parameters(), {.lr = 1e-2}) {
+    if (!checkpoint.empty()) adam.load(checkpoint + ".adam");
+  }
+  static LanguageModel& prepare(LanguageModel& m, const std::string& checkpoint) {
+    m.to(f64);
+    if (!checkpoint.empty()) m.load(checkpoint + ".model");
+    return m;
+  }
+  void train(std::int64_t from, std::int64_t to) {
     for (std::int64_t step = from; step < to; ++step) {
       adam.zero_grad();
       lm_loss(model, my_rows(lm_batch(step, 6))).backward();
       adam.step();
     }
-  };
+  }
+};
+
+TEST_CASE("resume: rank 0's checkpoint continues the same trajectory") {
+  const std::string path = std::filesystem::temp_directory_path() /
+                           ("xgrad_dist_resume_" + std::to_string(dist::all_reduce(::getpid() * 1.0, dist::ReduceOp::max)));
   manual_seed(40 + static_cast<std::uint64_t>(dist::rank()));
-  LanguageModel straight;
-  straight.to(f64);
-  dist::DataParallel ddp_straight(straight);
-  optim::Adam adam_straight(straight.parameters(), {.lr = 1e-2});
-  train(straight, adam_straight, 0, 20);
+  Replica straight;
+  straight.train(0, 20);
 
   manual_seed(40 + static_cast<std::uint64_t>(dist::rank()));
   {
-    LanguageModel first;
-    first.to(f64);
-    dist::DataParallel ddp(first);
-    optim::Adam adam(first.parameters(), {.lr = 1e-2});
-    train(first, adam, 0, 10);
+    Replica first;
+    first.train(0, 10);
     if (dist::rank() == 0) {  // written atomically (a temporary file renamed into place)
-      first.save(path + ".model");
-      adam.save(path + ".adam");
+      first.model.save(path + ".model");
+      first.adam.save(path + ".adam");
     }
   }
   dist::barrier();
   manual_seed(99 + static_cast<std::uint64_t>(dist::rank()));  // other initial weights: the checkpoint decides
-  LanguageModel resumed;
-  resumed.to(f64);
-  resumed.load(path + ".model");
-  dist::DataParallel ddp(resumed);
-  optim::Adam adam(resumed.parameters(), {.lr = 1e-2});
-  adam.load(path + ".adam");
-  train(resumed, adam, 10, 20);
-  const double error = relative_difference(resumed, straight);
+  Replica resumed(path);
+  resumed.train(10, 20);
+  const double error = relative_difference(resumed.model, straight.model);
   MESSAGE("resumed after 10 of 20 steps: relative difference ", error);
   CHECK(error == 0);
   dist::barrier();

@@ -14,7 +14,7 @@
 // Usage: char_lm [--cell lstm|gru|gru-before|rnn|peephole|coupled|gen1|dglstm] [--layers L]
 //                [--hidden H] [--embed E] [--batch B] [--bptt K] [--chars N] [--lr LR]
 //                [--epochs N] [--seed S] [--checkpoint PATH] [--prompt TEXT]
-//                [--temperature T] [--sample N] [--quick | --tiny] [--plot [--plot-dir DIR]]
+//                [--temperature T] [--sample N] [--distributed [--no-overlap] [--bucket-kb K]] [--quick | --tiny] [--plot [--plot-dir DIR]]
 //                (--help: every flag and its default; --plot: curves and the embedding matrix as PNGs)
 #include <algorithm>
 #include <cctype>
@@ -27,6 +27,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.hpp"
+#include "common/distributed.hpp"
 #include "common/fortunes.hpp"
 #include "common/report.hpp"
 #include <xgrad/viz/plot.hpp>
@@ -170,8 +171,17 @@ int main(int argc, char** argv) try {
   cli.add("--prompt", prompt, "the text sampling starts from");
   cli.add("--temperature", temperature, "sampling temperature (lower: more likely characters)")->check(examples::positive);
   cli.add("--sample", sample, {300, 300, 40}, "characters to sample")->check(examples::nonnegative);
+  bool distributed = false;
+  bool after_backward = false;
+  double bucket_kb = 4096;
+  cli.add_switch("--distributed", distributed,
+                 "under mpirun -np N: data-parallel training, the --batch streams split across the N ranks");
+  cli.add_switch("--no-overlap", after_backward,
+                 "with --distributed: start the allreduces after backward, not during it (to measure the overlap)");
+  cli.add("--bucket-kb", bucket_kb, "with --distributed: gradient KiB per allreduce")->check(examples::positive);
   cli.add_plot();
   if (auto done = cli.parse(argc, argv)) return *done;
+  examples::Distributed ranks(distributed, {.bucket_mb = bucket_kb / 1024, .overlap = !after_backward}, argc, argv);
   const bool tiny = cli.tiny();
   const std::uint64_t seed = cli.seed();
   if (!cli.given("--layers") && cell == "dglstm") layers = 2;  // a depth gate needs a layer beneath
@@ -205,21 +215,24 @@ int main(int argc, char** argv) try {
 
   // --- model ------------------------------------------------------------------------------
   CharLM model(V, E, H, layers, cell);
+  ranks.wrap(model);  // --distributed: rank 0's weights everywhere, gradients averaged
   optim::Adam adam(model.parameters(), {.lr = lr});
   fmt::print("model: embedding {} -> {} x {} ({} cells) -> linear {}; {} parameters\n", E, layers, H, cell, V,
              model.parameter_count());
 
   // --- truncated BPTT over B streams: the state is carried from one window to the next -----
+  // (--distributed: each rank runs its share of the streams; fit reduces the logs over ranks)
   auto stream_batches = [&](const std::vector<std::int64_t>& part, std::vector<nn::State>& carried) {
     auto streams = std::make_shared<data::StreamBatcher>(part, B, bptt);
     return optim::Batches{
         .count = streams->size(),
-        .run = [&model, &carried, streams](std::int64_t i) {
+        .run = [&model, &carried, &ranks, streams](std::int64_t i) {
           data::Windows w = streams->window(i);
-          auto [logits, states] = model(w.inputs, carried);
+          const Tensor inputs = ranks.shard(w.inputs), targets = ranks.shard(w.targets);
+          auto [logits, states] = model(inputs, carried);
           carried = nn::detach(states);  // the next window continues the text, without this graph
-          Tensor loss = nn::cross_entropy(logits, w.targets);
-          return optim::StepResult{loss, {{"bpc", loss.item() / std::log(2.0)}}, w.targets.numel()};
+          Tensor loss = nn::cross_entropy(logits, targets);
+          return optim::StepResult{loss, {{"bpc", loss.item() / std::log(2.0)}}, targets.numel()};
         },
         .on_epoch_begin = [&carried](std::int64_t) { carried.clear(); }};
   };
@@ -268,6 +281,11 @@ int main(int argc, char** argv) try {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("\nvalidation {:.3f} bits/char (untrained {:.3f}, unigram {:.3f}) in {:.1f} s\n", bpc, untrained_bpc,
              unigram_bits, seconds);
+  double train_seconds = 0;  // the epochs, validation included
+  for (const auto& logs : history.epochs) train_seconds += logs.at("seconds");
+  const double trained = static_cast<double>(history.epochs.size()) * static_cast<double>(train_ids.size());
+  fmt::print("training: {:.2f} s, {:.0f} characters/s\n", train_seconds, trained / train_seconds);
+  if (ranks.on()) fmt::print("{}\n", ranks.summary(train_seconds));
   examples::report({.example = "char_lm",
                     .task = "fortunes, next character",
                     .model = fmt::format("{}x{} {}", layers, H, cell),
