@@ -240,7 +240,7 @@ TEST_CASE("DataParallel: no_sync accumulates locally; the next backward averages
   CHECK(worst <= 1e-12);
 }
 
-TEST_CASE("fit under DataParallel: sharded batches, the single-process history, files from rank 0 only") {
+TEST_CASE("fit under DataParallel: sharded batches, the single-process history and decisions, files from rank 0 only") {
   const std::int64_t rows = 40, b = 5;
   Generator data_gen(11);
   Tensor x = randn({rows, 20, 1}, f64, &data_gen);
@@ -258,8 +258,13 @@ TEST_CASE("fit under DataParallel: sharded batches, the single-process history, 
     Generator order(distributed ? 5 + static_cast<std::uint64_t>(dist::rank()) * 17 : 5);
     auto train = optim::tensor_batches(*model, x, y, "mae", distributed ? b : 2 * b, true, &order);
     auto val = optim::tensor_batches(*model, slice(x, 0, 0, 14), slice(y, 0, 0, 14), "mae", 3, false);
+    // The decisions taken from the reduced logs: the learning rate halves after any epoch that
+    // does not improve val_loss by 1 %, and two such epochs in a row stop training.
+    optim::ReduceLROnPlateau plateau(adam, optim::Mode::min, 0.5, 0, 1e-2);
+    auto stopping = std::make_shared<optim::EarlyStopping>(*model, "val_loss", 2, 0.0);
     auto history = optim::fit(*model, adam, train,
-                              {.epochs = 3, .progress = false, .callbacks = {std::make_shared<optim::CSVLogger>(csv)}},
+                              {.epochs = 8, .progress = false, .plateau = &plateau,
+                               .callbacks = {std::make_shared<optim::CSVLogger>(csv), stopping}},
                               &val);
     if (saved) optim::set_process_group(saved);
     return std::make_pair(history, model);
@@ -268,8 +273,14 @@ TEST_CASE("fit under DataParallel: sharded batches, the single-process history, 
   const std::string csv = dir + "_rank" + std::to_string(dist::rank()) + ".csv";
   auto [one, reference] = run(false, dir + "_alone" + std::to_string(dist::rank()) + ".csv");
   auto [two, model] = run(true, csv);
-  REQUIRE(two.epochs.size() == 3);
-  for (std::size_t e = 0; e < 3; ++e) {
+  MESSAGE("one process: ", one.epochs.size(), " epochs, last lr ", one.epochs.back().at("lr"), "; two ranks: ",
+          two.epochs.size(), " epochs, last lr ", two.epochs.back().at("lr"));
+  REQUIRE(two.epochs.size() == one.epochs.size());
+  CHECK(two.stopped_early == one.stopped_early);
+  CHECK(spread(static_cast<double>(two.epochs.size())) == 0);
+  for (std::size_t e = 0; e < two.epochs.size(); ++e) {
+    CHECK(two.epochs[e].at("lr") == one.epochs[e].at("lr"));
+    CHECK(spread(two.epochs[e].at("lr")) == 0);
     for (const char* key : {"loss", "val_loss"}) {
       CHECK(spread(two.epochs[e].at(key)) == 0);  // every rank reports the same number
       CHECK(two.epochs[e].at(key) == doctest::Approx(one.epochs[e].at(key)).epsilon(1e-10));

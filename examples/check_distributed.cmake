@@ -1,4 +1,4 @@
-# cmake -DMPIRUN=... -DCHAR_LM=... -DDIR=... -P check_distributed.cmake
+# cmake "-DMPIRUN=mpirun -np 2 ..." -DCHAR_LM=... -DDIR=... -P check_distributed.cmake
 # char_lm --tiny on one process, and with --distributed on two ranks (each half of the streams):
 # the validation bits/char must agree within 1e-5 relative (float32 sums in another order).
 function(run_result out)
@@ -16,8 +16,8 @@ function(run_result out)
   message(STATUS "${value} bits/char ${summary}")
 endfunction()
 run_result(one ${CHAR_LM} --tiny --checkpoint ${DIR}/char_lm_one.safetensors)
-run_result(two ${MPIRUN} -np 2 --oversubscribe --bind-to none --mca btl self,vader,tcp --mca btl_tcp_if_include lo
-           ${CHAR_LM} --tiny --distributed --checkpoint ${DIR}/char_lm_two.safetensors)
+separate_arguments(mpirun UNIX_COMMAND "${MPIRUN}")
+run_result(two ${mpirun} ${CHAR_LM} --tiny --distributed --checkpoint ${DIR}/char_lm_two.safetensors)
 # CMake's math() has no floating point: compare the values as integers of 1e-9.
 string(REGEX REPLACE "^([0-9]+)\\.([0-9]*)$" "\\1;\\2" parts_one "${one}")
 string(REGEX REPLACE "^([0-9]+)\\.([0-9]*)$" "\\1;\\2" parts_two "${two}")
