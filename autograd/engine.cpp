@@ -142,8 +142,11 @@ struct Engine {
   /// Runs the graph from the `roots` edges with `root_grads`. With `targets`, returns the gradient
   /// that reaches each target edge (and runs only the part of the graph leading to them);
   /// without, runs everything and lets AccumulateGrad nodes add into the leaves.
+  /// With `contributions` (and targets), also lists each gradient that reaches a target edge,
+  /// separately and in the order they arrive (checkpoint's exact replay of the accumulation).
   static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
-                                 bool retain_graph, bool create_graph, const std::vector<Edge>* targets) {
+                                 bool retain_graph, bool create_graph, const std::vector<Edge>* targets,
+                                 std::vector<std::vector<Tensor>>* contributions = nullptr) {
     ScratchLease lease;
     Scratch& s = *lease;
     // Collect the reachable graph.
@@ -159,10 +162,16 @@ struct Engine {
       return at;
     };
     for (const auto& r : roots) s.root_slots.push_back(visit(r.node));
+    // For checkpoint (contributions), the targets are the boundary of the graph: nothing behind
+    // them is collected or run.
+    auto boundary = [&](const Node* n) {
+      return contributions && std::any_of(targets->begin(), targets->end(), [&](const Edge& t) { return t.node.get() == n; });
+    };
     for (std::size_t i = 0; i < s.slots.size(); ++i) {
       s.slots[i].edges_begin = static_cast<std::uint32_t>(s.edge_slots.size());
+      const bool stop = boundary(s.slots[i].node.get());
       for (const auto& edge : s.slots[i].node->next_) {
-        const std::uint32_t at = visit(edge.node);  // may grow `slots`: index again afterwards
+        const std::uint32_t at = stop ? kNone : visit(edge.node);  // may grow `slots`: index again afterwards
         s.edge_slots.push_back(at);
       }
     }
@@ -199,9 +208,18 @@ struct Engine {
       for (auto& slot : s.slots) slot.needed = true;
     }
 
+    if (contributions) contributions->assign(targets->size(), {});
+    auto note_contribution = [&](std::uint32_t slot, std::uint32_t output, const Tensor& g) {
+      if (!contributions || !s.slots[slot].captures) return;
+      auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{slot, 0, 0}, by_slot);
+      for (auto t = mine.first; t != mine.second; ++t)
+        if (t->output == output) (*contributions)[t->index].push_back(g);
+    };
     s.pending.resize(pending_count);
-    for (std::size_t i = 0; i < roots.size(); ++i)
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+      note_contribution(s.root_slots[i], roots[i].output_nr, root_grads[i]);
       accumulate(s.pending[s.slots[s.root_slots[i]].pending_begin + roots[i].output_nr], root_grads[i]);
+    }
 
     // backward(): a leaf's accumulator runs as soon as the last node feeding it has run, not at
     // the end (its sequence number is 0), so that its post-accumulate hooks can start work on a
@@ -250,7 +268,9 @@ struct Engine {
                n.name_, g.shape(), dtype_name(g.dtype()), i, expected, dtype_name(edge.node->output_dtype(edge.output_nr)),
                edge.node->name_);
         check_anomaly(g, n.name_, "backward");
-        accumulate(s.pending[s.slots[s.edge_slots[slot.edges_begin + i]].pending_begin + edge.output_nr], g);
+        const std::uint32_t child = s.edge_slots[slot.edges_begin + i];
+        note_contribution(child, edge.output_nr, g);
+        accumulate(s.pending[s.slots[child].pending_begin + edge.output_nr], g);
       }
       if (!retain_graph) n.release();
     };
@@ -378,6 +398,15 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   auto nodes = root_nodes(roots, "backward");
   auto seeds = seed_grads(roots, grads, "backward");
   Engine::run(nodes, seeds, retain_graph || create_graph, create_graph, nullptr);
+}
+
+std::vector<std::vector<Tensor>> detail::grad_contributions(const std::vector<Tensor>& outputs,
+                                                            const std::vector<Edge>& targets,
+                                                            const std::vector<Tensor>& grad_outputs, bool create_graph) {
+  auto nodes = root_nodes(outputs, "checkpoint");
+  std::vector<std::vector<Tensor>> contributions;
+  Engine::run(nodes, grad_outputs, create_graph, create_graph, &targets, &contributions);
+  return contributions;
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -60,4 +60,14 @@ class HookHandle {
 /// inside a backward (from a hook or a node's backward); elsewhere it throws.
 void queue_callback(std::function<void()> callback);
 
+struct Edge;
+namespace detail {
+/// grad() that lists every gradient reaching each target edge separately, in arrival order,
+/// instead of their sum (undefined entries of grad_outputs are not allowed). For checkpoint,
+/// which hands them on one by one so that the outer backward sums them in the same order as
+/// without checkpointing.
+std::vector<std::vector<Tensor>> grad_contributions(const std::vector<Tensor>& outputs, const std::vector<Edge>& targets,
+                                                    const std::vector<Tensor>& grad_outputs, bool create_graph);
+}  // namespace detail
+
 }  // namespace xgrad::autograd

@@ -226,8 +226,20 @@ Edge gradient_edge(const Tensor& t) {
   return {acc, 0};
 }
 
+namespace {
+thread_local detail::InputObserver* t_observer = nullptr;
+}
+
+detail::ObserveInputs::ObserveInputs(InputObserver& observer) : previous_(t_observer) { t_observer = &observer; }
+detail::ObserveInputs::~ObserveInputs() { t_observer = previous_; }
+
 bool needs_grad(std::span<const Tensor> inputs) {
-  if (!t_grad_enabled) return false;
+  if (!t_grad_enabled) {
+    if (t_observer)
+      for (const auto& t : inputs)
+        if (t.defined() && t.impl().requires_grad) t_observer->seen(t);
+    return false;
+  }
   for (const auto& t : inputs)
     if (t.defined() && t.impl().requires_grad) return true;
   return false;

@@ -304,6 +304,23 @@ std::vector<Tensor> record_outputs(const char* name, std::vector<Tensor> outs, s
 }
 
 namespace detail {
+/// Sees every input that requires grad of every op run while grad mode is off (checkpoint's
+/// forward: which tensors from outside the checkpointed function it reads, and how often).
+struct InputObserver {
+  virtual ~InputObserver() = default;
+  virtual void seen(const Tensor& input) = 0;
+};
+/// Installs an observer on this thread for a scope.
+class ObserveInputs {
+ public:
+  explicit ObserveInputs(InputObserver& observer);
+  ~ObserveInputs();
+  ObserveInputs(const ObserveInputs&) = delete;
+  ObserveInputs& operator=(const ObserveInputs&) = delete;
+
+ private:
+  InputObserver* previous_;
+};
 /// Releases a node reference without recursing down a long chain (iterative teardown).
 void release_node(std::shared_ptr<Node>& node);
 /// acc += g in place (same shape and dtype); bumps acc's version.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "xgrad/autograd/checkpoint.hpp"
 #include "xgrad/autograd/ops.hpp"
 #include "xgrad/nn/dropout.hpp"
 
@@ -89,25 +90,78 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   const Tensor input = valid.defined() ? where(unsqueeze(valid, 2), x, scalar(0, x.dtype())) : x;
   // [B, T, G]: one GEMM for the whole sequence, then one view per step
   std::vector<Tensor> inputs = T > 0 ? unbind(cell.project_input(input), 1) : std::vector<Tensor>{};
+  // One step: the cell's next state, and the output (0 at padded steps, where the state is kept).
+  const std::shared_ptr<Cell> cell_ptr(std::shared_ptr<Cell>{}, &cell);  // non-owning, for the closure below
+  auto advance = [cell_ptr, valid, who, dtype = x.dtype()](std::int64_t t, const Tensor& x_t, const State& state,
+                                                          const State* below) -> std::pair<State, Tensor> {
+    Cell& c = *cell_ptr;
+    State next = below ? c.step_stacked(x_t, state, *below) : c.step(x_t, state);
+    if (next.size() != state.size()) fail("{}: step returned {} state tensors, expected {}", who, next.size(), state.size());
+    if (!valid.defined()) return {next, next[0]};
+    Tensor m = slice(valid, 1, t, t + 1);  // [B, 1]: padded steps carry the state unchanged and output zeros
+    for (std::size_t i = 0; i < next.size(); ++i)
+      next[i] = where(next[i].dim() == 2 ? m : reshape(m, broadcastable_mask(next[i])), next[i], state[i]);
+    Tensor output = where(m, next[0], scalar(0, dtype));
+    return {next, output};
+  };
+  std::vector<std::int64_t> order(static_cast<std::size_t>(T));
+  for (std::int64_t k = 0; k < T; ++k) order[k] = options.reverse ? T - 1 - k : k;
+  const bool stacked = !options.below.empty();
+
   Unrolled out;
   out.outputs.resize(T);
   out.states.resize(T);
   State state = initial;
-  for (std::int64_t k = 0; k < T; ++k) {
-    const std::int64_t t = options.reverse ? T - 1 - k : k;
-    const Tensor& x_t = inputs[t];
-    State next = options.below.empty() ? cell.step(x_t, state) : cell.step_stacked(x_t, state, options.below[t]);
-    if (next.size() != state.size()) fail("{}: step returned {} state tensors, expected {}", who, next.size(), state.size());
-    if (valid.defined()) {  // padded steps carry the state unchanged and output zeros
-      Tensor m = slice(valid, 1, t, t + 1);  // [B, 1]
-      for (std::size_t i = 0; i < next.size(); ++i)
-        next[i] = where(next[i].dim() == 2 ? m : reshape(m, broadcastable_mask(next[i])), next[i], state[i]);
-      out.outputs[t] = where(m, next[0], scalar(0, x.dtype()));
-    } else {
-      out.outputs[t] = next[0];
+  const std::int64_t every = options.checkpoint_every > 0 ? options.checkpoint_every : T;
+  for (std::int64_t begin = 0; begin < T; begin += every) {
+    const std::vector<std::int64_t> steps(order.begin() + begin, order.begin() + std::min(T, begin + every));
+    if (options.checkpoint_every <= 0) {
+      for (std::int64_t t : steps) {
+        auto [next, output] = advance(t, inputs[t], state, stacked ? &options.below[t] : nullptr);
+        out.outputs[t] = std::move(output);
+        state = std::move(next);
+        out.states[t] = state;
+      }
+      continue;
     }
-    state = std::move(next);
-    out.states[t] = state;
+    // Checkpointed: these steps' graph is recomputed in backward. In: the state, then each
+    // step's input (and the state beneath). Out: each step's state, then its output when masked.
+    const std::size_t S = state.size(), S_below = stacked ? options.below.front().size() : 0;
+    std::vector<Tensor> in(state.begin(), state.end());
+    for (std::int64_t t : steps) {
+      in.push_back(inputs[t]);
+      if (stacked) in.insert(in.end(), options.below[t].begin(), options.below[t].end());
+    }
+    const Tensor mask = cell.recurrent_mask();  // set again when backward runs the steps again
+    auto run_steps = [advance, steps, S, S_below, stacked, cell_ptr, mask,
+                      masked = valid.defined()](const std::vector<Tensor>& in) {
+      const Tensor previous_mask = cell_ptr->recurrent_mask();
+      cell_ptr->set_recurrent_mask(mask);
+      State st(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(S));
+      std::size_t at = S;
+      std::vector<Tensor> result;
+      for (std::int64_t t : steps) {
+        const Tensor& x_t = in[at++];
+        const State below(in.begin() + static_cast<std::ptrdiff_t>(at),
+                          in.begin() + static_cast<std::ptrdiff_t>(at + S_below));
+        at += S_below;
+        auto [next, output] = advance(t, x_t, st, stacked ? &below : nullptr);
+        result.insert(result.end(), next.begin(), next.end());
+        if (masked) result.push_back(output);
+        st = std::move(next);
+      }
+      cell_ptr->set_recurrent_mask(previous_mask);
+      return result;
+    };
+    const std::vector<Tensor> result = autograd::checkpoint(run_steps, in);
+    const std::size_t per_step = S + (valid.defined() ? 1 : 0);
+    for (std::size_t j = 0; j < steps.size(); ++j) {
+      const std::int64_t t = steps[j];
+      state.assign(result.begin() + static_cast<std::ptrdiff_t>(j * per_step),
+                   result.begin() + static_cast<std::ptrdiff_t>(j * per_step + S));
+      out.states[t] = state;
+      out.outputs[t] = valid.defined() ? result[j * per_step + S] : state[0];
+    }
   }
   out.final_state = state;
   return out;
@@ -118,6 +172,8 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
 Recurrent::Recurrent(const CellFactory& make_cell, std::int64_t input_size, RecurrentOptions options)
     : options_(options), input_size_(input_size) {
   if (options.num_layers < 1) fail("Recurrent: num_layers must be at least 1, got {}", options.num_layers);
+  if (options.checkpoint_every < 0)
+    fail("Recurrent: checkpoint_every must be 0 (off) or a number of steps, got {}", options.checkpoint_every);
   options_.input_dropout = one_of(options.dropout, options.input_dropout, "dropout", "input_dropout");
   options_.dropout = 0;
   for (double p : {options_.input_dropout, options.recurrent_dropout, options.layer_dropout})
@@ -186,7 +242,8 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
                         : Tensor();
       RecurrentMaskScope scope(c, mask);
       UnrollOptions unroll_options{(d == 1) != options_.go_backwards, lengths, padding,
-                                   c.reads_below() && layer > 0 ? below[d] : std::vector<State>{}};
+                                   c.reads_below() && layer > 0 ? below[d] : std::vector<State>{},
+                                   options_.checkpoint_every};
       Unrolled u = unroll_layer(layer, c, input, start.empty() ? c.initial_state(B, x.dtype()) : start[layer * D + d],
                                 unroll_options);
       // go_backwards returns the last layer's outputs in the order they were computed (Keras)
@@ -241,7 +298,8 @@ RecurrentOptions from(const RNNOptions& o) {
           .input_dropout = o.input_dropout,
           .recurrent_dropout = o.recurrent_dropout,
           .layer_dropout = one_of(o.dropout, o.layer_dropout, "dropout", "layer_dropout"),
-          .stateful = o.stateful};
+          .stateful = o.stateful,
+          .checkpoint_every = o.checkpoint_every};
 }
 }  // namespace
 

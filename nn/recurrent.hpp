@@ -23,6 +23,10 @@ struct UnrollOptions {
   Tensor lengths;        ///< i64 [B]: valid steps per sequence (undefined: all valid)
   PadSide padding = PadSide::post;
   std::vector<State> below;  ///< the new state of the layer beneath at each step (stacked cells)
+  /// k > 0: activation checkpointing in pieces of k steps (autograd::checkpoint): only the states
+  /// between pieces are kept, each piece's graph is recomputed during backward, and the
+  /// gradients are bit-identical. Memory falls from O(T) graphs to O(T) states plus one piece.
+  std::int64_t checkpoint_every = 0;
 };
 
 /// What one unrolling returns: the output h and the state after every step (in time order)
@@ -50,6 +54,7 @@ struct RecurrentOptions {
   double recurrent_dropout = 0;    ///< variational dropout of h into the recurrent weights
   double layer_dropout = 0;        ///< between stacked layers (PyTorch's dropout)
   bool stateful = false;           ///< each call starts from the last call's final state, detached
+  std::int64_t checkpoint_every = 0;  ///< k > 0: recompute each piece of k steps in backward (UnrollOptions)
 };
 
 /// What a recurrent layer returns. The final states are indexed by layer and direction:
@@ -129,6 +134,7 @@ struct RNNOptions {
   double recurrent_dropout = 0;  ///< variational dropout of h into the recurrent weights
   double layer_dropout = 0;      ///< between stacked layers
   bool stateful = false;
+  std::int64_t checkpoint_every = 0;  ///< k > 0: activation checkpointing every k steps (RecurrentOptions)
 };
 
 /// Elman RNN layer (PyTorch's nn.RNN, batch_first).
