@@ -224,7 +224,12 @@ struct Engine {
     // backward(): a leaf's accumulator runs as soon as the last node feeding it has run, not at
     // the end (its sequence number is 0), so that its post-accumulate hooks can start work on a
     // finished gradient (an allreduce) while the rest of the graph runs.
-    if (!targets)
+    // Only where a hook waits for it: otherwise the order makes no difference, and this saves
+    // the bookkeeping on small graphs.
+    const bool early = !targets && std::any_of(s.slots.begin(), s.slots.end(), [](const Slot& slot) {
+      return is_accumulator(*slot.node) && slot.node->has_hooks();
+    });
+    if (early)
       for (std::uint32_t e : s.edge_slots)
         if (e != kNone && is_accumulator(*s.slots[e].node)) ++s.slots[e].producers;
     CallbackScope callbacks(targets ? nullptr : &s.callbacks);
@@ -277,7 +282,7 @@ struct Engine {
     for (std::uint32_t at : s.order) {
       if (s.slots[at].done) continue;
       run_node(at);
-      if (targets) continue;
+      if (!early) continue;
       const Slot& slot = s.slots[at];
       for (std::size_t e = 0; e < slot.node->next_.size(); ++e) {
         const std::uint32_t child = s.edge_slots[slot.edges_begin + e];

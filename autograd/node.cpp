@@ -133,22 +133,26 @@ Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
   {
     std::lock_guard lock(mutex_);
     accumulate(output_grads[0]);
-    hooks = hooks_;  // run unlocked: a hook may take long (an allreduce) or touch the leaf
+    if (!hooks_.empty()) hooks = hooks_;  // run unlocked: a hook may take long (an allreduce) or touch the leaf
   }
-  const Tensor leaf(leaf_);
-  for (const auto& [id, hook] : hooks) hook(leaf);
+  if (!hooks.empty()) {
+    const Tensor leaf(leaf_);
+    for (const auto& [id, hook] : hooks) hook(leaf);
+  }
   return {};
 }
 
 std::uint64_t AccumulateGrad::add_hook(std::function<void(const Tensor&)> hook) {
   std::lock_guard lock(mutex_);
   hooks_.emplace_back(next_hook_id_, std::move(hook));
+  hook_count_.store(hooks_.size(), std::memory_order_relaxed);
   return next_hook_id_++;
 }
 
 void AccumulateGrad::remove_hook(std::uint64_t id) {
   std::lock_guard lock(mutex_);
   std::erase_if(hooks_, [id](const auto& entry) { return entry.first == id; });
+  hook_count_.store(hooks_.size(), std::memory_order_relaxed);
 }
 
 void AccumulateGrad::accumulate(const Tensor& grad) {

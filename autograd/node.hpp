@@ -99,6 +99,8 @@ class Node : public std::enable_shared_from_this<Node> {
   /// Frees what backward needed; a later backward through this node throws.
   virtual void release();
   bool released() const { return released_; }
+  /// Whether hooks wait for this node to run (a leaf's accumulator with post-accumulate hooks).
+  virtual bool has_hooks() const { return false; }
 
   /// Shape and dtype of output k: what a gradient arriving there must have.
   virtual const Shape& output_shape(std::uint32_t k) const;
@@ -225,12 +227,14 @@ class AccumulateGrad final : public Node {
   /// Hooks run after each accumulation (register_post_accumulate_grad_hook); ids for removal.
   std::uint64_t add_hook(std::function<void(const Tensor&)> hook);
   void remove_hook(std::uint64_t id);
+  bool has_hooks() const override { return hook_count_.load(std::memory_order_relaxed) > 0; }
 
  private:
   std::shared_ptr<TensorImpl> leaf_;
   std::mutex mutex_;  // guards .grad and the hooks
   std::vector<std::pair<std::uint64_t, std::function<void(const Tensor&)>>> hooks_;
   std::uint64_t next_hook_id_ = 1;
+  std::atomic<std::size_t> hook_count_{0};  // read without the lock by the engine
   void accumulate(const Tensor& grad);  // into .grad, under mutex_
 };
 
