@@ -30,6 +30,19 @@ struct Reads final : detail::InputObserver {
   }
 };
 
+/// Gives the default generator `state` for a scope and then the state it had, however the scope
+/// ends (the second run must draw what the first drew, and leave the stream where it was).
+class DefaultGeneratorState {
+ public:
+  explicit DefaultGeneratorState(const Generator& state) : saved_(default_generator()) { default_generator() = state; }
+  ~DefaultGeneratorState() { default_generator() = saved_; }
+  DefaultGeneratorState(const DefaultGeneratorState&) = delete;
+  DefaultGeneratorState& operator=(const DefaultGeneratorState&) = delete;
+
+ private:
+  Generator saved_;
+};
+
 }  // namespace
 
 std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<Tensor>& inputs) {
@@ -58,14 +71,10 @@ std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<T
   if (reads.tensors.empty()) return outputs;
   // One node input per read: the outer backward then receives each contribution on its own edge.
   std::vector<Tensor> edges;
-  std::vector<std::size_t> first_edge;  // of each tensor read
-  for (std::size_t k = 0; k < reads.tensors.size(); ++k) {
-    first_edge.push_back(edges.size());
-    edges.insert(edges.end(), reads.counts[k], reads.tensors[k]);
-  }
+  for (std::size_t k = 0; k < reads.tensors.size(); ++k) edges.insert(edges.end(), reads.counts[k], reads.tensors[k]);
   std::vector<std::uint32_t> versions;
   for (const auto& t : reads.tensors) versions.push_back(t.version());
-  auto backward = [fn, inputs, read = reads.tensors, counts = reads.counts, first_edge, rng_before, versions,
+  auto backward = [fn, inputs, read = reads.tensors, counts = reads.counts, rng_before, versions,
                    n_edges = edges.size()](const std::vector<Tensor>& output_grads) -> Grads {
     for (std::size_t k = 0; k < read.size(); ++k)
       if (read[k].version() != versions[k])
@@ -75,12 +84,9 @@ std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<T
     // The same forward again, with grad, from the same random state.
     std::vector<Tensor> again;
     {
-      Generator& rng = default_generator();
-      const Generator after = rng;
-      rng = rng_before;
+      DefaultGeneratorState replay(rng_before);
       GradModeGuard grad_on(true);
       again = fn(inputs);
-      rng = after;
     }
     if (again.size() != output_grads.size())
       fail("checkpoint: the function returned {} outputs when run again, {} the first time", again.size(),
@@ -99,11 +105,13 @@ std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<T
     std::vector<Edge> targets;
     for (const auto& t : read) targets.push_back(gradient_edge(t));
     const auto contributions = detail::grad_contributions(roots, targets, seeds, grad_enabled());
+    std::size_t first_edge = 0;  // the node's edges: counts[0] to read[0], then counts[1] to read[1], ...
     for (std::size_t k = 0; k < read.size(); ++k) {
       const auto& c = contributions[k];
       if (c.size() > counts[k])
         fail("checkpoint: {} gradients reached a tensor that the function read {} times", c.size(), counts[k]);
-      std::copy(c.begin(), c.end(), grads.begin() + static_cast<std::ptrdiff_t>(first_edge[k]));
+      std::copy(c.begin(), c.end(), grads.begin() + static_cast<std::ptrdiff_t>(first_edge));
+      first_edge += counts[k];
     }
     return grads;
   };

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <utility>
 #include <iterator>
 #include <memory>
+#include <utility>
 
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/autograd/ops.hpp"

@@ -1,7 +1,5 @@
 #include "xgrad/dist/data_parallel.hpp"
 
-#include <mpi.h>
-
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
@@ -11,20 +9,11 @@
 #include "xgrad/core/error.hpp"
 #include "xgrad/core/kernel.hpp"
 #include "xgrad/dist/dist.hpp"
+#include "xgrad/dist/mpi_check.hpp"
 
 namespace xgrad::dist {
 
-namespace {
-
-void check_mpi(int rc, const char* op) {
-  if (rc == MPI_SUCCESS) return;
-  std::vector<char> text(MPI_MAX_ERROR_STRING);
-  int length = 0;
-  MPI_Error_string(rc, text.data(), &length);
-  fail("dist::DataParallel: {} failed on {}: {}", op, describe(), std::string(text.data(), static_cast<std::size_t>(length)));
-}
-
-}  // namespace
+using detail::check_mpi;
 
 /// One allreduce: a flat buffer holding some parameters' gradients, then one "has a gradient"
 /// flag per parameter (summed with the gradients, so it costs no message of its own).
@@ -34,7 +23,6 @@ struct Bucket {
   Tensor buffer;                    // [gradient elements + params.size()]
   std::size_t waiting = 0;          // parameters not copied in yet this step
   MPI_Request request = MPI_REQUEST_NULL;
-  bool launched = false;
 };
 
 struct Param {
@@ -92,10 +80,9 @@ struct DataParallel::State {
 
   void launch(Bucket& b) {
     const auto count = static_cast<int>(b.buffer.numel());
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, b.buffer.impl().storage->data(), count,
-                             b.dtype == Dtype::f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &b.request),
-              "MPI_Iallreduce");
-    b.launched = true;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, b.buffer.impl().storage->data(), count, detail::mpi_type(b.dtype), MPI_SUM,
+                             MPI_COMM_WORLD, &b.request),
+              "DataParallel (MPI_Iallreduce)");
   }
 
   /// Lets MPI move the started allreduces on (Open MPI's non-blocking collectives advance
@@ -104,7 +91,7 @@ struct DataParallel::State {
     for (std::size_t k = 0; k < next_launch; ++k) {
       if (buckets[k].request == MPI_REQUEST_NULL) continue;
       int done = 0;
-      check_mpi(MPI_Test(&buckets[k].request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      check_mpi(MPI_Test(&buckets[k].request, &done, MPI_STATUS_IGNORE), "DataParallel (MPI_Test)");
     }
   }
 
@@ -120,7 +107,7 @@ struct DataParallel::State {
       --buckets[p.bucket].waiting;
     }
     launch_ready();
-    for (auto& b : buckets) check_mpi(MPI_Wait(&b.request, MPI_STATUS_IGNORE), "MPI_Wait");
+    for (auto& b : buckets) check_mpi(MPI_Wait(&b.request, MPI_STATUS_IGNORE), "DataParallel (MPI_Wait)");
     const double world = world_size();
     for (auto& p : params) {
       Bucket& b = buckets[p.bucket];
@@ -145,10 +132,7 @@ struct DataParallel::State {
 
   void reset_step() {
     for (auto& p : params) p.ready = false;
-    for (auto& b : buckets) {
-      b.waiting = b.params.size();
-      b.launched = false;
-    }
+    for (auto& b : buckets) b.waiting = b.params.size();
     next_launch = 0;
   }
 };
@@ -178,7 +162,7 @@ DataParallel::DataParallel(nn::Module& module, DataParallelOptions options) : st
     if (!is_floating(t.dtype())) continue;
     const std::int64_t bytes = t.numel() * static_cast<std::int64_t>(dtype_size(t.dtype()));
     if (s.buckets.empty() || s.buckets.back().dtype != t.dtype() || bucket_bytes.back() + bytes > cap) {
-      s.buckets.push_back(Bucket{t.dtype(), {}, {}, 0, MPI_REQUEST_NULL, false});
+      s.buckets.push_back(Bucket{t.dtype(), {}, {}, 0, MPI_REQUEST_NULL});
       bucket_bytes.push_back(0);
     }
     Param p;

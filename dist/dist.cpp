@@ -1,6 +1,5 @@
 #include "xgrad/dist/dist.hpp"
 
-#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,11 +11,32 @@
 #include <vector>
 
 #include "xgrad/core/error.hpp"
+#include "xgrad/dist/mpi_check.hpp"
 #include "xgrad/optim/process_group.hpp"
 
 namespace xgrad::dist {
 
+void detail::check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  std::array<char, MPI_MAX_ERROR_STRING> text{};
+  int length = 0;
+  MPI_Error_string(rc, text.data(), &length);
+  fail("dist::{}: MPI failed on {}: {}", what, describe(), std::string(text.data(), static_cast<std::size_t>(length)));
+}
+
+MPI_Datatype detail::mpi_type(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::f32: return MPI_FLOAT;
+    case Dtype::f64: return MPI_DOUBLE;
+    case Dtype::i64: return MPI_INT64_T;
+  }
+  fail("dist: unknown dtype");
+}
+
 namespace {
+
+using detail::check_mpi;
+using detail::mpi_type;
 
 /// fit()'s view of the MPI world.
 class World final : public optim::ProcessGroup {
@@ -30,13 +50,6 @@ class World final : public optim::ProcessGroup {
               "all_reduce");
   }
   void barrier() const override { dist::barrier(); }
-  static void check_mpi(int rc, const char* op) {
-    if (rc == MPI_SUCCESS) return;
-    std::array<char, MPI_MAX_ERROR_STRING> text{};
-    int length = 0;
-    MPI_Error_string(rc, text.data(), &length);
-    fail("dist::{}: MPI failed on {}: {}", op, describe(), std::string(text.data(), static_cast<std::size_t>(length)));
-  }
 };
 
 World g_world;
@@ -46,15 +59,6 @@ std::terminate_handler g_previous_terminate = nullptr;
 
 void require(const char* op) {
   if (!initialized()) fail("dist::{}: MPI is not running (create a dist::Environment first)", op);
-}
-
-MPI_Datatype mpi_type(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::f32: return MPI_FLOAT;
-    case Dtype::f64: return MPI_DOUBLE;
-    case Dtype::i64: return MPI_INT64_T;
-  }
-  fail("dist: unknown dtype");
 }
 
 MPI_Op mpi_op(ReduceOp op) {
@@ -77,7 +81,7 @@ void check_same_layout(const Tensor& t, const char* op) {
   }
   std::array<std::int64_t, 2 * sig.size()> both{};
   for (std::size_t i = 0; i < sig.size(); ++i) both[i] = sig[i], both[sig.size() + i] = -sig[i];
-  World::check_mpi(MPI_Allreduce(MPI_IN_PLACE, both.data(), static_cast<int>(both.size()), MPI_INT64_T, MPI_MAX,
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, both.data(), static_cast<int>(both.size()), MPI_INT64_T, MPI_MAX,
                                  MPI_COMM_WORLD),
                    op);
   for (std::size_t i = 0; i < sig.size(); ++i)
@@ -123,7 +127,7 @@ void start(int* argc, char*** argv) {
   MPI_Initialized(&running);
   if (!running) {
     int provided = 0;
-    World::check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "init");
+    check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "init");
     g_we_initialised = true;
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -179,7 +183,7 @@ namespace {
 MPI_Comm local_comm() {
   static MPI_Comm comm = [] {
     MPI_Comm c = MPI_COMM_NULL;
-    World::check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &c), "local_size");
+    check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &c), "local_size");
     return c;
   }();
   return comm;
@@ -208,7 +212,7 @@ std::string describe() {
 
 void barrier() {
   require("barrier");
-  World::check_mpi(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "barrier");
 }
 
 void broadcast(Tensor& t, int root) {
@@ -216,7 +220,7 @@ void broadcast(Tensor& t, int root) {
   check(root >= 0 && root < world_size(), "dist::broadcast: root {} is not a rank of {}", root, world_size());
   check_same_layout(t, "broadcast");
   in_pieces(t, [&](void* data, int count) {
-    World::check_mpi(MPI_Bcast(data, count, mpi_type(t.dtype()), root, MPI_COMM_WORLD), "broadcast");
+    check_mpi(MPI_Bcast(data, count, mpi_type(t.dtype()), root, MPI_COMM_WORLD), "broadcast");
   });
 }
 
@@ -224,14 +228,14 @@ void all_reduce(Tensor& t, ReduceOp op) {
   require("all_reduce");
   check_same_layout(t, "all_reduce");
   in_pieces(t, [&](void* data, int count) {
-    World::check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, mpi_type(t.dtype()), mpi_op(op), MPI_COMM_WORLD),
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, mpi_type(t.dtype()), mpi_op(op), MPI_COMM_WORLD),
                      "all_reduce");
   });
 }
 
 double all_reduce(double value, ReduceOp op) {
   require("all_reduce");
-  World::check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, mpi_op(op), MPI_COMM_WORLD), "all_reduce");
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, mpi_op(op), MPI_COMM_WORLD), "all_reduce");
   return value;
 }
 
