@@ -99,12 +99,33 @@ void deallocate(void* p, SizeClass c) {
   ::operator delete(p, std::align_val_t(kAlign));
 }
 
+std::atomic<std::size_t> g_bytes_in_use{0}, g_peak_bytes{0};
+
+void count_allocation(std::size_t bytes) {
+  const std::size_t now = g_bytes_in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  std::size_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
 }  // namespace
 
-// Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
-Storage::Storage(std::size_t bytes) : data_(allocate(size_class(bytes))), bytes_(bytes) {}
+MemoryStats memory_stats() {
+  return {g_bytes_in_use.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed)};
+}
 
-Storage::~Storage() { deallocate(data_, size_class(bytes_)); }
+void reset_peak_memory_stats() { g_peak_bytes.store(g_bytes_in_use.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+
+// Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
+Storage::Storage(std::size_t bytes) : data_(allocate(size_class(bytes))), bytes_(bytes) {
+  count_allocation(size_class(bytes).bytes);
+}
+
+Storage::~Storage() {
+  const SizeClass c = size_class(bytes_);
+  g_bytes_in_use.fetch_sub(c.bytes, std::memory_order_relaxed);
+  deallocate(data_, c);
+}
 
 // --- accessors --------------------------------------------------------------------------
 

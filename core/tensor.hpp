@@ -43,6 +43,17 @@ class Storage {
   std::atomic<std::uint32_t> version_{0};
 };
 
+/// The bytes of tensor storage held by live buffers (each rounded up to its size class), over
+/// all threads: what the tensors of a program need at once, apart from the freed buffers the pool
+/// keeps for reuse. PyTorch's torch.cuda.memory_allocated / max_memory_allocated.
+struct MemoryStats {
+  std::size_t in_use = 0;  ///< held by live buffers now
+  std::size_t peak = 0;    ///< the most held at once since the start or reset_peak_memory_stats()
+};
+MemoryStats memory_stats();
+/// Starts the peak over from the bytes in use now.
+void reset_peak_memory_stats();
+
 class Tensor;
 struct TensorImpl;
 

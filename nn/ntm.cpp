@@ -191,7 +191,9 @@ NTMCell& NTM::ntm_cell(std::int64_t layer, std::int64_t direction) {
 
 Unrolled NTM::unroll_layer(std::int64_t layer, Cell& cell, const Tensor& x, const State& initial,
                            const UnrollOptions& options) {
-  Unrolled u = Recurrent::unroll_layer(layer, cell, x, initial, options);
+  UnrollOptions keep = options;
+  keep.keep_states |= recording_ != nullptr;  // trace() reads the weightings of every step
+  Unrolled u = Recurrent::unroll_layer(layer, cell, x, initial, keep);
   if (recording_)
     for (std::int64_t d = 0; d < directions(); ++d) {
       if (&this->cell(layer, d) != &cell) continue;

@@ -11,6 +11,9 @@ namespace xgrad::nn {
 
 namespace {
 
+/// Steps per GEMM of the input projection in unroll (32 steps of a batch of 32: 1024 rows).
+constexpr std::int64_t kProjectionChunk = 32;
+
 /// 1 where step t of sequence b is real, 0 where it is padding: [B, T] in `dtype`.
 Tensor valid_steps(const Tensor& lengths, std::int64_t batch, std::int64_t steps, PadSide padding, Dtype dtype,
                    const std::string& who) {
@@ -88,10 +91,27 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   // Padded steps are inert: their input is replaced (not multiplied) by 0 before it meets a weight, so
   // NaN or Inf there reaches no gradient (0 * NaN would).
   const Tensor input = valid.defined() ? where(unsqueeze(valid, 2), x, scalar(0, x.dtype())) : x;
-  // [B, T, G]: one GEMM for the whole sequence, then one view per step
-  std::vector<Tensor> inputs = T > 0 ? unbind(cell.project_input(input), 1) : std::vector<Tensor>{};
+  // The input projection (the part of a step that reads the input alone) runs in chunks of
+  // kProjectionChunk steps in the order they run, one GEMM each, not step by step. The chunks are
+  // the same with and without checkpointing, so both sum the projection weights' gradients in one
+  // order (bit-identical), and a checkpointed piece holds only its own chunks' [B, k, G].
+  const std::int64_t chunks = (T + kProjectionChunk - 1) / kProjectionChunk;
+  std::vector<Tensor> x_chunks;  // input [B, steps of chunk c, I], c in the order the steps run
+  if (T > 0) {
+    std::vector<std::int64_t> sizes(static_cast<std::size_t>(chunks), kProjectionChunk);
+    sizes.back() = T - (chunks - 1) * kProjectionChunk;
+    if (options.reverse) std::reverse(sizes.begin(), sizes.end());  // the last chunk to run is the first in time
+    x_chunks = split(input, sizes, 1);
+    if (options.reverse) std::reverse(x_chunks.begin(), x_chunks.end());
+  }
+  const std::shared_ptr<Cell> cell_ptr(std::shared_ptr<Cell>{}, &cell);  // non-owning, for the closures below
+  // A chunk's projected inputs [B, G], one per step in the order they run.
+  auto project = [cell_ptr, reverse = options.reverse](const Tensor& x_chunk) {
+    std::vector<Tensor> g = unbind(cell_ptr->project_input(x_chunk), 1);
+    if (reverse) std::reverse(g.begin(), g.end());
+    return g;
+  };
   // One step: the cell's next state, and the output (0 at padded steps, where the state is kept).
-  const std::shared_ptr<Cell> cell_ptr(std::shared_ptr<Cell>{}, &cell);  // non-owning, for the closure below
   auto advance = [cell_ptr, valid, who, dtype = x.dtype()](std::int64_t t, const Tensor& x_t, const State& state,
                                                           const State* below) -> std::pair<State, Tensor> {
     Cell& c = *cell_ptr;
@@ -104,64 +124,93 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
     Tensor output = where(m, next[0], scalar(0, dtype));
     return {next, output};
   };
-  std::vector<std::int64_t> order(static_cast<std::size_t>(T));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(T));  // step k runs time order[k]
   for (std::int64_t k = 0; k < T; ++k) order[k] = options.reverse ? T - 1 - k : k;
   const bool stacked = !options.below.empty();
 
   Unrolled out;
-  out.outputs.resize(T);
-  out.states.resize(T);
+  if (options.keep_outputs) out.outputs.resize(T);
+  if (options.keep_states) out.states.resize(T);
   State state = initial;
-  const std::int64_t every = options.checkpoint_every > 0 ? options.checkpoint_every : T;
+  if (options.checkpoint_every <= 0) {
+    std::vector<Tensor> projected;
+    for (std::int64_t k = 0; k < T; ++k) {
+      if (k % kProjectionChunk == 0) projected = project(x_chunks[k / kProjectionChunk]);
+      const std::int64_t t = order[k];
+      auto [next, output] = advance(t, projected[k % kProjectionChunk], state, stacked ? &options.below[t] : nullptr);
+      if (options.keep_outputs) out.outputs[t] = std::move(output);
+      state = std::move(next);
+      if (options.keep_states) out.states[t] = state;
+    }
+    out.final_state = state;
+    return out;
+  }
+  // Checkpointed: each piece of k steps is recomputed in backward. A piece projects the chunks that
+  // start in it; the projected inputs of a chunk's steps past the piece's end leave it as outputs
+  // ("carried") and enter the next piece as inputs.
+  const std::int64_t every = options.checkpoint_every;
+  const std::size_t S = state.size(), S_below = stacked ? options.below.front().size() : 0;
+  const Tensor mask = cell.recurrent_mask();  // set again when backward runs the steps again
+  const bool keep_states = options.keep_states;
+  const bool own_output = options.keep_outputs && (valid.defined() || !keep_states);  // else it is h
+  std::vector<Tensor> carried;
   for (std::int64_t begin = 0; begin < T; begin += every) {
-    const std::vector<std::int64_t> steps(order.begin() + begin, order.begin() + std::min(T, begin + every));
-    if (options.checkpoint_every <= 0) {
-      for (std::int64_t t : steps) {
-        auto [next, output] = advance(t, inputs[t], state, stacked ? &options.below[t] : nullptr);
-        out.outputs[t] = std::move(output);
-        state = std::move(next);
-        out.states[t] = state;
-      }
-      continue;
-    }
-    // Checkpointed: these steps' graph is recomputed in backward. In: the state, then each
-    // step's input (and the state beneath). Out: each step's state, then its output when masked.
-    const std::size_t S = state.size(), S_below = stacked ? options.below.front().size() : 0;
+    const std::int64_t end = std::min(T, begin + every);
+    const std::vector<std::int64_t> steps(order.begin() + begin, order.begin() + end);
+    const std::int64_t first_chunk = (begin + kProjectionChunk - 1) / kProjectionChunk;
+    const std::int64_t last_chunk = (end + kProjectionChunk - 1) / kProjectionChunk;  // exclusive
+    // In: the state, the carried projected inputs, the input chunks to project, then the state
+    // beneath each step. Out: per step its state (keep_states) and its output (keep_outputs,
+    // unless it is the state's h); the last state when the steps' are not kept; the carried inputs.
     std::vector<Tensor> in(state.begin(), state.end());
-    for (std::int64_t t : steps) {
-      in.push_back(inputs[t]);
-      if (stacked) in.insert(in.end(), options.below[t].begin(), options.below[t].end());
-    }
-    const Tensor mask = cell.recurrent_mask();  // set again when backward runs the steps again
-    auto run_steps = [advance, steps, S, S_below, stacked, cell_ptr, mask,
-                      masked = valid.defined()](const std::vector<Tensor>& in) {
+    in.insert(in.end(), carried.begin(), carried.end());
+    in.insert(in.end(), x_chunks.begin() + first_chunk, x_chunks.begin() + last_chunk);
+    if (stacked)
+      for (std::int64_t t : steps) in.insert(in.end(), options.below[t].begin(), options.below[t].end());
+    auto run_steps = [advance, project, steps, S, S_below, stacked, cell_ptr, mask, keep_states, own_output,
+                      n_carried = carried.size(),
+                      n_chunks = static_cast<std::size_t>(last_chunk - first_chunk)](const std::vector<Tensor>& in) {
       const Tensor previous_mask = cell_ptr->recurrent_mask();
       cell_ptr->set_recurrent_mask(mask);
       State st(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(S));
-      std::size_t at = S;
+      std::vector<Tensor> projected(in.begin() + static_cast<std::ptrdiff_t>(S),
+                                    in.begin() + static_cast<std::ptrdiff_t>(S + n_carried));
+      for (std::size_t c = 0; c < n_chunks; ++c) {
+        std::vector<Tensor> g = project(in[S + n_carried + c]);
+        projected.insert(projected.end(), g.begin(), g.end());
+      }
+      std::size_t below_at = S + n_carried + n_chunks;
       std::vector<Tensor> result;
-      for (std::int64_t t : steps) {
-        const Tensor& x_t = in[at++];
-        const State below(in.begin() + static_cast<std::ptrdiff_t>(at),
-                          in.begin() + static_cast<std::ptrdiff_t>(at + S_below));
-        at += S_below;
-        auto [next, output] = advance(t, x_t, st, stacked ? &below : nullptr);
-        result.insert(result.end(), next.begin(), next.end());
-        if (masked) result.push_back(output);
+      for (std::size_t j = 0; j < steps.size(); ++j) {
+        const State below(in.begin() + static_cast<std::ptrdiff_t>(below_at),
+                          in.begin() + static_cast<std::ptrdiff_t>(below_at + S_below));
+        below_at += S_below;
+        auto [next, output] = advance(steps[j], projected[j], st, stacked ? &below : nullptr);
+        if (keep_states) result.insert(result.end(), next.begin(), next.end());
+        if (own_output) result.push_back(output);
         st = std::move(next);
       }
+      if (!keep_states) result.insert(result.end(), st.begin(), st.end());
+      result.insert(result.end(), projected.begin() + static_cast<std::ptrdiff_t>(steps.size()), projected.end());
       cell_ptr->set_recurrent_mask(previous_mask);
       return result;
     };
     const std::vector<Tensor> result = autograd::checkpoint(run_steps, in);
-    const std::size_t per_step = S + (valid.defined() ? 1 : 0);
-    for (std::size_t j = 0; j < steps.size(); ++j) {
-      const std::int64_t t = steps[j];
-      state.assign(result.begin() + static_cast<std::ptrdiff_t>(j * per_step),
-                   result.begin() + static_cast<std::ptrdiff_t>(j * per_step + S));
-      out.states[t] = state;
-      out.outputs[t] = valid.defined() ? result[j * per_step + S] : state[0];
+    auto at = result.begin();
+    for (std::int64_t t : steps) {
+      if (keep_states) {
+        state.assign(at, at + static_cast<std::ptrdiff_t>(S));
+        at += static_cast<std::ptrdiff_t>(S);
+        out.states[t] = state;
+      }
+      if (own_output) out.outputs[t] = *at++;
+      else if (options.keep_outputs) out.outputs[t] = state[0];
     }
+    if (!keep_states) {
+      state.assign(at, at + static_cast<std::ptrdiff_t>(S));
+      at += static_cast<std::ptrdiff_t>(S);
+    }
+    carried.assign(at, result.end());
   }
   out.final_state = state;
   return out;
@@ -241,19 +290,27 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
                         ? dropout_mask({B, c.hidden_size()}, options_.recurrent_dropout, x.dtype())
                         : Tensor();
       RecurrentMaskScope scope(c, mask);
-      UnrollOptions unroll_options{(d == 1) != options_.go_backwards, lengths, padding,
+      // the states of every step live on only for a next layer that reads them, and the last
+      // layer's outputs only when the sequence is returned
+      const bool read_above = layer + 1 < L && cells_[(layer + 1) * D + d]->reads_below();
+      UnrollOptions unroll_options{(d == 1) != options_.go_backwards,
+                                   lengths,
+                                   padding,
                                    c.reads_below() && layer > 0 ? below[d] : std::vector<State>{},
-                                   options_.checkpoint_every};
+                                   options_.checkpoint_every,
+                                   layer < L - 1 || options_.return_sequences,
+                                   read_above};
       Unrolled u = unroll_layer(layer, c, input, start.empty() ? c.initial_state(B, x.dtype()) : start[layer * D + d],
                                 unroll_options);
       // go_backwards returns the last layer's outputs in the order they were computed (Keras)
       const bool processing_order = layer == L - 1 && options_.go_backwards && D == 1;
-      sequences[d] = stack(processing_order ? reversed(u.outputs) : u.outputs, 1);
+      if (unroll_options.keep_outputs)
+        sequences[d] = stack(processing_order ? reversed(u.outputs) : u.outputs, 1);
       finals[d] = u.final_state[0];
       below[d] = std::move(u.states);
       result.states.push_back(std::move(u.final_state));
     }
-    layer_input = D == 2 ? concat({sequences[0], sequences[1]}, -1) : sequences[0];
+    if (layer < L - 1) layer_input = D == 2 ? concat({sequences[0], sequences[1]}, -1) : sequences[0];
   }
   const auto& last = options_.return_sequences ? sequences : finals;
   result.output = D == 2 ? merge(last[0], last[1], options_.merge) : last[0];

@@ -27,13 +27,17 @@ struct UnrollOptions {
   /// between pieces are kept, each piece's graph is recomputed during backward, and the
   /// gradients are bit-identical. Memory falls from O(T) graphs to O(T) states plus one piece.
   std::int64_t checkpoint_every = 0;
+  /// Whether Unrolled lists every step's output and state. A caller that needs neither (the last
+  /// layer of a many-to-one model; a layer whose next layer does not read its states) saves their
+  /// memory: with checkpointing, a piece then keeps only its last state.
+  bool keep_outputs = true, keep_states = true;
 };
 
 /// What one unrolling returns: the output h and the state after every step (in time order)
 /// and the final state. At padded steps the state is carried unchanged and the output is 0.
 struct Unrolled {
-  std::vector<Tensor> outputs;  ///< [B, H] per time step, in time order
-  std::vector<State> states;    ///< the state after each time step, in time order
+  std::vector<Tensor> outputs;  ///< [B, H] per time step, in time order (empty unless keep_outputs)
+  std::vector<State> states;    ///< the state after each time step, in time order (empty unless keep_states)
   State final_state;
 };
 

@@ -88,6 +88,24 @@ TEST_CASE("checkpoint: dropout from the default generator repeats its masks; no 
   CHECK(matches(error_of([] { autograd::checkpoint({}, {}); }), "checkpoint: no function"));
 }
 
+TEST_CASE("checkpoint_every: a long sequence's train step holds a fraction of the tensor memory") {
+  // Bytes of live tensor buffers (memory_stats), not time: deterministic. A many-to-one 2-layer
+  // LSTM over 1024 steps keeps a graph of every step without checkpointing; with pieces of 32 it
+  // keeps the first layer's outputs, the states between pieces and one piece's graph.
+  auto peak_of = [](std::int64_t every) {
+    manual_seed(3);
+    nn::LSTM rnn(8, 32, {.num_layers = 2, .return_sequences = false, .checkpoint_every = every});
+    Tensor x = randn({4, 1024, 8});
+    reset_peak_memory_stats();
+    const std::size_t start = memory_stats().in_use;
+    sum(rnn(x)).backward();
+    return memory_stats().peak - start;
+  };
+  const std::size_t plain = peak_of(0), checkpointed = peak_of(32);
+  INFO("peak bytes: ", plain, " without, ", checkpointed, " with checkpointing");
+  CHECK(checkpointed * 5 < plain);
+}
+
 TEST_CASE("checkpoint_every: recurrent layers give the same gradients, bit for bit") {
   struct Case {
     const char* name;
@@ -102,14 +120,16 @@ TEST_CASE("checkpoint_every: recurrent layers give the same gradients, bit for b
   };
   for (Dtype dtype : {f32, f64}) {
     for (const auto& c : cases) {
-      for (std::int64_t every : {1, 3, 7, 40}) {  // 7 does not divide T = 11; 40 is one piece
+      // T = 75 runs the input projection in three chunks (32, 32, 11 steps); pieces of 7 or 40
+      // steps end inside a chunk, 32 at its end, and 100 is one piece
+      for (std::int64_t every : {1, 7, 32, 40, 100}) {
         INFO(c.name, ", ", dtype_name(dtype), ", checkpoint_every ", every);
         auto grads_of = [&](std::int64_t k) {
           manual_seed(1);
           auto layer = c.make(k);
           layer->to(dtype);
-          Tensor x = randn({3, 11, 3}, dtype).requires_grad_();
-          Tensor lengths = c.lengths ? tensor({11, 4, 7}, i64) : Tensor();
+          Tensor x = randn({3, 75, 3}, dtype).requires_grad_();
+          Tensor lengths = c.lengths ? tensor({75, 20, 47}, i64) : Tensor();
           nn::RecurrentResult r = layer->run(x, lengths);
           (sum(r.output * r.output) + sum(r.h())).backward();
           std::vector<Tensor> grads{x.grad()};

@@ -1,5 +1,6 @@
 // core/: tensor creation, dtypes, printing, broadcasting, RNG, GEMM, errors.
 #include <cmath>
+#include <thread>
 
 #include "testing.hpp"
 
@@ -83,6 +84,22 @@ TEST_CASE("fmt printing shows values, shape, dtype and grad_fn") {
   std::string big = fmt::format("{}", arange(2000));
   CHECK(matches(big, R"(\[   0\.0000,    1\.0000,    2\.0000, \.\.\., 1997\.0000, 1998\.0000, 1999\.0000\])"));
   CHECK(matches(fmt::format("{}", tensor({1e-6, 1.0}, f64)), R"(1\.0000e-06)"));
+}
+
+TEST_CASE("memory_stats counts the bytes of live tensor buffers, over threads, and their peak") {
+  const MemoryStats before = memory_stats();
+  {
+    Tensor a = zeros({1024, 256});  // 1 MiB of float32: exactly a size class
+    CHECK(memory_stats().in_use == before.in_use + (std::size_t{1} << 20));
+    reset_peak_memory_stats();
+    CHECK(memory_stats().peak == memory_stats().in_use);
+    { Tensor b = ones({1000}); }  // 4000 bytes, rounded up to the 4096 class
+    CHECK(memory_stats().peak == before.in_use + (std::size_t{1} << 20) + 4096);
+    Tensor shared = a.detach();  // a view: no new buffer
+    CHECK(memory_stats().in_use == before.in_use + (std::size_t{1} << 20));
+    std::thread([&] { a = Tensor(); shared = Tensor(); }).join();  // freed on another thread
+  }
+  CHECK(memory_stats().in_use == before.in_use);
 }
 
 TEST_CASE("broadcast_shapes follows NumPy and names both shapes on failure") {
