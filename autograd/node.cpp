@@ -117,7 +117,7 @@ void Node::check_saved_versions() const {
 
 Tensor Node::saved_output() {
   if (!out_storage_) fail("{}: its saved output was freed by an earlier backward", name_);
-  auto impl = std::make_shared<TensorImpl>(out_storage_, out_offset_, out_shape_, out_dtype_);
+  auto impl = std::allocate_shared<TensorImpl>(xgrad::detail::SmallAllocator<TensorImpl>(), out_storage_, out_offset_, out_shape_, out_dtype_);
   if (grad_enabled()) {  // create_graph: the output stays connected, so its use is differentiated
     impl->grad_fn = shared_from_this();
     impl->requires_grad = true;

@@ -15,12 +15,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "xgrad/core/small_object.hpp"
 #include "xgrad/core/tensor.hpp"
 
 namespace xgrad::autograd {
 
 /// Gradients with respect to each input of a node; an undefined tensor means none.
-using Grads = std::vector<Tensor>;
+using Grads = std::vector<Tensor, xgrad::detail::SmallAllocator<Tensor>>;
 
 // --- grad mode and anomaly mode (thread-local) -----------------------------------------------
 
@@ -79,6 +80,9 @@ struct Edge {
 
 /// A recorded op in the define-by-run graph: its name, edges to the nodes of its inputs, what it
 /// saved, and its backward (apply). Owned by the tensors and the later nodes that refer to it.
+/// A node's edges, in the small-object pool (one list per recorded op).
+using EdgeList = std::vector<Edge, xgrad::detail::SmallAllocator<Edge>>;
+
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(const char* name, std::size_t num_inputs, std::uint32_t num_outputs = 1);
@@ -90,7 +94,7 @@ class Node : public std::enable_shared_from_this<Node> {
   /// Creation order: a backward runs nodes by decreasing number (a topological order).
   std::uint64_t sequence_nr() const { return sequence_nr_; }
   /// Edges to the nodes of the inputs, one per input; empty where no gradient is needed.
-  const std::vector<Edge>& next() const { return next_; }
+  const EdgeList& next() const { return next_; }
   std::uint32_t num_outputs() const { return num_outputs_; }
 
   /// The gradients of the inputs, given the gradients of this node's outputs (an undefined one
@@ -122,7 +126,7 @@ class Node : public std::enable_shared_from_this<Node> {
  private:
   const char* name_;
   std::uint64_t sequence_nr_;
-  std::vector<Edge> next_;
+  EdgeList next_;
   std::uint32_t num_outputs_;
   bool released_ = false;
   // Output 0's shape and dtype (the others' in more_outputs_), and its storage when the
@@ -132,7 +136,7 @@ class Node : public std::enable_shared_from_this<Node> {
   std::uint32_t out_version_ = 0;
   std::int64_t out_offset_ = 0;
   std::shared_ptr<Storage> out_storage_;
-  std::vector<std::pair<Shape, Dtype>> more_outputs_;
+  std::vector<std::pair<Shape, Dtype>, xgrad::detail::SmallAllocator<std::pair<Shape, Dtype>>> more_outputs_;
   // The inputs the backward closure holds (it keeps their TensorImpl alive until release()),
   // each with its storage and that storage's version when the op was recorded.
   // (Held weakly, to be safe even if a closure's bytes ever matched by chance.)
@@ -141,7 +145,7 @@ class Node : public std::enable_shared_from_this<Node> {
     const Storage* storage;  // identity only: set_data gives the tensor another storage
     std::uint32_t version;
   };
-  std::vector<SavedInput> saved_inputs_;
+  std::vector<SavedInput, xgrad::detail::SmallAllocator<SavedInput>> saved_inputs_;
   // No per-backward state lives on a node: graphs that share nodes (a leaf's accumulator) may
   // be back-propagated by several threads at once, so the engine keeps its scratch per call.
 };
@@ -282,7 +286,8 @@ Tensor record(const char* name, Tensor out, std::span<const Tensor> inputs, F&& 
   check_anomaly(out, name, "forward");
   if (!needs_grad(inputs)) return out;
   using Fn = std::decay_t<F>;
-  auto node = std::make_shared<LambdaNode<Fn>>(name, inputs.size(), std::forward<F>(backward));
+  auto node = std::allocate_shared<LambdaNode<Fn>>(xgrad::detail::SmallAllocator<LambdaNode<Fn>>(), name, inputs.size(),
+                                                   std::forward<F>(backward));
   connect(*node, inputs, std::span<Tensor>(&out, 1), LambdaNode<Fn>::kSavesOutput);
   note_saved_inputs(*node, node->closure(), inputs);
   return out;
@@ -300,8 +305,9 @@ std::vector<Tensor> record_outputs(const char* name, std::vector<Tensor> outs, s
                                    F&& backward) {
   for (const auto& out : outs) check_anomaly(out, name, "forward");
   if (!needs_grad(inputs)) return outs;
-  auto node = std::make_shared<MultiOutputNode<std::decay_t<F>>>(name, inputs.size(), static_cast<std::uint32_t>(outs.size()),
-                                                                 std::forward<F>(backward));
+  using Recorded = MultiOutputNode<std::decay_t<F>>;
+  auto node = std::allocate_shared<Recorded>(xgrad::detail::SmallAllocator<Recorded>(), name, inputs.size(),
+                                         static_cast<std::uint32_t>(outs.size()), std::forward<F>(backward));
   connect(*node, inputs, std::span<Tensor>(outs), false);
   note_saved_inputs(*node, node->closure(), inputs);
   return outs;

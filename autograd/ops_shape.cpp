@@ -82,7 +82,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (checked_numel(out, "reshape") != x.numel())
     fail("reshape: cannot reshape {} ({} elements) into {}", x.shape(), x.numel(), shape);
   auto& i = x.impl();
-  Tensor y(std::make_shared<TensorImpl>(i.storage, i.offset, out, i.dtype));  // a view: shares storage
+  Tensor y(std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>(), i.storage, i.offset, out, i.dtype));  // a view: shares storage
   return record("reshape", y, {x}, [sx = x.shape()](const Tensor& g) -> Grads { return {reshape(g, sx)}; });
 }
 
@@ -267,7 +267,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
   for (auto n : sizes) {
     Shape s = x.shape();
     s[a] = n;
-    Tensor piece = ranges ? Tensor(std::make_shared<TensorImpl>(x.impl().storage, x.impl().offset + offset * inner, s,
+    Tensor piece = ranges ? Tensor(std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>(), x.impl().storage, x.impl().offset + offset * inner, s,
                                                                 x.dtype()))
                           : empty(s, x.dtype());
     if (!ranges) copy_along_axis(x, piece, a, n, offset, 1, 0, 1);

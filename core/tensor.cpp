@@ -8,6 +8,7 @@
 #include <new>
 
 #include "xgrad/core/kernel.hpp"
+#include "xgrad/core/small_object.hpp"
 
 namespace xgrad {
 
@@ -22,14 +23,8 @@ constexpr std::size_t kAlign = 64;  // a cache line; lets SIMD loads start align
 // ones (glibc unmaps blocks over 128 KiB) makes the next step fault every page in again.
 // Freed blocks are kept per size class (four classes per power of two, so at most 25% is
 // wasted) and reused, up to kPoolLimit bytes per thread.
-// Under AddressSanitizer (GCC's macro, clang's feature test) nothing is pooled, so that a use
-// after free is reported.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define XGRAD_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(XGRAD_ASAN)
+// Under AddressSanitizer nothing is pooled (core/small_object.hpp).
+#ifdef XGRAD_NO_POOLING
 constexpr std::size_t kPoolLimit = 0;
 #else
 constexpr std::size_t kPoolLimit = std::size_t{2} << 30;
@@ -51,13 +46,17 @@ SizeClass size_class(std::size_t bytes) {
 // or, for the main thread, at exit, before the objects with static storage duration. A static
 // Tensor destroyed after that hands its buffer straight back to the system instead of writing
 // into the destroyed pool. A plain bool has no destructor, so it can still be read then.
+// t_pool: the pool once made, read without the guard of a thread_local with a destructor.
 thread_local bool t_pool_destroyed = false;
+struct Pool;
+thread_local Pool* t_pool = nullptr;
 
 struct Pool {
   std::array<std::vector<void*>, 64 * 4> free;
   std::size_t held = 0;
   ~Pool() {
     t_pool_destroyed = true;
+    t_pool = nullptr;
     for (auto& blocks : free)
       for (void* p : blocks) ::operator delete(p, std::align_val_t(kAlign));
   }
@@ -65,9 +64,10 @@ struct Pool {
 
 /// This thread's pool, or null once it has been destroyed.
 Pool* pool() {
-  if (t_pool_destroyed) return nullptr;
+  if (t_pool || t_pool_destroyed) return t_pool;
   thread_local Pool p;
-  return &p;
+  t_pool = &p;
+  return t_pool;
 }
 
 void* allocate(SizeClass c) {
@@ -211,7 +211,7 @@ void Tensor::zero_grad() const { impl().grad = Tensor(); }
 
 Tensor Tensor::detach() const {
   auto& i = impl();
-  return Tensor(std::make_shared<TensorImpl>(i.storage, i.offset, i.shape, i.dtype));
+  return Tensor(std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>(), i.storage, i.offset, i.shape, i.dtype));
 }
 
 // --- creation -------------------------------------------------------------------------------
@@ -234,11 +234,11 @@ Tensor empty(const Shape& shape, Dtype dtype) {
                          fmt::format("shape {} of {}", shape, dtype_name(dtype)).c_str());
   std::shared_ptr<Storage> storage;
   try {
-    storage = std::make_shared<Storage>(static_cast<std::size_t>(bytes));
+    storage = std::allocate_shared<Storage>(detail::SmallAllocator<Storage>(), static_cast<std::size_t>(bytes));
   } catch (const std::bad_alloc&) {
     fail("empty: cannot allocate {} bytes for shape {} of {}", bytes, shape, dtype_name(dtype));
   }
-  return Tensor(std::make_shared<TensorImpl>(std::move(storage), 0, shape, dtype));
+  return Tensor(std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>(), std::move(storage), 0, shape, dtype));
 }
 
 Tensor full(const Shape& shape, double value, Dtype dtype) {
