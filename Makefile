@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps configure build demo test bench compare clean test-sanitize fuzz readme package docs
+.PHONY: all deps configure build demo test bench compare sweep decode clean test-sanitize fuzz readme package docs
 
 all: build
 
@@ -40,6 +40,20 @@ compare: build
 	@.ci/deps --with bench .ci/packages.txt
 	@/usr/bin/python3 ../shared/bench/compare.py --xgrad $(BUILD)/bench/xgrad_bench $(COMPARE_FLAGS)
 	@/usr/bin/python3 bench/peak_memory.py --xgrad $(BUILD)/bench/xgrad_bench --anchor $(BUILD)/torch-anchor/torch_anchor_cpp
+
+# Issue 17's measurements beside libtorch (bench/scaling.py; its twin bench/torch_twin is built once under
+# build/torch-twin): the LSTM/GRU train-step sweep over T, H and B (markdown table, linearity verdict,
+# PNG at SWEEP_PLOT), then batch-1 decoding latency. About 15 minutes; SWEEP_FLAGS=--quick for less.
+# `make decode` runs the decoding part alone.
+SWEEP_FLAGS ?=
+SWEEP_PLOT ?= $(BUILD)/plots/scaling.png
+sweep: build
+	@.ci/deps --with bench .ci/packages.txt
+	@/usr/bin/python3 bench/scaling.py --xgrad $(BUILD)/bench/xgrad_bench --plot $(SWEEP_PLOT) $(SWEEP_FLAGS)
+
+decode: build
+	@.ci/deps --with bench .ci/packages.txt
+	@/usr/bin/python3 bench/scaling.py --xgrad $(BUILD)/bench/xgrad_bench --only decode $(SWEEP_FLAGS)
 
 # The whole suite (tests and example runs) under AddressSanitizer, UndefinedBehaviorSanitizer and
 # LeakSanitizer, in its own build dir; any report fails the run (no suppressions).

@@ -1,10 +1,16 @@
 // xgrad's side of the benchmark (../shared/bench/README.md): one JSON line per measurement.
 //   xgrad_bench [--workloads a,b] [--threads N] [--quick]
+//   xgrad_bench --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--threads N] [--quick]
+// --sweep and the `decode` workload are issue 17's scaling and latency measurements; their
+// libtorch twin is bench/torch_twin, and bench/scaling.py runs both sides.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <fstream>
 #include <map>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,7 +29,12 @@ struct Args {
   std::vector<std::string> workloads;
   int threads = 2;
   bool quick = false;
+  bool sweep = false;
+  std::vector<std::string> cells{"lstm", "gru"}, axes{"T", "H", "B"};
+  std::vector<std::int64_t> points;  // --points: these values of each swept axis instead of its grid
 };
+
+double round3(double v) { return std::round(v * 1000) / 1000; }
 
 void emit(nlohmann::json row) {
   fmt::print("{}\n", row.dump());
@@ -40,7 +51,6 @@ void time_op(const char* impl, const Args& a, const std::function<void()>& fn) {
     per.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / iters);
   }
   std::sort(per.begin(), per.end());
-  auto round3 = [](double v) { return std::round(v * 1000) / 1000; };
   emit({{"workload", "tiny_op"}, {"impl", impl}, {"us_median", round3(per[per.size() / 2])}, {"us_min", round3(per[0])},
         {"framework", "xgrad"}, {"threads", a.threads}});
 }
@@ -60,20 +70,25 @@ void tiny_op(const Args& a) {
 // Each is the ordinary user-level model of ../shared/bench/torch_anchor.py, trained one step at a
 // time: zero grads, forward, backward, SGD with lr 0.1.
 
-/// Times `step` (3 warm-up steps, then about 5 s, or 1 s with --quick) and prints the contract line.
-void time_steps(const char* workload, const Args& a, double items, const char* item, const std::function<void()>& step) {
-  for (int i = 0; i < 3; ++i) step();
+/// Milliseconds of each call of `step` after `warmup` untimed calls: at least `min_steps` calls
+/// and at least `budget_s` seconds of them, sorted.
+std::vector<double> sample_ms(const std::function<void()>& step, int warmup, std::size_t min_steps, double budget_s) {
+  for (int i = 0; i < warmup; ++i) step();
   std::vector<double> ms;
-  const double budget = a.quick ? 1.0 : 5.0;
   const auto start = Clock::now();
-  while (ms.size() < 5 || std::chrono::duration<double>(Clock::now() - start).count() < budget) {
+  while (ms.size() < min_steps || std::chrono::duration<double>(Clock::now() - start).count() < budget_s) {
     auto t0 = Clock::now();
     step();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
+  return ms;
+}
+
+/// Times `step` (3 warm-up steps, then about 5 s, or 1 s with --quick) and prints the contract line.
+void time_steps(const char* workload, const Args& a, double items, const char* item, const std::function<void()>& step) {
+  const std::vector<double> ms = sample_ms(step, 3, 5, a.quick ? 1.0 : 5.0);
   const double median = ms[ms.size() / 2];
-  auto round3 = [](double v) { return std::round(v * 1000) / 1000; };
   emit({{"workload", workload}, {"impl", "xgrad"}, {"step_ms_median", round3(median)}, {"step_ms_min", round3(ms[0])},
         {"items_per_s", round3(items / (median / 1000))}, {"item", item}, {"threads", a.threads}, {"steps", ms.size()}});
 }
@@ -158,12 +173,115 @@ void mha(const Args& a) {
         [&] { return nn::cross_entropy(fc(mean(attention.forward(x, x, x).context, 1)), y); });
 }
 
+// --- issue 17: scaling sweep and decoding latency (twins in bench/torch_twin/torch_twin.cpp) ------------
+
+/// Peak resident set size of this process so far (VmHWM), in MiB.
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;  // the kernel writes kB
+  return 0;
+}
+
+/// One sweep point: x [B, T, H] -> 1-layer LSTM or GRU (H -> H, every step's output) -> mean(y^2),
+/// trained like the workloads above (zero grads, forward, backward, SGD lr 0.1). Items are tokens (B * T).
+/// Steps are short: 3 warm-ups (1 when a step takes over 0.5 s), then at least 5 steps (3 for
+/// slow steps or --quick) and 0.5 s (0.2 s with --quick).
+void sweep_point(const Args& a, const std::string& cell, const std::string& axis, std::int64_t T, std::int64_t H,
+                 std::int64_t B, bool first_in_process) {
+  std::unique_ptr<nn::Recurrent> rnn;
+  if (cell == "lstm") rnn = std::make_unique<nn::LSTM>(H, H);
+  else rnn = std::make_unique<nn::GRU>(H, H);
+  Tensor x = randn({B, T, H});
+  optim::SGD sgd(rnn->parameters(), {.lr = 0.1});
+  auto step = [&] {
+    sgd.zero_grad();
+    Tensor y = (*rnn)(x);  // [B, T, H]
+    mean(y * y).backward();
+    sgd.step();
+  };
+  const auto t0 = Clock::now();
+  step();
+  const bool slow = std::chrono::duration<double>(Clock::now() - t0).count() > 0.5;
+  const std::vector<double> ms = sample_ms(step, slow ? 0 : 2, slow || a.quick ? 3 : 5, a.quick ? 0.2 : 0.5);
+  const double median = ms[ms.size() / 2];
+  nlohmann::json row{{"workload", "sweep"}, {"cell", cell},   {"axis", axis}, {"T", T}, {"H", H}, {"B", B},
+                     {"step_ms_median", round3(median)}, {"step_ms_min", round3(ms[0])},
+                     {"items_per_s", round3(static_cast<double>(B * T) / (median / 1000))}, {"item", "tokens"},
+                     {"framework", "xgrad"}, {"threads", a.threads}, {"steps", ms.size()}};
+  // The process's peak is this point's own only while it is the first (scaling.py runs each alone).
+  if (first_in_process) row["peak_rss_mib"] = std::round(peak_rss_mib() * 10) / 10;
+  emit(row);
+}
+
+/// The sweep: one axis varied at a time around T = 100, H = 128, B = 32. bench/scaling.py holds
+/// the same grid and runs each point in a fresh process.
+void sweep(const Args& a) {
+  const std::map<std::string, std::vector<std::int64_t>> grid{
+      {"T", {25, 50, 100, 200, 400, 800}}, {"H", {32, 64, 128, 256, 512, 1024}}, {"B", {1, 2, 4, 8, 16, 32, 64, 128}}};
+  bool first = true;
+  for (const auto& axis : a.axes)
+    for (std::int64_t v : a.points.empty() ? grid.at(axis) : a.points)
+      for (const auto& cell : a.cells) {
+        sweep_point(a, cell, axis, axis == "T" ? v : 100, axis == "H" ? v : 128, axis == "B" ? v : 32, first);
+        first = false;
+      }
+}
+
+/// Batch-1 greedy generation from a character LM like examples/char_lm.cpp's: vocab 96,
+/// Embedding(96, 32), 2-layer LSTM(H), Linear(H, 96), eval mode, no graph; each step feeds back the
+/// argmax. Microseconds per generated token over runs of 200 tokens, for H = 128, 256, 512, two
+/// ways a user would write it: nn::generate with a DecoderStep (impl "generate"), and a hand loop
+/// under NoGradGuard that keeps the layers' states and takes argmax itself (impl "loop").
+void decode(const Args& a) {
+  constexpr std::int64_t V = 96, E = 32, steps = 200;
+  for (std::int64_t H : {128, 256, 512}) {
+    nn::Embedding embed(V, E);
+    nn::LSTM rnn(E, H, {.num_layers = 2});
+    nn::Linear head(H, V);
+    embed.eval(), rnn.eval(), head.eval();
+    const Tensor start = full({1, 1}, 1, i64);  // token 1 starts every run
+
+    // generate() carries one flat state {h0, c0, h1, c1}; the layer wants one {h, c} per layer
+    nn::DecoderStep step = [&](const Tensor& tokens, const nn::State& flat) {
+      std::vector<nn::State> states;
+      if (!flat.empty()) states = {{flat[0], flat[1]}, {flat[2], flat[3]}};
+      nn::RecurrentResult r = rnn.run(embed(unsqueeze(tokens, 1)), {}, states);
+      return std::pair{squeeze(head(r.output), 1), nn::State{r.h(0), r.c(0), r.h(1), r.c(1)}};
+    };
+    auto with_generate = [&] { nn::generate(step, start, {}, steps); };
+    auto with_loop = [&] {
+      autograd::NoGradGuard no_grad;
+      Tensor token = start;  // [1, 1]
+      std::vector<nn::State> states;
+      for (std::int64_t t = 0; t < steps; ++t) {
+        nn::RecurrentResult r = rnn.run(embed(token), {}, states);
+        states = std::move(r.states);
+        token = argmax(head(r.output), 2);  // [1, 1]
+      }
+    };
+    const std::vector<std::pair<const char*, std::function<void()>>> impls{{"generate", with_generate},
+                                                                           {"loop", with_loop}};
+    for (const auto& [impl, run] : impls) {
+      const std::vector<double> ms = sample_ms(run, 2, 5, a.quick ? 0.3 : 1.0);
+      const double us = 1000.0 / steps;  // ms per run -> us per token
+      emit({{"workload", "decode"}, {"impl", impl}, {"H", H}, {"layers", 2}, {"vocab", V}, {"tokens", steps},
+            {"us_per_token_median", round3(ms[ms.size() / 2] * us)}, {"us_per_token_min", round3(ms[0] * us)},
+            {"framework", "xgrad"}, {"threads", a.threads}, {"runs", ms.size()}});
+    }
+  }
+}
+
 const std::map<std::string, std::function<void(const Args&)>>& workloads() {
   static const std::map<std::string, std::function<void(const Args&)>> all{
       {"tiny_op", tiny_op},   {"lstm_lm", lstm_lm},       {"small_lstm", small_lstm}, {"gru_imdb", gru_imdb},
-      {"cnn_gru", cnn_gru},   {"bilstm_tagger", bilstm_tagger}, {"dglstm", dglstm}, {"mha", mha}};
+      {"cnn_gru", cnn_gru},   {"bilstm_tagger", bilstm_tagger}, {"dglstm", dglstm}, {"mha", mha},
+      {"decode", decode}};
   return all;
 }
+
+/// Workloads that run only when named: not part of the shared contract that `make bench` runs.
+const std::set<std::string> on_request{"decode"};
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -177,16 +295,47 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 int main(int argc, char** argv) try {
   Args a;
+  const char* usage = "flags: --workloads a,b --threads N --quick, or --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w]";
+  auto positive = [](const std::string& flag, const std::string& value) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(value, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != value.size() || v < 1) fail("xgrad_bench: {} wants positive integers, got '{}'", flag, value);
+    return static_cast<std::int64_t>(v);
+  };
+  bool sweep_filter = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    const bool has_value = i + 1 < argc;
     if (flag == "--quick") a.quick = true;
-    else if (flag == "--workloads" && i + 1 < argc) a.workloads = split_commas(argv[++i]);
-    else if (flag == "--threads" && i + 1 < argc) a.threads = std::stoi(argv[++i]);
-    else fail("xgrad_bench: unknown argument '{}' (flags: --workloads a,b --threads N --quick)", flag);
+    else if (flag == "--sweep") a.sweep = true;
+    else if (flag == "--workloads" && has_value) a.workloads = split_commas(argv[++i]);
+    else if (flag == "--threads" && has_value) a.threads = static_cast<int>(positive(flag, argv[++i]));
+    else if (flag == "--cells" && has_value) a.cells = split_commas(argv[++i]), sweep_filter = true;
+    else if (flag == "--axes" && has_value) a.axes = split_commas(argv[++i]), sweep_filter = true;
+    else if (flag == "--points" && has_value) {
+      a.points.clear();
+      for (const auto& v : split_commas(argv[++i])) a.points.push_back(positive(flag, v));
+      sweep_filter = true;
+    } else fail("xgrad_bench: unknown argument '{}' or missing value ({})", flag, usage);
+  }
+  for (const auto& c : a.cells)
+    if (c != "lstm" && c != "gru") fail("xgrad_bench: unknown --cells entry '{}' (lstm, gru)", c);
+  for (const auto& x : a.axes)
+    if (x != "T" && x != "H" && x != "B") fail("xgrad_bench: unknown --axes entry '{}' (T, H, B)", x);
+  if (sweep_filter && !a.sweep) fail("xgrad_bench: --cells, --axes and --points go with --sweep ({})", usage);
+  if (a.sweep && !a.workloads.empty()) fail("xgrad_bench: --sweep and --workloads are separate runs ({})", usage);
+  set_num_threads(a.threads);
+  if (a.sweep) {
+    sweep(a);
+    return 0;
   }
   if (a.workloads.empty())
-    for (const auto& [name, run] : workloads()) a.workloads.push_back(name);
-  set_num_threads(a.threads);
+    for (const auto& [name, run] : workloads())
+      if (!on_request.contains(name)) a.workloads.push_back(name);
   for (const auto& name : a.workloads) {
     auto it = workloads().find(name);
     if (it == workloads().end()) {

@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""Issue 17's scaling sweep and decoding latency: xgrad beside libtorch, in the same run.
+
+    /usr/bin/python3 bench/scaling.py [--xgrad build/bench/xgrad_bench] [--only sweep|decode]
+                                      [--quick] [--rounds 1] [--cells lstm,gru] [--axes T,H,B]
+                                      [--plot build/plots/scaling.png] [--xgrad-threads 2]
+
+Sweep: a train step (zero grads, forward, backward, SGD) of x [B, T, H] -> 1-layer LSTM / GRU
+(H -> H) -> mean(y^2), one axis varied at a time around T = 100, H = 128, B = 32
+(`xgrad_bench --sweep` and its twin `torch_twin --sweep`). Every point runs in a fresh process on
+each side, so that its peak resident memory (VmHWM) is its own, libtorch then xgrad, so both see
+the same machine load. libtorch runs tuned with 1 and 2 threads and keeps its best (as
+../shared/bench/compare.py does; its smallest peak memory, as bench/peak_memory.py); xgrad runs
+once in the environment as given. Prints a markdown table, the linearity verdict of issue 17 (time
+per token flat within 15 % from T = 50 to 800; memory linear in T, with its slope per token) and
+draws items/s against each axis (matplotlib, PNG).
+
+Decode: batch-1 greedy generation from a 2-layer LSTM character model (`decode` workload of both
+binaries); libtorch keeps its best of NoGradGuard / InferenceMode, tuned / as-is, 1 / 2 threads;
+prints us per token on both sides and the ratio libtorch / xgrad (issue 17's target: >= 3).
+
+The twin (bench/torch_twin, Debian's libtorch-dev) is built under build/torch-twin/ of the
+current directory. The machine is shared and noisy: only ratios from one run mean much.
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The grid of `xgrad_bench --sweep` and `torch_twin --sweep` (both hold it too; keep the three in step).
+GRID = {"T": [25, 50, 100, 200, 400, 800], "H": [32, 64, 128, 256, 512, 1024], "B": [1, 2, 4, 8, 16, 32, 64, 128]}
+SWEEP_CONFIGS = [("tuned", 1), ("tuned", 2)]
+DECODE_CONFIGS = [("tuned", 1), ("tuned", 2), ("asis", 1), ("asis", 2)]
+SIDES = ("libtorch", "xgrad")
+
+
+def run_jsonl(cmd, timeout=900):
+    """The JSON lines a command prints ([] and a note on stderr when it fails)."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        print(f"  ! {' '.join(cmd)}: {e}", file=sys.stderr)
+        return []
+    if out.returncode != 0:
+        print(f"  ! {' '.join(cmd)} exited {out.returncode}: {out.stderr.strip()[-400:]}", file=sys.stderr)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def build_twin():
+    """bench/torch_twin built under build/torch-twin/ (configured once; brought up to date each run)."""
+    build = os.path.join(os.getcwd(), "build", "torch-twin")
+    if not os.path.exists(os.path.join(build, "CMakeCache.txt")):
+        configure = subprocess.run(["cmake", "-S", os.path.join(HERE, "torch_twin"), "-B", build,
+                                    "-DCMAKE_BUILD_TYPE=Release"], capture_output=True, text=True)
+        if configure.returncode != 0:
+            sys.exit(f"scaling: configuring the libtorch twin failed (libtorch-dev?):\n{configure.stderr[-2000:]}")
+    print("building the libtorch twin (one translation unit; a few minutes the first time)", file=sys.stderr)
+    make = subprocess.run(["cmake", "--build", build, "-j2"], capture_output=True, text=True)
+    if make.returncode != 0:
+        sys.exit(f"scaling: building the libtorch twin failed:\n{make.stdout[-2000:]}{make.stderr[-2000:]}")
+    return os.path.join(build, "torch_twin")
+
+
+# --- sweep ------------------------------------------------------------------------------------------
+
+def sweep(a, twin):
+    """{(side, cell, axis, value): {"items_per_s", "peak_rss_mib", "config"}}, each side's best."""
+    quick = ["--quick"] if a.quick else []
+    best = {}
+
+    def keep(side, key, rows, config):
+        for r in rows:
+            b = best.setdefault((side,) + key, {"items_per_s": 0, "peak_rss_mib": float("inf"), "config": ""})
+            if r["items_per_s"] > b["items_per_s"]:
+                b.update(items_per_s=r["items_per_s"], config=config)
+            b["peak_rss_mib"] = min(b["peak_rss_mib"], r.get("peak_rss_mib", float("inf")))
+
+    for axis in a.axes:
+        for value in GRID[axis]:
+            for cell in a.cells:
+                point = ["--sweep", "--cells", cell, "--axes", axis, "--points", str(value)] + quick
+                for _ in range(a.rounds):
+                    for env, threads in SWEEP_CONFIGS:
+                        keep("libtorch", (cell, axis, value), run_jsonl([twin, *point, "--env", env, "--threads", str(threads)]),
+                             f"{env}:{threads}")
+                    keep("xgrad", (cell, axis, value), run_jsonl([a.xgrad, *point, "--threads", str(a.xgrad_threads)]), "")
+                got = [best.get((s, cell, axis, value), {}).get("items_per_s", 0) for s in SIDES]
+                print(f"  {cell} {axis} = {value}: libtorch {got[0]:.0f}, xgrad {got[1]:.0f} tokens/s", file=sys.stderr)
+    return best
+
+
+def dims(axis, value):
+    point = {"T": 100, "H": 128, "B": 32}
+    point[axis] = value
+    return point
+
+
+def print_sweep_table(a, best):
+    print("\n### Scaling sweep: train step, tokens/s (B*T per step)\n")
+    print("| cell | axis | T | H | B | libtorch tok/s | xgrad tok/s | xgrad / libtorch | libtorch µs/tok | xgrad µs/tok "
+          "| libtorch MiB | xgrad MiB |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for axis in a.axes:
+        for cell in a.cells:
+            for value in GRID[axis]:
+                t, x = (best.get((s, cell, axis, value)) for s in SIDES)
+                d = dims(axis, value)
+                cells = [cell, axis, d["T"], d["H"], d["B"]]
+                cells += [f"{t['items_per_s']:.0f} ({t['config']})" if t else "-", f"{x['items_per_s']:.0f}" if x else "-"]
+                cells += [f"{x['items_per_s'] / t['items_per_s']:.2f}" if t and x else "-"]
+                cells += [f"{1e6 / s['items_per_s']:.2f}" if s else "-" for s in (t, x)]
+                cells += [f"{s['peak_rss_mib']:.0f}" if s and s["peak_rss_mib"] != float("inf") else "-" for s in (t, x)]
+                print("| " + " | ".join(map(str, cells)) + " |")
+    print("\n(libtorch: torch::nn::LSTM/GRU, best of tuned 1 and 2 threads, its config in brackets; "
+          f"xgrad: --threads {a.xgrad_threads}, environment as given; MiB: the point's peak resident set)")
+
+
+def linear_fit(xs, ys):
+    """Least squares y = slope * x + intercept, and R^2."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    intercept = my - slope * mx
+    ss_res = sum((y - slope * x - intercept) ** 2 for x, y in zip(xs, ys))
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    return slope, intercept, 1 - ss_res / ss_tot if ss_tot else 1.0
+
+
+def print_linearity(a, best):
+    """Issue 17's criterion on the T axis, T = 50..800: time per token flat within 15 % (max / min - 1),
+    and peak memory linear in T: a line through the points (slope in KiB per token), no point off it
+    by more than 10 % of the growth from T = 50 to 800."""
+    if "T" not in a.axes:
+        return
+    ts = [t for t in GRID["T"] if 50 <= t <= 800]
+    print("\n### Linearity in T (T = 50..800, H = 128, B = 32)\n")
+    print("| side | cell | µs/token min..max | spread | time flat (<= 15 %) | memory slope KiB/token | "
+          "segment slopes KiB/token | R² | worst point off the line | memory linear (<= 10 %) |")
+    print("|---|---|--:|--:|---|--:|---|--:|--:|---|")
+    for side in SIDES:
+        for cell in a.cells:
+            rows = [best.get((side, cell, "T", t)) for t in ts]
+            if not all(rows):
+                continue
+            us = [1e6 / r["items_per_s"] for r in rows]
+            spread = max(us) / min(us) - 1
+            cells = [side, cell, f"{min(us):.2f}..{max(us):.2f}", f"{100 * spread:.1f} %", "yes" if spread <= 0.15 else "NO"]
+            mem = [r["peak_rss_mib"] for r in rows]
+            if all(m != float("inf") for m in mem):
+                tokens = [32 * t for t in ts]
+                slope, intercept, r2 = linear_fit(tokens, mem)
+                growth = slope * (tokens[-1] - tokens[0])
+                off = max(abs(m - slope * n - intercept) for n, m in zip(tokens, mem)) / growth if growth > 0 else float("inf")
+                segments = [1024 * (m1 - m0) / (n1 - n0) for n0, n1, m0, m1 in zip(tokens, tokens[1:], mem, mem[1:])]
+                cells += [f"{1024 * slope:.2f}", " ".join(f"{s:.1f}" for s in segments), f"{r2:.4f}",
+                          f"{100 * off:.1f} %", "yes" if off <= 0.10 else "NO"]
+            else:
+                cells += ["-"] * 5
+            print("| " + " | ".join(cells) + " |")
+    print("\n(spread: slowest over fastest time per token; the memory line is fitted to peak MiB against tokens B*T;"
+          "\n segment slopes: between neighbouring T; worst point off the line: as a share of the growth 50 -> 800)")
+
+
+def plot(a, best):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, panels = plt.subplots(1, len(a.axes), figsize=(5 * len(a.axes), 4.2), squeeze=False)
+    for panel, axis in zip(panels[0], a.axes):
+        for side, color in zip(SIDES, ("tab:orange", "tab:blue")):
+            for cell, style in zip(a.cells, ("-o", "--s")):
+                pts = [(v, best[(side, cell, axis, v)]["items_per_s"]) for v in GRID[axis] if (side, cell, axis, v) in best]
+                if pts:
+                    panel.plot(*zip(*pts), style, color=color, label=f"{side} {cell.upper()}")
+        fixed = ", ".join(f"{k} = {v}" for k, v in dims(axis, None).items() if k != axis)
+        panel.set(xscale="log", yscale="log", xlabel=axis, ylabel="tokens/s (train step)", title=f"{axis} varied ({fixed})")
+        panel.set_xticks(GRID[axis], [str(v) for v in GRID[axis]])
+        panel.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        panel.grid(True, alpha=0.3)
+        panel.legend(fontsize=8)
+    fig.suptitle("xgrad vs libtorch: LSTM / GRU train step (float32, batch-first)")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(a.plot)), exist_ok=True)
+    fig.savefig(a.plot, dpi=110)
+    print(f"\nplot: {a.plot}")
+
+
+# --- decode -----------------------------------------------------------------------------------------
+
+def decode(a, twin):
+    """{(side, impl, H): (us per token, config)}, each the best over rounds (and libtorch's configs)."""
+    quick = ["--quick"] if a.quick else []
+    best = {}
+    for _ in range(a.rounds):
+        runs = [("libtorch", [twin, "--workloads", "decode", "--env", env, "--threads", str(t)], f"{env}:{t}")
+                for env, t in DECODE_CONFIGS]
+        runs.append(("xgrad", [a.xgrad, "--workloads", "decode", "--threads", str(a.xgrad_threads)], ""))
+        for side, cmd, config in runs:
+            for r in run_jsonl(cmd + quick):
+                key = (side, r["impl"], r["H"])
+                if key not in best or r["us_per_token_median"] < best[key][0]:
+                    best[key] = (r["us_per_token_median"], config)
+    return best
+
+
+def print_decode_table(best):
+    print("\n### Decoding latency: batch 1, greedy, 2-layer LSTM char model (vocab 96, embed 32), µs per token\n")
+    impls = {side: sorted({k[1] for k in best if k[0] == side}) for side in SIDES}
+    head = [f"libtorch {i}" for i in impls["libtorch"]] + [f"xgrad {i}" for i in impls["xgrad"]]
+    print("| H | " + " | ".join(head) + " | libtorch best | xgrad best | libtorch / xgrad |")
+    print("|--:|" + "--:|" * (len(head) + 3))
+    for H in sorted({k[2] for k in best}):
+        cells = [str(H)]
+        cells += [f"{best[('libtorch', i, H)][0]:.1f} ({best[('libtorch', i, H)][1]})" if ("libtorch", i, H) in best else "-"
+                  for i in impls["libtorch"]]
+        cells += [f"{best[('xgrad', i, H)][0]:.1f}" if ("xgrad", i, H) in best else "-" for i in impls["xgrad"]]
+        t = min((best[k] for k in best if k[0] == "libtorch" and k[2] == H), default=None)
+        x = min((best[k] for k in best if k[0] == "xgrad" and k[2] == H), default=None)
+        cells += [f"{t[0]:.1f}" if t else "-", f"{x[0]:.1f}" if x else "-", f"{t[0] / x[0]:.2f}" if t and x else "-"]
+        print("| " + " | ".join(cells) + " |")
+    print("\n(median µs per generated token over runs of 200 tokens; libtorch: torch::nn::LSTM(num_layers 2), best of "
+          "env:threads in brackets;\n xgrad generate = nn::generate with a DecoderStep, loop = a hand loop under "
+          "NoGradGuard; issue 17's target: libtorch / xgrad >= 3)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--xgrad", default="build/bench/xgrad_bench")
+    p.add_argument("--only", choices=["sweep", "decode"], help="one of the two measurements (default both)")
+    p.add_argument("--quick", action="store_true", help="shorter points (about a third of the time)")
+    p.add_argument("--rounds", type=int, default=1, help="alternations per point; each side keeps its best")
+    p.add_argument("--cells", default="lstm,gru")
+    p.add_argument("--axes", default="T,H,B")
+    p.add_argument("--xgrad-threads", type=int, default=2)
+    p.add_argument("--plot", default="build/plots/scaling.png", help="the sweep's PNG")
+    a = p.parse_args()
+    a.cells, a.axes = a.cells.split(","), a.axes.split(",")
+    for c in a.cells:
+        if c not in ("lstm", "gru"):
+            p.error(f"unknown cell {c!r} (lstm, gru)")
+    for x in a.axes:
+        if x not in GRID:
+            p.error(f"unknown axis {x!r} (T, H, B)")
+    if a.rounds < 1:
+        p.error("--rounds must be >= 1")
+    if not os.access(a.xgrad, os.X_OK):
+        p.error(f"no xgrad_bench at {a.xgrad} (cmake --build build --target xgrad_bench)")
+
+    twin = build_twin()
+    load = os.getloadavg()[0]
+    print(f"scaling.py, {datetime.datetime.now():%Y-%m-%d %H:%M}, load average {load:.2f} "
+          f"({os.cpu_count()} cores){'; the machine is busy: the ratios are noisy' if load > 1.5 else ''}")
+    if a.only != "decode":
+        best = sweep(a, twin)
+        print_sweep_table(a, best)
+        print_linearity(a, best)
+        plot(a, best)
+    if a.only != "sweep":
+        print_decode_table(decode(a, twin))
+
+
+if __name__ == "__main__":
+    main()
