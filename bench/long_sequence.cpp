@@ -7,8 +7,6 @@
 // Prints one JSON line: the median step time, the peak of tensor memory (memory_stats(): the
 // buffers of live tensors) and the process's peak resident set size (with the buffer pool's
 // freed buffers kept for reuse, and the program itself).
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -18,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include <xgrad/xgrad.hpp>
+
+#include "timing.hpp"
 
 using namespace xgrad;
 
@@ -61,13 +61,11 @@ int main(int argc, char** argv) try {
     loss = l.item<double>();
   }
   std::sort(ms.begin(), ms.end());
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
   nlohmann::json row{{"workload", "long_sequence"}, {"T", T},  {"B", B},
                      {"I", I},                      {"H", H},  {"layers", 2},
                      {"checkpoint_every", k}, {"loss", loss_kind},       {"step_ms_median", ms[ms.size() / 2]},
                      {"peak_tensor_mib", static_cast<double>(memory_stats().peak) / (1 << 20)},
-                     {"peak_rss_mib", static_cast<double>(usage.ru_maxrss) / 1024}, {"last_loss", loss}};
+                     {"peak_rss_mib", bench::peak_rss_mib()}, {"last_loss", loss}};
   fmt::print("{}\n", row.dump());
   return 0;
 } catch (const std::exception& e) {

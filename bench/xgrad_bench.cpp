@@ -20,8 +20,12 @@
 
 #include <xgrad/xgrad.hpp>
 
+#include "timing.hpp"
+
 using namespace xgrad;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::peak_rss_mib;
+using bench::sample_ms;
 
 namespace {
 
@@ -69,21 +73,6 @@ void tiny_op(const Args& a) {
 // --- training-step workloads ---------------------------------------------------------------------------
 // Each is the ordinary user-level model of ../shared/bench/torch_anchor.py, trained one step at a
 // time: zero grads, forward, backward, SGD with lr 0.1.
-
-/// Milliseconds of each call of `step` after `warmup` untimed calls: at least `min_steps` calls
-/// and at least `budget_s` seconds of them, sorted.
-std::vector<double> sample_ms(const std::function<void()>& step, int warmup, std::size_t min_steps, double budget_s) {
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  const auto start = Clock::now();
-  while (ms.size() < min_steps || std::chrono::duration<double>(Clock::now() - start).count() < budget_s) {
-    auto t0 = Clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms;
-}
 
 /// Times `step` (3 warm-up steps, then about 5 s, or 1 s with --quick) and prints the contract line.
 void time_steps(const char* workload, const Args& a, double items, const char* item, const std::function<void()>& step) {
@@ -174,14 +163,6 @@ void mha(const Args& a) {
 }
 
 // --- issue 17: scaling sweep and decoding latency (twins in bench/torch_twin/torch_twin.cpp) ------------
-
-/// Peak resident set size of this process so far (VmHWM), in MiB.
-double peak_rss_mib() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;  // the kernel writes kB
-  return 0;
-}
 
 /// One sweep point: x [B, T, H] -> 1-layer LSTM or GRU (H -> H, every step's output) -> mean(y^2),
 /// trained like the workloads above (zero grads, forward, backward, SGD lr 0.1). Items are tokens (B * T).

@@ -117,8 +117,10 @@ MemoryStats memory_stats() {
 void reset_peak_memory_stats() { g_peak_bytes.store(g_bytes_in_use.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
 // Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
-Storage::Storage(std::size_t bytes) : data_(allocate(size_class(bytes))), bytes_(bytes) {
-  count_allocation(size_class(bytes).bytes);
+Storage::Storage(std::size_t bytes) : bytes_(bytes) {
+  const SizeClass c = size_class(bytes);
+  data_ = allocate(c);
+  count_allocation(c.bytes);
 }
 
 Storage::~Storage() {

@@ -32,8 +32,9 @@ class Cell : public Module {
   /// tensor by default (an NTM starts its memory and weightings elsewhere).
   virtual State initial_state(std::int64_t batch, Dtype dtype) const;
 
-  /// The part of a step that depends on the input alone, for a whole sequence at once (one
-  /// large GEMM instead of one per step): x [B, T, I] -> [B, T, G]. By default the cell's
+  /// The part of a step that depends on the input alone, for many steps at once (one large GEMM
+  /// instead of one per step): x [B, T, I] -> [B, T, G], each step's row from its own input
+  /// alone (the driver calls it on chunks of 32 steps). By default the cell's
   /// input_gates (x W_ih^T + b_ih) when it registered gate weights, else x itself.
   virtual Tensor project_input(const Tensor& x);
   /// One step: the projected input at time t [B, G] and the previous state -> the new state.

@@ -95,7 +95,7 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   // kProjectionChunk steps in the order they run, one GEMM each, not step by step. The chunks are
   // the same with and without checkpointing, so both sum the projection weights' gradients in one
   // order (bit-identical), and a checkpointed piece holds only its own chunks' [B, k, G].
-  const std::int64_t chunks = (T + kProjectionChunk - 1) / kProjectionChunk;
+  const std::int64_t chunks = ceil_div(T, kProjectionChunk);
   std::vector<Tensor> x_chunks;  // input [B, steps of chunk c, I], c in the order the steps run
   if (T > 0) {
     std::vector<std::int64_t> sizes(static_cast<std::size_t>(chunks), kProjectionChunk);
@@ -157,8 +157,8 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   for (std::int64_t begin = 0; begin < T; begin += every) {
     const std::int64_t end = std::min(T, begin + every);
     const std::vector<std::int64_t> steps(order.begin() + begin, order.begin() + end);
-    const std::int64_t first_chunk = (begin + kProjectionChunk - 1) / kProjectionChunk;
-    const std::int64_t last_chunk = (end + kProjectionChunk - 1) / kProjectionChunk;  // exclusive
+    const std::int64_t first_chunk = ceil_div(begin, kProjectionChunk);
+    const std::int64_t last_chunk = ceil_div(end, kProjectionChunk);  // exclusive
     // In: the state, the carried projected inputs, the input chunks to project, then the state
     // beneath each step. Out: per step its state (keep_states) and its output (keep_outputs,
     // unless it is the state's h); the last state when the steps' are not kept; the carried inputs.

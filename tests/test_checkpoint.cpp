@@ -116,6 +116,7 @@ TEST_CASE("checkpoint_every: recurrent layers give the same gradients, bit for b
       {"LSTM, 2 layers", [](std::int64_t k) { return std::make_shared<nn::LSTM>(3, 5, nn::RNNOptions{.num_layers = 2, .checkpoint_every = k}); }, false},
       {"GRU, bidirectional, lengths", [](std::int64_t k) { return std::make_shared<nn::GRU>(3, 4, nn::RNNOptions{.bidirectional = true, .checkpoint_every = k}); }, true},
       {"depth-gated LSTM, 2 layers, lengths", [](std::int64_t k) { return std::make_shared<nn::DepthGatedLSTM>(3, 4, nn::RecurrentOptions{.num_layers = 2, .checkpoint_every = k}); }, true},
+      {"LSTM, 2 layers, many-to-one", [](std::int64_t k) { return std::make_shared<nn::LSTM>(3, 5, nn::RNNOptions{.num_layers = 2, .return_sequences = false, .checkpoint_every = k}); }, false},
       {"LSTM, recurrent dropout", [](std::int64_t k) { return std::make_shared<nn::LSTM>(3, 4, nn::RNNOptions{.recurrent_dropout = 0.3, .checkpoint_every = k}); }, false},
   };
   for (Dtype dtype : {f32, f64}) {

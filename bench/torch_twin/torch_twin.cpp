@@ -28,8 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "../timing.hpp"
+
 namespace nn = torch::nn;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::peak_rss_mib;
+using bench::sample_ms;
 
 struct Args {
   bool sweep = false, quick = false;
@@ -61,29 +65,6 @@ static int64_t positive(const std::string& flag, const std::string& value) {
   }
   if (used != value.size() || v < 1) fail(flag + " wants positive integers, got '" + value + "'");
   return v;
-}
-
-/// Peak resident set size of this process so far (VmHWM), in MiB.
-static double peak_rss_mib() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;
-  return 0;
-}
-
-/// Milliseconds of each call of `step` after `warmup` untimed calls: at least `min_steps` calls and
-/// at least `budget_s` seconds of them, sorted (xgrad_bench's sample_ms).
-static std::vector<double> sample_ms(const std::function<void()>& step, int warmup, size_t min_steps, double budget_s) {
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  const auto start = Clock::now();
-  while (ms.size() < min_steps || std::chrono::duration<double>(Clock::now() - start).count() < budget_s) {
-    auto t0 = Clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms;
 }
 
 static void sweep_point(const Args& a, const std::string& cell, const std::string& axis, int64_t T, int64_t H,

@@ -1,0 +1,40 @@
+#pragma once
+// Timing and memory helpers shared by xgrad_bench and its libtorch twin (bench/torch_twin), so that
+// both sides of a comparison measure the same way. Standard C++17 only: the twin is built apart.
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+/// Milliseconds of each call of `step` after `warmup` untimed calls: at least `min_steps` calls
+/// and at least `budget_s` seconds of them, sorted.
+inline std::vector<double> sample_ms(const std::function<void()>& step, int warmup, std::size_t min_steps,
+                                     double budget_s) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> ms;
+  const auto start = Clock::now();
+  while (ms.size() < min_steps || std::chrono::duration<double>(Clock::now() - start).count() < budget_s) {
+    const auto t0 = Clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms;
+}
+
+/// Peak resident set size of this process so far (VmHWM), in MiB.
+inline double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;  // the kernel writes kB
+  return 0;
+}
+
+}  // namespace bench
