@@ -166,8 +166,7 @@ void mha(const Args& a) {
 
 /// One sweep point: x [B, T, H] -> 1-layer LSTM or GRU (H -> H, every step's output) -> mean(y^2),
 /// trained like the workloads above (zero grads, forward, backward, SGD lr 0.1). Items are tokens (B * T).
-/// Steps are short: 3 warm-ups (1 when a step takes over 0.5 s), then at least 5 steps (3 for
-/// slow steps or --quick) and 0.5 s (0.2 s with --quick).
+/// Timed with bench::sweep_sample_ms (bench/timing.hpp), as the twin is.
 void sweep_point(const Args& a, const std::string& cell, const std::string& axis, std::int64_t T, std::int64_t H,
                  std::int64_t B, bool first_in_process) {
   std::unique_ptr<nn::Recurrent> rnn;
@@ -181,10 +180,7 @@ void sweep_point(const Args& a, const std::string& cell, const std::string& axis
     mean(y * y).backward();
     sgd.step();
   };
-  const auto t0 = Clock::now();
-  step();
-  const bool slow = std::chrono::duration<double>(Clock::now() - t0).count() > 0.5;
-  const std::vector<double> ms = sample_ms(step, slow ? 0 : 2, slow || a.quick ? 3 : 5, a.quick ? 0.2 : 0.5);
+  const std::vector<double> ms = bench::sweep_sample_ms(step, a.quick);
   const double median = ms[ms.size() / 2];
   nlohmann::json row{{"workload", "sweep"}, {"cell", cell},   {"axis", axis}, {"T", T}, {"H", H}, {"B", B},
                      {"step_ms_median", round3(median)}, {"step_ms_min", round3(ms[0])},

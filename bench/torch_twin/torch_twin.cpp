@@ -83,11 +83,7 @@ static void sweep_point(const Args& a, const std::string& cell, const std::strin
     (y * y).mean().backward();
     sgd.step();
   };
-  // the same schedule as xgrad_bench: 3 warm-ups (1 for steps over 0.5 s), >= 5 steps (3) and 0.5 s (0.2 s)
-  const auto t0 = Clock::now();
-  step();
-  const bool slow = std::chrono::duration<double>(Clock::now() - t0).count() > 0.5;
-  const std::vector<double> ms = sample_ms(step, slow ? 0 : 2, slow || a.quick ? 3 : 5, a.quick ? 0.2 : 0.5);
+  const std::vector<double> ms = bench::sweep_sample_ms(step, a.quick);  // xgrad_bench's schedule
   const double median = ms[ms.size() / 2];
   // The process's peak is this point's own only while it is the first (scaling.py runs each alone).
   char rss[48] = "";
