@@ -19,6 +19,9 @@ namespace {
 constexpr std::int64_t kParallelWork = std::int64_t{1} << 20;
 // Each thread's share keeps at least this many rows (or columns) of C.
 constexpr std::int64_t kMinShare = 32;
+// A matrix-vector product reads each element of the matrix once (memory-bound): it splits from a
+// smaller size, so that both cores stream their half of the weights (batch-1 decoding).
+constexpr std::int64_t kParallelVectorWork = std::int64_t{1} << 16;
 
 /// BLAS runs single-threaded: the pool is the only one (see core/parallel.hpp).
 void blas_single_threaded() {
@@ -56,6 +59,37 @@ void blas(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, doub
               c, static_cast<int>(ldc));
 }
 
+void blas_gemv(bool trans, std::int64_t rows, std::int64_t cols, float alpha, const float* a, std::int64_t lda,
+               const float* x, float beta, float* y) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, static_cast<int>(rows), static_cast<int>(cols), alpha,
+              a, static_cast<int>(lda), x, 1, beta, y, 1);
+}
+void blas_gemv(bool trans, std::int64_t rows, std::int64_t cols, double alpha, const double* a, std::int64_t lda,
+               const double* x, double beta, double* y) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, static_cast<int>(rows), static_cast<int>(cols), alpha,
+              a, static_cast<int>(lda), x, 1, beta, y, 1);
+}
+
+/// y[len] = alpha * M x + beta * y, where M is the matrix operand of a product with one row or
+/// one column, stored row-major [rows, cols] with leading dimension ld, and `trans` says whether
+/// y runs along its columns (M^T x) rather than its rows (M x). OpenBLAS's GEMM packs the whole
+/// matrix for a single row; GEMV streams it once. The pool splits y: each element is one dot
+/// product whatever the split, so results do not depend on the thread count.
+template <class T>
+void gemv(bool trans, std::int64_t rows, std::int64_t cols, std::int64_t ld, T alpha, const T* m, const T* x, T beta,
+          T* y) {
+  const std::int64_t len = trans ? cols : rows;
+  if (beta == T(0)) std::fill(y, y + len, T(0));  // C may hold anything (NaN) when beta is 0
+  const std::int64_t grain =
+      work(rows, cols, 1) >= kParallelVectorWork ? std::max(kMinShare, len / num_threads()) : len;
+  parallel_for(len, grain, [&](std::int64_t begin, std::int64_t end) {
+    if (trans)  // columns [begin, end) of M
+      blas_gemv(true, rows, end - begin, alpha, m + begin, ld, x, beta, y + begin);
+    else  // rows [begin, end) of M
+      blas_gemv(false, end - begin, cols, alpha, m + begin * ld, ld, x, beta, y + begin);
+  });
+}
+
 }  // namespace
 
 template <class T>
@@ -69,6 +103,9 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   }
   blas_single_threaded();
   const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
+  // A single row of C is op(B)^T a, a single column op(A) b: the vector is contiguous either way.
+  if (m == 1) return gemv(!transpose_b, transpose_b ? n : k, transpose_b ? k : n, ldb, alpha, b, a, beta, c);
+  if (n == 1) return gemv(transpose_a, transpose_a ? k : m, transpose_a ? m : k, lda, alpha, a, b, beta, c);
   const bool split_rows = m >= n;  // split the longer side of C
   const std::int64_t side = split_rows ? m : n;
   const std::int64_t grain = work(m, n, k) >= kParallelWork ? std::max(kMinShare, side / num_threads()) : side;

@@ -1,5 +1,7 @@
 // core/: tensor creation, dtypes, printing, broadcasting, RNG, GEMM, errors.
+#include <array>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "testing.hpp"
@@ -163,6 +165,29 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
   std::vector<T> c(m * n, T(3));
   gemm<T>(false, false, m, n, 0, T(1), a.data(), b.data(), T(0), c.data());
   CHECK(c == std::vector<T>(m * n, T(0)));
+}
+
+// A product with one row or one column of C runs as a matrix-vector product (core/gemm.cpp), split
+// across the pool from 2^16 multiply-adds: every transpose combination at such shapes, below and
+// above the split, with beta = 0 over a C full of NaN (beta = 0 means C is not read) and beta != 0.
+TEST_CASE_TEMPLATE("gemm: a single row or column of C, every transpose, split or not", T, float, double) {
+  Generator g(5);
+  for (const std::array<int, 3>& size : {std::array{1, 7, 5}, std::array{6, 1, 9}, std::array{1, 1, 11},
+                                         std::array{1, 300, 301}, std::array{257, 1, 300}, std::array{1, 1, 70000}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (T beta : {T(0), T(0.5)}) {
+          const int m = size[0], n = size[1], k = size[2];
+          INFO(fmt::format("m {} n {} k {} transpose_a {} transpose_b {} beta {}", m, n, k, ta, tb, beta));
+          auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
+          auto b = uniform({k * n}, -1, 1, f64, &g).to_vector<T>();
+          auto want = naive_gemm<T>(ta, tb, m, n, k, a, b);
+          std::vector<T> c(m * n, beta == T(0) ? std::numeric_limits<T>::quiet_NaN() : T(1));
+          gemm<T>(ta, tb, m, n, k, T(2), a.data(), b.data(), beta, c.data());
+          const double tolerance = (std::is_same_v<T, float> ? 1e-5 : 1e-12) * std::sqrt(double(k));
+          for (int i = 0; i < m * n; ++i)
+            REQUIRE(c[i] == doctest::Approx(2 * want[i] + (beta == T(0) ? 0 : 0.5)).epsilon(tolerance));
+        }
 }
 
 TEST_CASE("gemm_batched: strides, including a shared matrix (stride 0)") {
