@@ -1,5 +1,6 @@
 #pragma once
 // Everything in xgrad::nn.
+#include "xgrad/nn/act.hpp"
 #include "xgrad/nn/activation.hpp"
 #include "xgrad/nn/attention.hpp"
 #include "xgrad/nn/cell.hpp"
