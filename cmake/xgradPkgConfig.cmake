@@ -3,7 +3,7 @@
 #   c++ -std=c++20 app.cpp $(pkg-config --cflags --libs xgrad)
 # Cflags carry what xgrad::xgrad carries (its include dir, XTENSOR_USE_XSIMD, the -march of the
 # build, which must match the library's). xtensor, xsimd and fmt are in Requires: xgrad's headers
-# include them. OpenBLAS and threads are used inside the library only: a shared libxgrad.so
+# include them. LIBXSMM, OpenBLAS and threads are used inside the library only: a shared libxgrad.so
 # records them itself (Requires.private / Libs.private), a static libxgrad.a cannot, so there they
 # are in Requires / Libs and a plain `pkg-config --libs xgrad` links (no --static needed).
 # The .pc files of xtensor, xsimd, fmt and openblas come with their Debian -dev packages.
@@ -22,11 +22,11 @@ endif()
 set(XGRAD_PC_REQUIRES "xtensor xsimd fmt")
 get_target_property(XGRAD_TYPE xgrad TYPE)
 if(XGRAD_TYPE STREQUAL "SHARED_LIBRARY")
-  set(XGRAD_PC_REQUIRES_PRIVATE "openblas")
+  set(XGRAD_PC_REQUIRES_PRIVATE "libxsmm openblas")
   set(XGRAD_PC_LIBS "")
   set(XGRAD_PC_LIBS_PRIVATE "-pthread")
 else()
-  string(APPEND XGRAD_PC_REQUIRES " openblas")
+  string(APPEND XGRAD_PC_REQUIRES " libxsmm openblas")
   set(XGRAD_PC_REQUIRES_PRIVATE "")
   set(XGRAD_PC_LIBS "-pthread")
   set(XGRAD_PC_LIBS_PRIVATE "")

@@ -1,6 +1,7 @@
 #pragma once
-// The one place that calls BLAS (CBLAS, single-threaded). Everything that multiplies matrices
-// goes through gemm / gemm_batched; large ones split across xgrad's thread pool.
+// The one place that calls BLAS (CBLAS, single-threaded) and LIBXSMM (small products). Everything
+// that multiplies matrices goes through gemm / gemm_batched; large ones split across xgrad's
+// thread pool.
 #include <cstdint>
 
 #include "xgrad/core/parallel.hpp"  // set_num_threads: GEMMs split across xgrad's pool

@@ -167,27 +167,33 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
   CHECK(c == std::vector<T>(m * n, T(0)));
 }
 
-// A product with one row or one column of C runs as a matrix-vector product (core/gemm.cpp), split
-// across the pool from 2^16 multiply-adds: every transpose combination at such shapes, below and
-// above the split, with beta = 0 over a C full of NaN (beta = 0 means C is not read) and beta != 0.
-TEST_CASE_TEMPLATE("gemm: a single row or column of C, every transpose, split or not", T, float, double) {
+// core/gemm.cpp picks one of three paths by shape: a matrix-vector product for one row or one
+// column of C (split across the pool from 2^16 multiply-adds), a LIBXSMM kernel for small
+// products (up to 64^3 multiply-adds, alpha 1, beta 0 or 1, no transposed right operand), OpenBLAS
+// otherwise. Every transpose combination at shapes on both sides of each bound, with beta = 0
+// over a C full of NaN (beta = 0 means C is not read), 0.5 and 1.
+TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpose, beta 0 over NaN", T, float, double) {
   Generator g(5);
   for (const std::array<int, 3>& size : {std::array{1, 7, 5}, std::array{6, 1, 9}, std::array{1, 1, 11},
-                                         std::array{1, 300, 301}, std::array{257, 1, 300}, std::array{1, 1, 70000}})
+                                         std::array{1, 300, 301}, std::array{257, 1, 300}, std::array{1, 1, 70000},
+                                         std::array{7, 9, 5}, std::array{32, 96, 32}, std::array{64, 64, 64},
+                                         std::array{65, 64, 64}, std::array{3, 2, 1}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
-        for (T beta : {T(0), T(0.5)}) {
-          const int m = size[0], n = size[1], k = size[2];
-          INFO(fmt::format("m {} n {} k {} transpose_a {} transpose_b {} beta {}", m, n, k, ta, tb, beta));
-          auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
-          auto b = uniform({k * n}, -1, 1, f64, &g).to_vector<T>();
-          auto want = naive_gemm<T>(ta, tb, m, n, k, a, b);
-          std::vector<T> c(m * n, beta == T(0) ? std::numeric_limits<T>::quiet_NaN() : T(1));
-          gemm<T>(ta, tb, m, n, k, T(2), a.data(), b.data(), beta, c.data());
-          const double tolerance = (std::is_same_v<T, float> ? 1e-5 : 1e-12) * std::sqrt(double(k));
-          for (int i = 0; i < m * n; ++i)
-            REQUIRE(c[i] == doctest::Approx(2 * want[i] + (beta == T(0) ? 0 : 0.5)).epsilon(tolerance));
-        }
+        for (T alpha : {T(1), T(2)})
+          for (T beta : {T(0), T(0.5), T(1)}) {
+            const int m = size[0], n = size[1], k = size[2];
+            INFO(fmt::format("m {} n {} k {} transpose_a {} transpose_b {} alpha {} beta {}", m, n, k, ta, tb, alpha,
+                             beta));
+            auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
+            auto b = uniform({k * n}, -1, 1, f64, &g).to_vector<T>();
+            auto want = naive_gemm<T>(ta, tb, m, n, k, a, b);
+            std::vector<T> c(m * n, beta == T(0) ? std::numeric_limits<T>::quiet_NaN() : T(1));
+            gemm<T>(ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data());
+            const double tolerance = (std::is_same_v<T, float> ? 1e-5 : 1e-12) * std::sqrt(double(k));
+            for (int i = 0; i < m * n; ++i)
+              REQUIRE(c[i] == doctest::Approx(alpha * want[i] + (beta == T(0) ? 0 : beta)).epsilon(tolerance));
+          }
 }
 
 TEST_CASE("gemm_batched: strides, including a shared matrix (stride 0)") {
