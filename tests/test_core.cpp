@@ -169,15 +169,16 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
 
 // core/gemm.cpp picks one of three paths by shape: a matrix-vector product for one row or one
 // column of C (split across the pool from 2^16 multiply-adds), a LIBXSMM kernel for small
-// products (up to 64^3 multiply-adds, alpha 1, beta 0 or 1, no transposed right operand), OpenBLAS
-// otherwise. Every transpose combination at shapes on both sides of each bound, with beta = 0
+// products (up to 64^3 multiply-adds, or 2^22 for a weight gradient A^T B over at most 32 rows;
+// alpha 1, beta 0 or 1, no transposed right operand), OpenBLAS otherwise. Every transpose combination at shapes on both sides of each bound, with beta = 0
 // over a C full of NaN (beta = 0 means C is not read), 0.5 and 1.
 TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpose, beta 0 over NaN", T, float, double) {
   Generator g(5);
   for (const std::array<int, 3>& size : {std::array{1, 7, 5}, std::array{6, 1, 9}, std::array{1, 1, 11},
                                          std::array{1, 300, 301}, std::array{257, 1, 300}, std::array{1, 1, 70000},
                                          std::array{7, 9, 5}, std::array{32, 96, 32}, std::array{64, 64, 64},
-                                         std::array{65, 64, 64}, std::array{3, 2, 1}})
+                                         std::array{65, 64, 64}, std::array{3, 2, 1}, std::array{512, 128, 32},
+                                         std::array{512, 128, 33}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (T alpha : {T(1), T(2)})
