@@ -78,20 +78,22 @@ State ACT::step(const Tensor& x, const State& state) {
   Tensor running = ones({B, 1}, dtype);  // 1 until the example halts (a constant)
   Tensor total = zeros({B, 1}, dtype);   // h^1 + ... + h^(n-1) of the running examples
   Tensor count = zeros({B, 1}, dtype), remainder = zeros({B, 1}, dtype);  // N and R
+  const Tensor threshold = scalar(1 - options_.epsilon, dtype);
   for (std::int64_t n = 1; n <= N; ++n) {
     if (n == 2) later = cell_->project_input(concat({x, zeros({B, 1}, dtype)}, -1));
     s = cell_->step(n == 1 ? first : later, s);               // s^n = S([x, n == 1], s^(n-1))
     const Tensor h = sigmoid(halt_(s[0]));                     // h^n = sigmoid(W_h s^n_0 + b_h)
     // halts now: the sum reaches 1 - epsilon (decided on values), or the last allowed step
-    const Tensor halts = n == N ? running : running * ge(total.detach() + h.detach(), full_like(h, 1 - options_.epsilon));
+    const Tensor halts = n == N ? running : running * ge(total.detach() + h.detach(), threshold);
     const Tensor continues = running - halts;
-    const Tensor p = where(halts, 1.0 - total, where(continues, h, zeros_like(h)));  // p^n: R, h^n or 0
+    const Tensor rest = 1.0 - total;                                       // R, where the example halts now
+    const Tensor p = where(halts, rest, where(continues, h, zeros_like(h)));  // p^n: R, h^n or 0
     for (std::size_t i = 0; i < k; ++i) {
       const Tensor term = per_example(p, s[i]) * s[i];  // s = sum_n p^n s^n
       mean[i] = n == 1 ? term : mean[i] + term;
     }
     count = count + running;
-    remainder = where(halts, 1.0 - total, remainder);
+    remainder = where(halts, rest, remainder);
     total = where(continues, total + h, total);
     running = continues;
     if (sum(running).item() == 0) break;
