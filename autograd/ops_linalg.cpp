@@ -3,10 +3,22 @@
 
 #include "xgrad/autograd/op_impl.hpp"
 #include "xgrad/core/gemm.hpp"
+#include "xgrad/core/transposed.hpp"
 
 namespace xgrad {
 
 namespace {
+
+/// C = a b^T + beta C for matrices a [m, k] and b [n, k]: from a transposed copy of b where
+/// that is faster (a small product; the copy is kept while a recurrent loop reads b at every step).
+/// Whether it takes the copy depends only on the shape, so results do not depend on the loop.
+template <class T>
+void product_with_transposed(std::int64_t m, std::int64_t n, std::int64_t k, const Tensor& a, const Tensor& b, T beta,
+                             T* c) {
+  if (!gemm_prefers_transposed_copy(m, n, k)) return gemm<T>(false, true, m, n, k, T(1), a.data<T>(), b.data<T>(), beta, c);
+  const Tensor bt = detail::TransposedCopies::transposed(b);
+  gemm<T>(false, false, m, n, k, T(1), a.data<T>(), bt.data<T>(), beta, c);
+}
 
 /// op(a) @ op(b) for operands of equal rank >= 2 and equal batch axes.
 Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -22,6 +34,7 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Tensor y = empty(out, a.dtype());
   detail::dispatch_floating(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
+    if (r == 2 && !ta && tb) return product_with_transposed<T>(m, n, k, a, b, T(0), y.data<T>());
     gemm_batched<T>(ta, tb, m, n, k, T(1), a.data<T>(), checked_mul(m, k, "matmul"), b.data<T>(),
                     checked_mul(k, n, "matmul"), T(0), y.data<T>(), checked_mul(m, n, "matmul"), batch);
   });
@@ -114,7 +127,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     using T = decltype(tag);
     T* py = y.data<T>();
     for (std::int64_t i = 0; i < m; ++i) std::copy_n(bias.data<T>(), n, py + i * n);
-    gemm<T>(false, true, m, n, k, T(1), x.data<T>(), weight.data<T>(), T(1), py);
+    product_with_transposed<T>(m, n, k, x, weight, T(1), py);
   });
   return record("linear", y, {x, weight, bias}, [x, weight](const Tensor& g) -> Grads {
     return {x.requires_grad() ? matmul(g, weight) : Tensor(),

@@ -104,6 +104,14 @@ constexpr std::int64_t kSmallWork = 64 * 64 * 64;
 constexpr std::int64_t kSmallWeightGradientWork = std::int64_t{1} << 22;
 constexpr std::int64_t kWeightGradientRows = 32;
 
+void libxsmm_ready() {
+  static const bool initialised = [] {
+    libxsmm_init();
+    return true;
+  }();
+  (void)initialised;
+}
+
 libxsmm_smmfunction small_kernel(int m, int n, int k, int lda, int ldb, int ldc, const float* beta, int flags) {
   const float alpha = 1;
   return libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, beta, &flags, nullptr);
@@ -130,11 +138,7 @@ bool small_product(bool transpose_a, bool transpose_b, std::int64_t m, std::int6
 template <class T>
 bool small_gemm(bool transpose_a, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
                 const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  static const bool initialised = [] {
-    libxsmm_init();
-    return true;
-  }();
-  (void)initialised;
+  libxsmm_ready();
   const auto kernel = small_kernel(static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), static_cast<int>(ldb),
                                    static_cast<int>(lda), static_cast<int>(ldc), &beta,
                                    transpose_a ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE);
@@ -190,6 +194,22 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
   });
 }
 
+bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k) {
+  // m or n of 1 is a GEMV, which reads B^T as it is stored
+  return m > 1 && n > 1 && k > 0 && small_product(false, false, m, n, k, 1.0, 0.0);
+}
+
+template <class T>
+void transpose_copy(std::int64_t rows, std::int64_t cols, const T* in, T* out) {
+  if (rows == 0 || cols == 0) return;
+  libxsmm_ready();
+  // LIBXSMM speaks column-major: a row-major [rows, cols] is a column-major cols x rows matrix
+  libxsmm_otrans(out, in, sizeof(T), static_cast<libxsmm_blasint>(cols), static_cast<libxsmm_blasint>(rows),
+                 static_cast<libxsmm_blasint>(cols), static_cast<libxsmm_blasint>(rows));
+}
+
+template void transpose_copy<float>(std::int64_t, std::int64_t, const float*, float*);
+template void transpose_copy<double>(std::int64_t, std::int64_t, const double*, double*);
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, const float*,
                           float, float*);
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,

@@ -21,5 +21,14 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
                   const T* a, std::int64_t stride_a, const T* b, std::int64_t stride_b, T beta, T* c,
                   std::int64_t stride_c, std::int64_t count);
 
+/// Whether the product op(A) B^T (B stored [n, k]; alpha 1, beta 0 or 1) is faster as
+/// op(A) (B^T) from a contiguous copy of B^T: where that product goes to LIBXSMM, which has no
+/// kernel for a transposed B (x W^T at a small recurrent step: 2x per call with the copy made
+/// once, measured). See detail::TransposedCopies, which keeps such copies.
+bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k);
+
+/// out [cols, rows] = in^T for a row-major contiguous [rows, cols] matrix (float and double).
+template <class T>
+void transpose_copy(std::int64_t rows, std::int64_t cols, const T* in, T* out);
 
 }  // namespace xgrad

@@ -5,6 +5,7 @@
 
 #include "xgrad/autograd/checkpoint.hpp"
 #include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/transposed.hpp"
 #include "xgrad/nn/dropout.hpp"
 
 namespace xgrad::nn {
@@ -128,6 +129,8 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   for (std::int64_t k = 0; k < T; ++k) order[k] = options.reverse ? T - 1 - k : k;
   const bool stacked = !options.below.empty();
 
+  // The weights a step multiplies by (h W_hh^T) are transposed once for all steps, not per step.
+  detail::TransposedCopies transposed_weights;
   Unrolled out;
   if (options.keep_outputs) out.outputs.resize(T);
   if (options.keep_states) out.states.resize(T);
@@ -170,6 +173,7 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
     auto run_steps = [advance, project, steps, S, S_below, stacked, cell_ptr, mask, keep_states, own_output,
                       n_carried = carried.size(),
                       n_chunks = static_cast<std::size_t>(last_chunk - first_chunk)](const std::vector<Tensor>& in) {
+      detail::TransposedCopies transposed_weights;  // (also when backward runs the steps again)
       const Tensor previous_mask = cell_ptr->recurrent_mask();
       cell_ptr->set_recurrent_mask(mask);
       State st(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(S));

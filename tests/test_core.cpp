@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "testing.hpp"
+#include "xgrad/core/gemm.hpp"
+#include "xgrad/core/transposed.hpp"
 
 using namespace xgrad;
 using namespace xgrad::testing;
@@ -195,6 +197,87 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
             for (int i = 0; i < m * n; ++i)
               REQUIRE(c[i] == doctest::Approx(alpha * want[i] + (beta == T(0) ? 0 : beta)).epsilon(tolerance));
           }
+}
+
+TEST_CASE_TEMPLATE("transpose_copy: every shape, exactly", T, float, double) {
+  for (const std::array<std::int64_t, 2>& size : {std::array<std::int64_t, 2>{1, 1}, {1, 9}, {9, 1}, {7, 5}, {0, 4},
+                                                 {4, 0}, {96, 32}, {300, 257}}) {
+    const std::int64_t rows = size[0], cols = size[1];
+    INFO(rows, " x ", cols);
+    std::vector<T> in(static_cast<std::size_t>(rows * cols)), out(in.size(), T(-1));
+    for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<T>(i) + T(0.25);
+    transpose_copy<T>(rows, cols, in.data(), out.data());
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) REQUIRE(out[c * rows + r] == in[r * cols + c]);
+  }
+}
+
+TEST_CASE("TransposedCopies: kept while the values stand, made again after an in-place write, never stale") {
+  using detail::TransposedCopies;
+  const Tensor w = iota({6, 4});
+  const Tensor want = transpose(w, 0, 1);
+  // Outside a scope every call makes its own copy.
+  CHECK(max_abs_diff(TransposedCopies::transposed(w), want) == 0);
+  CHECK(TransposedCopies::transposed(w).data<double>() != TransposedCopies::transposed(w).data<double>());
+  {
+    TransposedCopies scope;
+    const Tensor first = TransposedCopies::transposed(w);
+    CHECK(max_abs_diff(first, want) == 0);
+    CHECK(TransposedCopies::transposed(w).data<double>() == first.data<double>());  // kept
+    CHECK(TransposedCopies::transposed(w.detach()).data<double>() == first.data<double>());  // same storage and values
+    // A view of other rows of the same storage is another matrix.
+    const Tensor rows = slice(w, 0, 2, 5);
+    CHECK(max_abs_diff(TransposedCopies::transposed(rows), transpose(rows, 0, 1)) == 0);
+    {
+      TransposedCopies inner;  // the innermost scope serves, with its own copies
+      CHECK(TransposedCopies::transposed(w).data<double>() != first.data<double>());
+    }
+    CHECK(TransposedCopies::transposed(w).data<double>() == first.data<double>());
+    // An in-place write (which bumps the version) makes a new copy with the new values.
+    Tensor changed = w.clone();
+    const Tensor before = TransposedCopies::transposed(changed);
+    changed.copy_(w * 2.0);
+    CHECK(max_abs_diff(TransposedCopies::transposed(changed), want * 2.0) == 0);
+    CHECK(max_abs_diff(before, want) == 0);  // a copy handed out earlier is not overwritten
+    // Tensors freed and made again (their buffers may come back at the same address) never get
+    // another tensor's copy; more tensors than are kept are all right too.
+    for (int i = 0; i < 20; ++i) {
+      const Tensor t = full({5, 3}, i, f64);
+      CHECK(max_abs_diff(TransposedCopies::transposed(t), full({3, 5}, i, f64)) == 0);
+    }
+    CHECK(max_abs_diff(TransposedCopies::transposed(w), want) == 0);
+  }
+  CHECK(matches(error_of([&] { TransposedCopies::transposed(zeros({3})); }), R"(transposed copy: expects a matrix, got \[3\])"));
+}
+
+TEST_CASE("gemm_prefers_transposed_copy: the small products LIBXSMM takes, not vectors or large ones") {
+  CHECK(gemm_prefers_transposed_copy(32, 96, 32));  // a GRU step at B = 32, H = 32
+  CHECK(gemm_prefers_transposed_copy(8, 256, 64));   // an LSTM step at B = 8, H = 64
+  CHECK(gemm_prefers_transposed_copy(64, 64, 64));
+  CHECK_FALSE(gemm_prefers_transposed_copy(65, 64, 64));
+  CHECK_FALSE(gemm_prefers_transposed_copy(1, 96, 32));  // GEMV reads x W^T as stored
+  CHECK_FALSE(gemm_prefers_transposed_copy(32, 1, 32));
+  CHECK_FALSE(gemm_prefers_transposed_copy(32, 96, 0));
+}
+
+TEST_CASE("linear and x W^T: the same bits inside and outside a loop's scope of transposed weights") {
+  // Whether a product takes the transposed copy depends on its shape alone, so a layer's output
+  // does not depend on whether a recurrent loop kept the copy.
+  for (Dtype dtype : {f32, f64})
+    for (const std::array<std::int64_t, 3>& size : {std::array<std::int64_t, 3>{32, 96, 32}, {5, 7, 3}, {70, 70, 70}}) {
+      const std::int64_t m = size[0], n = size[1], k = size[2];
+      INFO(dtype_name(dtype), " ", m, " x ", n, " x ", k);
+      const Tensor x = input({m, k}, -1, 1, 1).to(dtype), w = input({n, k}, -1, 1, 2).to(dtype),
+                   b = input({n}, -1, 1, 3).to(dtype);
+      const Tensor want = matmul(x.to(f64), transpose(w.to(f64), 0, 1)) + b.to(f64);
+      const Tensor plain = linear(x, w, b), product = matmul(x, w, false, true);
+      CHECK(max_abs_diff(plain.to(f64), want) < (dtype == f32 ? 1e-5 : 1e-12));
+      detail::TransposedCopies scope;
+      for (int step = 0; step < 3; ++step) {
+        CHECK(max_abs_diff(linear(x, w, b), plain) == 0);
+        CHECK(max_abs_diff(matmul(x, w, false, true), product) == 0);
+      }
+    }
 }
 
 TEST_CASE("gemm_batched: strides, including a shared matrix (stride 0)") {
