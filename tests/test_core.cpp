@@ -250,11 +250,12 @@ TEST_CASE("TransposedCopies: kept while the values stand, made again after an in
   CHECK(matches(error_of([&] { TransposedCopies::transposed(zeros({3})); }), R"(transposed copy: expects a matrix, got \[3\])"));
 }
 
-TEST_CASE("gemm_prefers_transposed_copy: the small products LIBXSMM takes, not vectors or large ones") {
+TEST_CASE("gemm_prefers_transposed_copy: the small products LIBXSMM takes from 8 rows, not large ones") {
   CHECK(gemm_prefers_transposed_copy(32, 96, 32));  // a GRU step at B = 32, H = 32
   CHECK(gemm_prefers_transposed_copy(8, 256, 64));   // an LSTM step at B = 8, H = 64
   CHECK(gemm_prefers_transposed_copy(64, 64, 64));
   CHECK_FALSE(gemm_prefers_transposed_copy(65, 64, 64));
+  CHECK_FALSE(gemm_prefers_transposed_copy(7, 96, 32));  // a copy made per call would cost what it saves
   CHECK_FALSE(gemm_prefers_transposed_copy(1, 96, 32));  // GEMV reads x W^T as stored
   CHECK_FALSE(gemm_prefers_transposed_copy(32, 1, 32));
   CHECK_FALSE(gemm_prefers_transposed_copy(32, 96, 0));
@@ -264,7 +265,7 @@ TEST_CASE("linear and x W^T: the same bits inside and outside a loop's scope of 
   // Whether a product takes the transposed copy depends on its shape alone, so a layer's output
   // does not depend on whether a recurrent loop kept the copy.
   for (Dtype dtype : {f32, f64})
-    for (const std::array<std::int64_t, 3>& size : {std::array<std::int64_t, 3>{32, 96, 32}, {5, 7, 3}, {70, 70, 70}}) {
+    for (const std::array<std::int64_t, 3>& size : {std::array<std::int64_t, 3>{32, 96, 32}, {8, 7, 3}, {5, 7, 3}, {70, 70, 70}}) {
       const std::int64_t m = size[0], n = size[1], k = size[2];
       INFO(dtype_name(dtype), " ", m, " x ", n, " x ", k);
       const Tensor x = input({m, k}, -1, 1, 1).to(dtype), w = input({n, k}, -1, 1, 2).to(dtype),
