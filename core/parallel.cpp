@@ -33,14 +33,30 @@ int forks_so_far() {
   return g_forks.load(std::memory_order_relaxed);
 }
 
-/// Spins until done() or for 50 us, whichever comes first: waking a sleeping thread costs more
-/// than that, and it is long enough to cover the gap between a training step's parallel kernels.
+/// Spins until done() or for `span`, whichever comes first; past the first 50 us it yields the
+/// core at each turn, so that a thread of another process waiting for it runs.
 template <class Done>
-void spin_briefly(Done done) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-  while (!done() && std::chrono::steady_clock::now() < until)
-    for (int i = 0; i < 16; ++i) _mm_pause();
+void spin_briefly(Done done, std::chrono::microseconds span) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto polite = start + std::chrono::microseconds(50), until = start + span;
+  for (auto now = start; !done() && now < until; now = std::chrono::steady_clock::now()) {
+    if (now < polite)
+      for (int i = 0; i < 16; ++i) _mm_pause();
+    else
+      std::this_thread::yield();
+  }
 }
+
+// A worker spins this long for the next task before it sleeps (yielding its core past the first
+// 50 us): waking a sleeping one (a futex call, then the scheduler) costs tens of microseconds on a
+// virtual machine, and a recurrent step's parallel GEMMs are often farther apart than 50 us.
+// Measured (2 threads, two alternating full runs of xgrad_bench, median ms per step), 50 us -> 1 ms:
+// gru_imdb 56-57 -> 33-39, cnn_gru 14.3-14.9 -> 9.2-10.8, small_lstm 3.1-3.9 -> 2.5-2.7,
+// bilstm_tagger 42-48 -> 37-40; dglstm within noise. (OpenMP runtimes spin longer still.)
+constexpr auto kWorkerSpin = std::chrono::microseconds(1000);
+// The caller spins this long for the workers to finish their parts, then sleeps: the parts are of
+// equal size, so they usually end together.
+constexpr auto kCallerSpin = std::chrono::microseconds(50);
 
 class Pool {
  public:
@@ -87,8 +103,8 @@ class Pool {
     t_in_pool = true;
     std::uint64_t seen = 0;
     for (;;) {
-      // Spin a little first: the next parallel kernel of a training step usually follows soon.
-      spin_briefly([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      // Spin first: the next parallel kernel of a training step usually follows soon.
+      spin_briefly([&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
       const std::function<void(int)>* task;
       int parts;
       {
@@ -116,7 +132,7 @@ class Pool {
   /// process's thread has pushed off its core would then cost the caller a whole time slice,
   /// for every parallel kernel (a step of an LSTM ran 6x slower beside a compiler).
   void wait_for_workers() {
-    spin_briefly([&] { return pending_.load(std::memory_order_acquire) == 0; });
+    spin_briefly([&] { return pending_.load(std::memory_order_acquire) == 0; }, kCallerSpin);
     for (int left; (left = pending_.load(std::memory_order_acquire)) > 0;) pending_.wait(left, std::memory_order_acquire);
   }
 
