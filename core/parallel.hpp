@@ -1,7 +1,7 @@
 #pragma once
 // xgrad's one thread pool. Large GEMMs and large elementwise or row-wise kernels split their
 // work across it; BLAS itself runs single-threaded inside it, so no second pool spins against
-// this one. Idle workers spin for a few tens of microseconds, then sleep.
+// this one. Idle workers spin for up to 1 ms (yielding their core after 50 us), then sleep.
 #include <cstdint>
 #include <functional>
 
