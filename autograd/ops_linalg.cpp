@@ -15,7 +15,8 @@ namespace {
 template <class T>
 void product_with_transposed(std::int64_t m, std::int64_t n, std::int64_t k, const Tensor& a, const Tensor& b, T beta,
                              T* c) {
-  if (!gemm_prefers_transposed_copy(m, n, k)) return gemm<T>(false, true, m, n, k, T(1), a.data<T>(), b.data<T>(), beta, c);
+  if (!gemm_prefers_transposed_copy(m, n, k))
+    return gemm<T>(false, true, m, n, k, T(1), a.data<T>(), b.data<T>(), beta, c);
   const Tensor bt = detail::TransposedCopies::transposed(b);
   gemm<T>(false, false, m, n, k, T(1), a.data<T>(), bt.data<T>(), beta, c);
 }
