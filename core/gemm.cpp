@@ -95,8 +95,9 @@ void gemv(bool trans, std::int64_t rows, std::int64_t cols, std::int64_t ld, T a
 // packing its operands (a recurrent step at B = 32, H = 32: 1.7x; at B = 8, H = 64: up to 3x),
 // and lose on larger ones: they take products of up to 64^3 multiply-adds (LIBXSMM's own
 // default bound), with alpha 1 and beta 0 or 1. LIBXSMM 1.17 compiles no kernel for a transposed
-// left operand in its column-major terms, which is a row-major transpose_b (x W^T): those stay
-// with OpenBLAS.
+// left operand in its column-major terms, which is a row-major transpose_b (x W^T): gemm leaves
+// those to OpenBLAS, and linear/matmul reach LIBXSMM with a transposed copy of W instead
+// (gemm_prefers_transposed_copy).
 constexpr std::int64_t kSmallWork = 64 * 64 * 64;
 // A weight gradient of one recurrent step, dW = dG^T h, sums over only the batch (k <= 32): there
 // LIBXSMM wins up to 2^22 multiply-adds (measured: 512 x 128 x 32 1.5x, 640 x 128 x 32 1.6x,

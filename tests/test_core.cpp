@@ -172,8 +172,9 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
 // core/gemm.cpp picks one of three paths by shape: a matrix-vector product for one row or one
 // column of C (split across the pool from 2^16 multiply-adds), a LIBXSMM kernel for small
 // products (up to 64^3 multiply-adds, or 2^22 for a weight gradient A^T B over at most 32 rows;
-// alpha 1, beta 0 or 1, no transposed right operand), OpenBLAS otherwise. Every transpose combination at shapes on both sides of each bound, with beta = 0
-// over a C full of NaN (beta = 0 means C is not read), 0.5 and 1.
+// alpha 1, beta 0 or 1, no transposed right operand), OpenBLAS otherwise. Every transpose
+// combination at shapes on both sides of each bound, with beta = 0 over a C full of NaN (beta = 0
+// means C is not read), 0.5 and 1.
 TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpose, beta 0 over NaN", T, float, double) {
   Generator g(5);
   for (const std::array<int, 3>& size : {std::array{1, 7, 5}, std::array{6, 1, 9}, std::array{1, 1, 11},
