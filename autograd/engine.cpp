@@ -7,6 +7,7 @@
 #include <memory>
 #include <utility>
 
+#include "xgrad/autograd/fusion.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/autograd/ops.hpp"
 
@@ -147,6 +148,7 @@ struct Engine {
   static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
                                  bool retain_graph, bool create_graph, const std::vector<Edge>* targets,
                                  std::vector<std::vector<Tensor>>* contributions = nullptr) {
+    detail::close_fused_node();
     ScratchLease lease;
     Scratch& s = *lease;
     // Collect the reachable graph.
@@ -243,7 +245,7 @@ struct Engine {
       s.grads_out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
       if (slot.captures) {
         auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
-        for (auto t = mine.first; t != mine.second; ++t) captured[t->index] = s.grads_out[t->output];
+        for (auto t = mine.first; t != mine.second; ++t) captured[t->index] = n.output_gradient(s.grads_out, t->output);
         bool feeds_needed = false;
         for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
         if (!feeds_needed) return;
@@ -271,7 +273,7 @@ struct Engine {
         if (g.shape() != expected || g.dtype() != edge.node->output_dtype(edge.output_nr))
           fail("backward: '{}' returned a gradient of shape {} {} for its input {}, which has shape {} {} ('{}')",
                n.name_, g.shape(), dtype_name(g.dtype()), i, expected, dtype_name(edge.node->output_dtype(edge.output_nr)),
-               edge.node->name_);
+               edge.node->output_name(edge.output_nr));
         check_anomaly(g, n.name_, "backward");
         const std::uint32_t child = s.edge_slots[slot.edges_begin + i];
         note_contribution(child, edge.output_nr, g);

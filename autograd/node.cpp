@@ -16,7 +16,10 @@ thread_local bool t_grad_enabled = true;
 thread_local bool t_anomaly_enabled = false;
 std::atomic<std::int64_t> g_live_nodes{0};
 std::atomic<std::uint64_t> g_next_sequence_nr{1};
+thread_local std::uint64_t t_newest_node = 0;
 }  // namespace
+
+std::uint64_t detail::newest_node_on_thread() { return t_newest_node; }
 
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
@@ -73,6 +76,7 @@ Node::Node(const char* name, std::size_t num_inputs, std::uint32_t num_outputs)
       sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)),
       next_(num_inputs),
       num_outputs_(num_outputs) {
+  t_newest_node = sequence_nr_;
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -96,14 +100,18 @@ void Node::release() {
 const Shape& Node::output_shape(std::uint32_t k) const { return k == 0 ? out_shape_ : more_outputs_.at(k - 1).first; }
 Dtype Node::output_dtype(std::uint32_t k) const { return k == 0 ? out_dtype_ : more_outputs_.at(k - 1).second; }
 
+Tensor Node::output_gradient(const std::vector<Tensor>& output_grads, std::uint32_t k) { return output_grads[k]; }
+
+void Node::fail_modified(const char* what, const Shape& shape, Dtype dtype, std::uint32_t saved,
+                         std::uint32_t now, const char* saved_by) const {
+  fail("backward: one of the variables needed for gradient computation has been modified by an inplace "
+       "operation: the {} {} {} that '{}' saved is at version {}; expected version {} instead",
+       what, dtype_name(dtype), shape, saved_by ? saved_by : name_, now, saved);
+}
+
 void Node::check_saved_versions() const {
-  auto modified = [&](const Shape& shape, Dtype dtype, std::uint32_t saved, std::uint32_t now, const char* what) {
-    fail("backward: one of the variables needed for gradient computation has been modified by an inplace "
-         "operation: the {} {} {} that '{}' saved is at version {}; expected version {} instead",
-         what, dtype_name(dtype), shape, name_, now, saved);
-  };
   if (out_storage_ && out_storage_->version() != out_version_)
-    modified(out_shape_, out_dtype_, out_version_, out_storage_->version(), "output");
+    fail_modified("output", out_shape_, out_dtype_, out_version_, out_storage_->version());
   for (const auto& s : saved_inputs_) {
     const auto impl = s.impl.lock();
     if (!impl) continue;  // the closure does not hold it after all
@@ -111,7 +119,8 @@ void Node::check_saved_versions() const {
       fail("backward: one of the variables needed for gradient computation was given other data by set_data "
            "after '{}' saved it (now {} {})",
            name_, dtype_name(impl->dtype), impl->shape);
-    if (impl->storage->version() != s.version) modified(impl->shape, impl->dtype, s.version, impl->storage->version(), "input");
+    if (impl->storage->version() != s.version)
+      fail_modified("input", impl->shape, impl->dtype, s.version, impl->storage->version());
   }
 }
 

@@ -62,6 +62,26 @@ class AnomalyModeGuard {
   bool previous_;
 };
 
+/// Whether elementwise ops recorded on this thread may share one graph node (docs/fusion.md): a
+/// chain such as sigmoid(f) * c + sigmoid(i) * tanh(g) then back-propagates in one pass over its
+/// elements instead of one node, and its temporaries, per op. On by default; the environment
+/// variable XGRAD_FUSION=0 turns it off for the process. Gradients are the same either way up to
+/// the order in which the contributions to a tensor read several times are summed.
+bool fusion_enabled();
+void set_fusion_enabled(bool enabled);
+
+/// Sets fusion for a scope, restoring the previous setting on exit.
+class FusionGuard {
+ public:
+  explicit FusionGuard(bool enabled) : previous_(fusion_enabled()) { set_fusion_enabled(enabled); }
+  ~FusionGuard() { set_fusion_enabled(previous_); }
+  FusionGuard(const FusionGuard&) = delete;
+  FusionGuard& operator=(const FusionGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// Number of graph nodes alive in the process (for tests of graph lifetime).
 std::int64_t live_nodes();
 
@@ -90,7 +110,10 @@ class Node : public std::enable_shared_from_this<Node> {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
+  /// The op that recorded it (a FusedNode: the first of its ops).
   const char* name() const { return name_; }
+  /// The op whose result output k is (a FusedNode holds several ops).
+  virtual const char* output_name(std::uint32_t) const { return name_; }
   /// Creation order: a backward runs nodes by decreasing number (a topological order).
   std::uint64_t sequence_nr() const { return sequence_nr_; }
   /// Edges to the nodes of the inputs, one per input; empty where no gradient is needed.
@@ -106,6 +129,10 @@ class Node : public std::enable_shared_from_this<Node> {
   /// Whether hooks wait for this node to run (a leaf's accumulator with post-accumulate hooks).
   virtual bool has_hooks() const { return false; }
 
+  /// The whole gradient of output k, given those that reached the outputs: output_grads[k],
+  /// except for a node that also uses its own outputs (FusedNode). What grad() returns for an
+  /// input that is an output of this node.
+  virtual Tensor output_gradient(const std::vector<Tensor>& output_grads, std::uint32_t k);
   /// Shape and dtype of output k: what a gradient arriving there must have.
   virtual const Shape& output_shape(std::uint32_t k) const;
   virtual Dtype output_dtype(std::uint32_t k) const;
@@ -122,6 +149,13 @@ class Node : public std::enable_shared_from_this<Node> {
   friend void note_saved_inputs(Node& node, const Closure<F>& closure, std::span<const Tensor> inputs);
   /// The output as saved by connect(): tied to this node when grad mode is on (create_graph).
   Tensor saved_output();
+  /// For nodes that grow after creation (FusedNode): one more input edge, one more output.
+  void add_edge(Edge edge) { next_.push_back(std::move(edge)); }
+  void add_output() { ++num_outputs_; }
+  /// Throws the error of check_saved_versions for a saved `what` ("input", "output") of the op
+  /// `saved_by` (this node's name when null).
+  [[noreturn]] void fail_modified(const char* what, const Shape& shape, Dtype dtype, std::uint32_t saved,
+                                  std::uint32_t now, const char* saved_by = nullptr) const;
 
  private:
   const char* name_;
@@ -331,6 +365,8 @@ class ObserveInputs {
  private:
   InputObserver* previous_;
 };
+/// The sequence number of the last node created on this thread (0 before the first).
+std::uint64_t newest_node_on_thread();
 /// Releases a node reference without recursing down a long chain (iterative teardown).
 void release_node(std::shared_ptr<Node>& node);
 /// acc += g in place (same shape and dtype); bumps acc's version.

@@ -6,6 +6,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "xgrad/autograd/fusion.hpp"
 #include "xgrad/autograd/op_impl.hpp"
 #include "xgrad/core/loops.hpp"
 
@@ -123,12 +124,9 @@ Tensor zip_floating(const char* op, const Tensor& a, const Tensor& b, F f) {
 Tensor constant_like(const Tensor& t, double value) { return scalar(value, t.dtype()); }
 
 // Scalar twins of the Tensor functions that derivative formulas use, so that one formula,
-// written once as a generic lambda, runs on elements (fused) and on Tensors (composed).
-template <class T>
-  requires std::is_arithmetic_v<T>
-T where(bool cond, T a, T b) {
-  return cond ? a : b;
-}
+// written once as a generic lambda, runs on elements (fused) and on Tensors (composed); more
+// in formulas.hpp.
+using autograd::detail::where;
 template <class T>
   requires std::is_arithmetic_v<T>
 T sigmoid(T x) {
@@ -141,15 +139,7 @@ T scaled(T x, double c) {
   return x * static_cast<T>(c);
 }
 Tensor scaled(const Tensor& x, double c) { return x * c; }
-/// 0 of g's type.
-template <class T>
-  requires std::is_arithmetic_v<T>
-T zero_of(T) {
-  return T(0);
-}
-Tensor zero_of(const Tensor& g) { return constant_like(g, 0); }
 Tensor operator>(const Tensor& a, double b) { return gt(a, constant_like(a, b)); }
-Tensor operator<=(const Tensor& a, double b) { return le(a, constant_like(a, b)); }
 
 /// The derivative formula(g, v), for the saved v (an input or the output): in one fused pass
 /// over the elements (one buffer, no nodes) when no graph of the backward is being recorded;
@@ -158,6 +148,28 @@ template <class Formula>
 Tensor derivative(const char* op, const Tensor& g, const Tensor& v, Formula formula) {
   if (autograd::grad_enabled()) return formula(g, v);
   return zip(op, g, v, [&](auto g, auto v) { return formula(g, v); });
+}
+
+using autograd::detail::ElementOp;
+using autograd::detail::grad_a;
+using autograd::detail::grad_b;
+
+/// record() for the ops a FusedNode can hold: joins this thread's open FusedNode where it can
+/// (docs/fusion.md), gets a node of its own otherwise. `backward` is the op's own, written with
+/// the formulas of formulas.hpp that the fused backward also applies.
+template <class F>
+Tensor record_elementwise(ElementOp op, Tensor out, std::initializer_list<Tensor> inputs, F&& backward) {
+  if (autograd::detail::record_fused(op, out, std::span<const Tensor>(inputs.begin(), inputs.size()))) return out;
+  return record(autograd::detail::op_name(op), std::move(out), inputs, std::forward<F>(backward));
+}
+
+/// g times the derivative of a unary op at the saved v (an input or the output): in one pass over
+/// the elements, exactly as in a FusedNode, when no graph of the backward is being recorded;
+/// under create_graph, the same formula on Tensors, so that it differentiates again.
+template <ElementOp op>
+Tensor unary_derivative(const Tensor& g, const Tensor& v) {
+  if (autograd::grad_enabled()) return grad_a<op>(g, v, v, v);
+  return autograd::detail::unary_derivative(op, g, v);
 }
 
 }  // namespace
@@ -169,14 +181,18 @@ Tensor neg(const Tensor& x) {
     using T = decltype(tag);
     return evaluate<T>(x.shape(), -view<T>(x));
   });
-  return record("neg", y, {x}, [](const Tensor& g) -> Grads { return {neg(g)}; });
+  return record_elementwise(ElementOp::neg, y, {x}, [](const Tensor& g) -> Grads {
+    return {grad_a<ElementOp::neg>(g, {}, {}, {})};
+  });
 }
 
 Tensor exp(const Tensor& x) {
   Tensor y = map_vectorised(
       "exp", x, 0, [](auto v) { return xsimd::exp(v); }, [](auto v) { return std::exp(v); },
       [](auto v) { return exp_regular(v); });
-  return record("exp", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g * y}; });
+  return record_elementwise(ElementOp::exp, y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
+    return {grad_a<ElementOp::exp>(g, {}, {}, y)};
+  });
 }
 
 Tensor log(const Tensor& x) {
@@ -187,13 +203,15 @@ Tensor log(const Tensor& x) {
         using T = typename Element<V>::type;
         return (v >= V(std::numeric_limits<T>::min())) & (v <= V(std::numeric_limits<T>::max()));
       });
-  return record("log", y, {x}, [x](const Tensor& g) -> Grads { return {g / x}; });
+  return record_elementwise(ElementOp::log, y, {x}, [x](const Tensor& g) -> Grads {
+    return {grad_a<ElementOp::log>(g, x, {}, {})};
+  });
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor y = map_floating("tanh", x, [](auto&& v) { return xt::tanh(v); });
-  return record("tanh", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
-    return {derivative("tanh", g, y, [](auto g, auto y) { return g * (1 - y * y); })};
+  return record_elementwise(ElementOp::tanh, y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
+    return {unary_derivative<ElementOp::tanh>(g, y)};
   });
 }
 
@@ -205,8 +223,8 @@ Tensor sigmoid(const Tensor& x) {
         return V(1) / (V(1) + xsimd::exp(-v));
       },
       [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); }, [](auto v) { return exp_regular(-v); });
-  return record("sigmoid", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
-    return {derivative("sigmoid", g, y, [](auto g, auto y) { return g * y * (1 - y); })};
+  return record_elementwise(ElementOp::sigmoid, y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
+    return {unary_derivative<ElementOp::sigmoid>(g, y)};
   });
 }
 
@@ -215,15 +233,16 @@ Tensor relu(const Tensor& x) {
     using T = typename std::decay_t<decltype(v)>::value_type;
     return xt::where(v <= T(0), T(0), v);  // NaN stays NaN (PyTorch), where max(NaN, 0) may give 0
   });
-  return record("relu", y, {x}, [x](const Tensor& g) -> Grads {
-    // 0 where x <= 0 whatever g holds, g elsewhere, NaN included (PyTorch's threshold_backward)
-    return {derivative("relu", g, x, [](auto g, auto x) { return where(x <= 0, zero_of(g), g); })};
+  return record_elementwise(ElementOp::relu, y, {x}, [x](const Tensor& g) -> Grads {
+    return {unary_derivative<ElementOp::relu>(g, x)};
   });
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = map_floating("sqrt", x, [](auto&& v) { return xt::sqrt(v); });
-  return record("sqrt", y, {x}, [](const Tensor& g, const Tensor& y) -> Grads { return {g / (2.0 * y)}; });
+  return record_elementwise(ElementOp::sqrt, y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
+    return {grad_a<ElementOp::sqrt>(g, {}, {}, y)};
+  });
 }
 
 Tensor abs(const Tensor& x) {
@@ -356,33 +375,31 @@ Tensor isfinite(const Tensor& x) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = zip("add", a, b, [](auto u, auto v) { return u + v; });
-  return record("add", y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
-    return {sum_to(g, sa), sum_to(g, sb)};
+  return record_elementwise(ElementOp::add, y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+    return {sum_to(grad_a<ElementOp::add>(g, {}, {}, {}), sa), sum_to(grad_b<ElementOp::add>(g, {}, {}, {}), sb)};
   });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = zip("sub", a, b, [](auto u, auto v) { return u - v; });
-  return record("sub", y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
-    return {sum_to(g, sa), sum_to(neg(g), sb)};
+  return record_elementwise(ElementOp::sub, y, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+    return {sum_to(grad_a<ElementOp::sub>(g, {}, {}, {}), sa), sum_to(grad_b<ElementOp::sub>(g, {}, {}, {}), sb)};
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = zip("mul", a, b, [](auto u, auto v) { return u * v; });
-  return record("mul", y, {a, b}, [a, b](const Tensor& g) -> Grads {
-    return {a.requires_grad() ? sum_to(g * b, a.shape()) : Tensor(),
-            b.requires_grad() ? sum_to(g * a, b.shape()) : Tensor()};
+  return record_elementwise(ElementOp::mul, y, {a, b}, [a, b](const Tensor& g) -> Grads {
+    return {a.requires_grad() ? sum_to(grad_a<ElementOp::mul>(g, a, b, {}), a.shape()) : Tensor(),
+            b.requires_grad() ? sum_to(grad_b<ElementOp::mul>(g, a, b, {}), b.shape()) : Tensor()};
   });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = zip_floating("div", a, b, [](auto u, auto v) { return u / v; });
-  return record("div", y, {a, b}, [a, b](const Tensor& g) -> Grads {
-    // PyTorch's order: d/db = -g ((a / b) / b), which is -0 rather than 0 * inf = NaN where a = 0
-    // and b * b underflows
-    return {a.requires_grad() ? sum_to(g / b, a.shape()) : Tensor(),
-            b.requires_grad() ? sum_to(neg(g * (a / b / b)), b.shape()) : Tensor()};
+  return record_elementwise(ElementOp::div, y, {a, b}, [a, b](const Tensor& g) -> Grads {
+    return {a.requires_grad() ? sum_to(grad_a<ElementOp::div>(g, a, b, {}), a.shape()) : Tensor(),
+            b.requires_grad() ? sum_to(grad_b<ElementOp::div>(g, a, b, {}), b.shape()) : Tensor()};
   });
 }
 

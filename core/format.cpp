@@ -87,7 +87,7 @@ std::string to_string(const Tensor& t) {
   else if (t.numel() == 0) p.out = "[]";
   else p.print(0, 0, 7);  // aligned under "tensor("
   std::string suffix = fmt::format(", shape={}, dtype={}", t.shape(), dtype_name(t.dtype()));
-  if (t.grad_fn()) suffix += fmt::format(", grad_fn=<{}>", t.grad_fn()->name());
+  if (t.grad_fn()) suffix += fmt::format(", grad_fn=<{}>", t.grad_fn()->output_name(t.impl().output_nr));
   else if (t.requires_grad()) suffix += ", requires_grad=true";
   return "tensor(" + p.out + suffix + ")";
 }

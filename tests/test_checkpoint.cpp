@@ -124,7 +124,7 @@ TEST_CASE("checkpoint_every: recurrent layers give the same gradients, bit for b
       // T = 75 runs the input projection in three chunks (32, 32, 11 steps); pieces of 7 or 40
       // steps end inside a chunk, 32 at its end, and 100 is one piece
       for (std::int64_t every : {1, 7, 32, 40, 100}) {
-        INFO(c.name, ", ", dtype_name(dtype), ", checkpoint_every ", every);
+        INFO(std::string(c.name), ", ", dtype_name(dtype), ", checkpoint_every ", every);
         auto grads_of = [&](std::int64_t k) {
           manual_seed(1);
           auto layer = c.make(k);

@@ -1,0 +1,371 @@
+// Fused elementwise backward (docs/fusion.md): consecutive elementwise ops recorded on one thread
+// share one FusedNode, whose backward walks all of them in one pass over tiles of elements.
+#include "xgrad/autograd/fusion.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "xgrad/autograd/node.hpp"
+#include "xgrad/core/kernel.hpp"
+#include "xgrad/core/loops.hpp"
+
+namespace xgrad::autograd {
+
+namespace {
+bool fusion_default() {
+  const char* setting = std::getenv("XGRAD_FUSION");
+  return !(setting && std::string_view(setting) == "0");
+}
+thread_local bool t_fusion = fusion_default();
+}  // namespace
+
+bool fusion_enabled() { return t_fusion; }
+void set_fusion_enabled(bool enabled) { t_fusion = enabled; }
+
+namespace detail {
+
+namespace {
+
+/// A value the node's instructions read: >= 0 the output of instruction `slot` (which is the
+/// node's output number), < 0 operand -(slot + 1), a tensor from outside the node.
+using Slot = std::int32_t;
+constexpr Slot kNoSlot = std::numeric_limits<Slot>::min();
+constexpr bool is_operand(Slot s) { return s < 0; }
+constexpr std::size_t operand_index(Slot s) { return static_cast<std::size_t>(-(s + 1)); }
+
+/// The node of a chain of elementwise ops of one shape and dtype. Its outputs are the ops'
+/// results, its inputs the tensors from outside that they read. It saves what the ops' own
+/// nodes would have saved, and its backward applies their derivative formulas (formulas.hpp)
+/// in reverse order, tile by tile, so that the gradients between the ops never leave the cache.
+class FusedNode final : public Node {
+ public:
+  static constexpr std::size_t kMaxInstructions = 64, kMaxOperands = 16;
+
+  FusedNode(ElementOp first, Shape shape, Dtype dtype)
+      : Node(op_name(first), 0, 0), shape_(std::move(shape)), dtype_(dtype) {}
+
+  bool accepts(const Shape& shape, Dtype dtype) const {
+    return !released() && shape == shape_ && dtype == dtype_ && instructions_.size() < kMaxInstructions &&
+           operands_.size() + 2 <= kMaxOperands;
+  }
+
+  /// Makes out = op(inputs) this node's next output.
+  void append(ElementOp op, const Tensor& out, std::span<const Tensor> inputs) {
+    const Slot a = slot_of(inputs[0]);
+    const Slot b = is_binary(op) ? slot_of(inputs[1]) : kNoSlot;
+    const Reads r = reads(op);
+    if (r.a) keep(a, inputs[0], op, "input");
+    if (r.b) keep(b, inputs[1], op, "input");
+    const auto y = static_cast<Slot>(instructions_.size());
+    instructions_.push_back({op, a, b});
+    add_output();
+    TensorImpl& impl = out.impl();
+    impl.grad_fn = shared_from_this();
+    impl.output_nr = static_cast<std::uint32_t>(y);
+    impl.requires_grad = true;
+    if (r.y) keep(y, out, op, "output");
+  }
+
+  Grads apply(const std::vector<Tensor>& output_grads) override {
+    check_versions();
+    if (grad_enabled()) return by_edge(tensor_sweep(output_grads));  // create_graph
+    return xgrad::detail::dispatch_floating(dtype_, name(), [&](auto tag) {
+      return element_sweep<decltype(tag)>(output_grads);
+    });
+  }
+
+  Tensor output_gradient(const std::vector<Tensor>& output_grads, std::uint32_t k) override {
+    const bool read_inside = std::any_of(instructions_.begin(), instructions_.end(), [&](const Instruction& in) {
+      return in.a == static_cast<Slot>(k) || in.b == static_cast<Slot>(k);
+    });
+    if (!read_inside) return output_grads[k];
+    if (released())
+      fail("backward: trying to backward through the graph a second time (the saved values of '{}' were freed by "
+           "the first backward); pass retain_graph=true to the first backward if you need to",
+           name());
+    check_versions();
+    return tensor_sweep(output_grads)[k];
+  }
+
+  void release() override {
+    operands_.clear();
+    saved_.clear();
+    Node::release();
+  }
+  const char* output_name(std::uint32_t k) const override { return op_name(instructions_[k].op); }
+  const Shape& output_shape(std::uint32_t) const override { return shape_; }
+  Dtype output_dtype(std::uint32_t) const override { return dtype_; }
+
+ private:
+  struct Instruction {
+    ElementOp op;
+    Slot a, b;
+  };
+  struct Operand {
+    std::weak_ptr<TensorImpl> identity;  // finds a second read of the tensor (weak: no cycle)
+    Shape shape;                         // broadcasts into the node's shape
+    Tensor value;                        // held only where a derivative reads it
+    const Storage* storage = nullptr;    // value's storage then (set_data gives it another)
+    std::uint32_t version = 0;
+    const char* saved_by = nullptr;
+    std::int32_t edge = -1;  // the input edge its gradient goes to; -1 when it needs none
+  };
+  /// An instruction's output that a derivative reads (held as storage: holding the tensor
+  /// would make a cycle through its grad_fn, this node).
+  struct Saved {
+    Slot slot;
+    std::shared_ptr<Storage> storage;
+    std::int64_t offset;
+    std::uint32_t version;
+    const char* saved_by;
+    const char* what;  // "input" or "output" of saved_by, as the op's own node would say
+  };
+
+  Slot slot_of(const Tensor& t) {
+    if (t.grad_fn().get() == this) return static_cast<Slot>(t.impl().output_nr);
+    const auto& p = t.impl_ptr();
+    for (std::size_t j = 0; j < operands_.size(); ++j) {
+      const auto& id = operands_[j].identity;
+      if (!id.owner_before(p) && !p.owner_before(id)) return -static_cast<Slot>(j) - 1;
+    }
+    Operand o;
+    o.identity = p;
+    o.shape = t.shape();
+    if (t.requires_grad()) {
+      o.edge = static_cast<std::int32_t>(next().size());
+      add_edge(gradient_edge(t));
+    }
+    operands_.push_back(std::move(o));
+    return -static_cast<Slot>(operands_.size());
+  }
+
+  void keep(Slot s, const Tensor& t, ElementOp op, const char* what) {
+    if (is_operand(s)) {
+      Operand& o = operands_[operand_index(s)];
+      if (o.value.defined()) return;
+      o.value = t;
+      o.storage = t.impl().storage.get();
+      o.version = t.version();
+      o.saved_by = op_name(op);
+      return;
+    }
+    if (std::any_of(saved_.begin(), saved_.end(), [&](const Saved& v) { return v.slot == s; })) return;
+    const TensorImpl& impl = t.impl();
+    saved_.push_back({s, impl.storage, impl.offset, impl.storage->version(), op_name(op), what});
+  }
+
+  void check_versions() const {
+    for (const auto& v : saved_)
+      if (v.storage->version() != v.version) fail_modified(v.what, shape_, dtype_, v.version, v.storage->version(), v.saved_by);
+    for (const auto& o : operands_) {
+      if (!o.value.defined()) continue;
+      const TensorImpl& impl = o.value.impl();
+      if (impl.storage.get() != o.storage)
+        fail("backward: one of the variables needed for gradient computation was given other data by set_data "
+             "after '{}' saved it (now {} {})",
+             o.saved_by, dtype_name(impl.dtype), impl.shape);
+      if (impl.storage->version() != o.version)
+        fail_modified("input", impl.shape, impl.dtype, o.version, impl.storage->version(), o.saved_by);
+    }
+  }
+
+  /// The value of a slot that a derivative reads, as a tensor; under create_graph an
+  /// instruction's output stays tied to this node, so that its use is differentiated again.
+  Tensor value(Slot s) {
+    if (is_operand(s)) return operands_[operand_index(s)].value;
+    const auto v = std::find_if(saved_.begin(), saved_.end(), [&](const Saved& x) { return x.slot == s; });
+    auto impl = std::allocate_shared<TensorImpl>(xgrad::detail::SmallAllocator<TensorImpl>(), v->storage, v->offset,
+                                                 shape_, dtype_);
+    if (grad_enabled()) {
+      impl->grad_fn = shared_from_this();
+      impl->output_nr = static_cast<std::uint32_t>(s);
+      impl->requires_grad = true;
+    }
+    return Tensor(std::move(impl));
+  }
+
+  bool takes_gradient(Slot s) const { return !is_operand(s) || operands_[operand_index(s)].edge >= 0; }
+  /// Position of a slot in the per-slot tables: instructions first, then operands.
+  std::size_t index(Slot s) const { return is_operand(s) ? instructions_.size() + operand_index(s) : static_cast<std::size_t>(s); }
+
+  /// The operands' gradients, in edge order.
+  Grads by_edge(const std::vector<Tensor>& gradients) const {
+    Grads grads(next().size());
+    for (std::size_t j = 0; j < operands_.size(); ++j)
+      if (operands_[j].edge >= 0) grads[operands_[j].edge] = gradients[instructions_.size() + j];
+    return grads;
+  }
+
+  /// Every slot's gradient, with the formulas on tensors: the ops' own backward, recorded when
+  /// grad mode is on (create_graph), so that it differentiates again.
+  std::vector<Tensor> tensor_sweep(const std::vector<Tensor>& output_grads) {
+    std::vector<Tensor> gradients(instructions_.size() + operands_.size());
+    std::copy(output_grads.begin(), output_grads.end(), gradients.begin());
+    for (std::size_t i = instructions_.size(); i-- > 0;) {
+      if (!gradients[i].defined()) continue;
+      const Instruction in = instructions_[i];
+      const Reads r = reads(in.op);
+      const Tensor a = r.a ? value(in.a) : Tensor(), b = r.b ? value(in.b) : Tensor();
+      const Tensor y = r.y ? value(static_cast<Slot>(i)) : Tensor();
+      const Tensor& g = gradients[i];
+      auto add = [&](Slot s, auto contribution) {
+        if (!takes_gradient(s)) return;
+        Tensor c = contribution();
+        if (is_operand(s)) c = sum_to(c, operands_[operand_index(s)].shape);
+        Tensor& into = gradients[index(s)];
+        into = into.defined() ? into + c : c;
+      };
+      with_op(in.op, [&](auto tag) {
+        constexpr ElementOp op = decltype(tag)::value;
+        add(in.a, [&] { return grad_a<op>(g, a, b, y); });
+        if constexpr (is_binary(op)) add(in.b, [&] { return grad_b<op>(g, a, b, y); });
+      });
+    }
+    return gradients;
+  }
+
+  /// First-order backward in one pass: per tile of elements, the instructions in reverse order,
+  /// each adding its derivative into its operands' gradients (the first contribution assigned,
+  /// later ones added, in the order the engine would sum the ops' separate gradients).
+  template <class T>
+  Grads element_sweep(const std::vector<Tensor>& output_grads) {
+    constexpr std::int64_t kTile = 256;
+    const std::size_t ni = instructions_.size(), slots = ni + operands_.size();
+    const std::int64_t n = numel(shape_);
+    // Where each slot's values are, for the slots a derivative reads (broadcast operands expanded).
+    std::vector<const T*> values(slots, nullptr);
+    std::vector<Tensor> expanded;
+    for (const auto& v : saved_) values[v.slot] = static_cast<const T*>(v.storage->data()) + v.offset;
+    for (std::size_t j = 0; j < operands_.size(); ++j) {
+      const Tensor& v = operands_[j].value;
+      if (!v.defined()) continue;
+      expanded.push_back(v.shape() == shape_ ? v : expand(v.detach(), shape_));
+      values[ni + j] = expanded.back().data<T>();
+    }
+    // Which slots a gradient reaches: the same in every tile.
+    std::vector<char> reached(slots, 0);
+    for (std::size_t i = 0; i < ni; ++i) reached[i] = output_grads[i].defined();
+    for (std::size_t i = ni; i-- > 0;) {
+      if (!reached[i]) continue;
+      const Instruction& in = instructions_[i];
+      if (takes_gradient(in.a)) reached[index(in.a)] = 1;
+      if (in.b != kNoSlot && takes_gradient(in.b)) reached[index(in.b)] = 1;
+    }
+    std::vector<Tensor> gradients(slots);
+    for (std::size_t j = 0; j < operands_.size(); ++j)
+      if (reached[ni + j]) gradients[ni + j] = empty(shape_, dtype_);
+
+    std::vector<T> tiles(slots * kTile);
+    std::vector<char> has(slots);
+    const std::array<T, kTile> zeros{};
+    for (std::int64_t begin = 0; begin < n; begin += kTile) {
+      const std::int64_t len = std::min(kTile, n - begin);
+      auto tile = [&](std::size_t at) { return tiles.data() + at * kTile; };
+      auto at = [&](Slot s) -> const T* {
+        if (s == kNoSlot) return zeros.data();
+        const T* p = values[index(s)];
+        return p ? p + begin : zeros.data();
+      };
+      std::fill(has.begin(), has.end(), 0);
+      for (std::size_t i = 0; i < ni; ++i) {
+        if (!output_grads[i].defined()) continue;
+        std::copy_n(output_grads[i].data<T>() + begin, len, tile(i));
+        has[i] = 1;
+      }
+      for (std::size_t i = ni; i-- > 0;) {
+        if (!has[i]) continue;
+        const Instruction& in = instructions_[i];
+        const T *g = tile(i), *a = at(in.a), *b = at(in.b), *y = at(static_cast<Slot>(i));
+        auto add = [&](Slot s, auto formula) {
+          if (!takes_gradient(s)) return;
+          T* into = tile(index(s));
+          if (has[index(s)]) {
+            for (std::int64_t e = 0; e < len; ++e) into[e] += formula(e);
+          } else {
+            for (std::int64_t e = 0; e < len; ++e) into[e] = formula(e);
+            has[index(s)] = 1;
+          }
+        };
+        with_op(in.op, [&](auto tag) {
+          constexpr ElementOp op = decltype(tag)::value;
+          add(in.a, [&](std::int64_t e) { return grad_a<op, T>(g[e], a[e], b[e], y[e]); });
+          if constexpr (is_binary(op)) add(in.b, [&](std::int64_t e) { return grad_b<op, T>(g[e], a[e], b[e], y[e]); });
+        });
+      }
+      for (std::size_t j = ni; j < slots; ++j)
+        if (has[j]) std::copy_n(tile(j), len, gradients[j].data<T>() + begin);
+    }
+    for (std::size_t j = 0; j < operands_.size(); ++j)
+      if (gradients[ni + j].defined() && operands_[j].shape != shape_)
+        gradients[ni + j] = sum_to(gradients[ni + j], operands_[j].shape);
+    return by_edge(gradients);
+  }
+
+  Shape shape_;
+  Dtype dtype_;
+  std::vector<Instruction> instructions_;
+  std::vector<Operand> operands_;
+  std::vector<Saved> saved_;
+};
+
+/// The node that the next elementwise op recorded on this thread may join.
+thread_local std::weak_ptr<FusedNode> t_open;
+
+}  // namespace
+
+void close_fused_node() { t_open.reset(); }
+
+Tensor unary_derivative(ElementOp op, const Tensor& g, const Tensor& v) {
+  if (g.shape() != v.shape() || g.dtype() != v.dtype())
+    fail("{}: the gradient {} {} does not match the saved value {} {}", op_name(op), dtype_name(g.dtype()), g.shape(),
+         dtype_name(v.dtype()), v.shape());
+  return xgrad::detail::dispatch_floating(g.dtype(), op_name(op), [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = empty(g.shape(), g.dtype());
+    const T *pg = g.data<T>(), *pv = v.data<T>();
+    T* po = out.data<T>();
+    with_op(op, [&](auto op_tag) {
+      constexpr ElementOp o = decltype(op_tag)::value;
+      if constexpr (!is_binary(o))
+        for (std::int64_t e = 0, n = g.numel(); e < n; ++e) po[e] = grad_a<o, T>(pg[e], pv[e], pv[e], pv[e]);
+    });
+    return out;
+  });
+}
+
+bool record_fused(ElementOp op, const Tensor& out, std::span<const Tensor> inputs) {
+  // A large tensor's ops run in parallel, and their nodes cost little next to their arithmetic.
+  if (!grad_enabled() || !t_fusion || anomaly_enabled() || !is_floating(out.dtype()) ||
+      out.numel() > xgrad::detail::kParallelElements)
+    return false;
+  bool any = false;
+  for (const auto& t : inputs) {
+    if (t.dtype() != out.dtype()) return false;
+    any = any || t.requires_grad();
+  }
+  if (!any) return false;
+  // The open node takes the op only while no other node was made on this thread since its last
+  // op: every node it reads from is then older, so decreasing sequence numbers stay a
+  // topological order, and no node made later can read one of its outputs before it grows.
+  std::shared_ptr<FusedNode> node = t_open.lock();
+  auto made_later = [&](const Tensor& t) {  // by another thread
+    return t.grad_fn() && t.grad_fn()->sequence_nr() > node->sequence_nr();
+  };
+  if (!node || node->sequence_nr() != newest_node_on_thread() || !node->accepts(out.shape(), out.dtype()) ||
+      std::any_of(inputs.begin(), inputs.end(), made_later)) {
+    node = std::allocate_shared<FusedNode>(xgrad::detail::SmallAllocator<FusedNode>(), op, out.shape(), out.dtype());
+    t_open = node;
+  }
+  node->append(op, out, inputs);
+  return true;
+}
+
+}  // namespace detail
+
+}  // namespace xgrad::autograd
