@@ -43,27 +43,39 @@ constexpr std::size_t operand_index(Slot s) { return static_cast<std::size_t>(-(
 /// results, its inputs the tensors from outside that they read. It saves what the ops' own
 /// nodes would have saved, and its backward applies their derivative formulas (formulas.hpp)
 /// in reverse order, tile by tile, so that the gradients between the ops never leave the cache.
+///
+/// Each read of an outside tensor that needs a gradient is an input edge of its own, and the
+/// edges run from the last op's reads to the first's: the engine then sums the contributions
+/// to that tensor in the order, and with the roundings, of one node per op.
 class FusedNode final : public Node {
  public:
-  static constexpr std::size_t kMaxInstructions = 64, kMaxOperands = 16;
+  static constexpr std::size_t kMaxInstructions = 64, kMaxOperands = 16, kMaxReads = 32;
 
   FusedNode(ElementOp first, Shape shape, Dtype dtype)
       : Node(op_name(first), 0, 0), shape_(std::move(shape)), dtype_(dtype) {}
 
   bool accepts(const Shape& shape, Dtype dtype) const {
     return !released() && shape == shape_ && dtype == dtype_ && instructions_.size() < kMaxInstructions &&
-           operands_.size() + 2 <= kMaxOperands;
+           operands_.size() + 2 <= kMaxOperands && next().size() + 2 <= kMaxReads;
   }
 
   /// Makes out = op(inputs) this node's next output.
   void append(ElementOp op, const Tensor& out, std::span<const Tensor> inputs) {
-    const Slot a = slot_of(inputs[0]);
-    const Slot b = is_binary(op) ? slot_of(inputs[1]) : kNoSlot;
+    Instruction in{op, slot_of(inputs[0]), is_binary(op) ? slot_of(inputs[1]) : kNoSlot};
     const Reads r = reads(op);
-    if (r.a) keep(a, inputs[0], op, "input");
-    if (r.b) keep(b, inputs[1], op, "input");
+    if (r.a) keep(in.a, inputs[0], op, "input");
+    if (r.b) keep(in.b, inputs[1], op, "input");
+    // This op's reads go before every earlier op's: b first, so that a ends up in front.
+    if (in.b != kNoSlot && is_operand(in.b) && inputs[1].requires_grad()) {
+      in.b_edge = true;
+      add_edge_front(gradient_edge(inputs[1]));
+    }
+    if (is_operand(in.a) && inputs[0].requires_grad()) {
+      in.a_edge = true;
+      add_edge_front(gradient_edge(inputs[0]));
+    }
     const auto y = static_cast<Slot>(instructions_.size());
-    instructions_.push_back({op, a, b});
+    instructions_.push_back(in);
     add_output();
     TensorImpl& impl = out.impl();
     impl.grad_fn = shared_from_this();
@@ -74,7 +86,7 @@ class FusedNode final : public Node {
 
   Grads apply(const std::vector<Tensor>& output_grads) override {
     check_versions();
-    if (grad_enabled()) return by_edge(tensor_sweep(output_grads));  // create_graph
+    if (grad_enabled()) return tensor_sweep(output_grads).reads;  // create_graph
     return xgrad::detail::dispatch_floating(dtype_, name(), [&](auto tag) {
       return element_sweep<decltype(tag)>(output_grads);
     });
@@ -90,7 +102,7 @@ class FusedNode final : public Node {
            "the first backward); pass retain_graph=true to the first backward if you need to",
            name());
     check_versions();
-    return tensor_sweep(output_grads)[k];
+    return tensor_sweep(output_grads).outputs[k];
   }
 
   void release() override {
@@ -106,6 +118,7 @@ class FusedNode final : public Node {
   struct Instruction {
     ElementOp op;
     Slot a, b;
+    bool a_edge = false, b_edge = false;  // whether the read of operand a (b) has an input edge
   };
   struct Operand {
     std::weak_ptr<TensorImpl> identity;  // finds a second read of the tensor (weak: no cycle)
@@ -114,7 +127,6 @@ class FusedNode final : public Node {
     const Storage* storage = nullptr;    // value's storage then (set_data gives it another)
     std::uint32_t version = 0;
     const char* saved_by = nullptr;
-    std::int32_t edge = -1;  // the input edge its gradient goes to; -1 when it needs none
   };
   /// An instruction's output that a derivative reads (held as storage: holding the tensor
   /// would make a cycle through its grad_fn, this node).
@@ -137,10 +149,6 @@ class FusedNode final : public Node {
     Operand o;
     o.identity = p;
     o.shape = t.shape();
-    if (t.requires_grad()) {
-      o.edge = static_cast<std::int32_t>(next().size());
-      add_edge(gradient_edge(t));
-    }
     operands_.push_back(std::move(o));
     return -static_cast<Slot>(operands_.size());
   }
@@ -190,23 +198,30 @@ class FusedNode final : public Node {
     return Tensor(std::move(impl));
   }
 
-  bool takes_gradient(Slot s) const { return !is_operand(s) || operands_[operand_index(s)].edge >= 0; }
-  /// Position of a slot in the per-slot tables: instructions first, then operands.
-  std::size_t index(Slot s) const { return is_operand(s) ? instructions_.size() + operand_index(s) : static_cast<std::size_t>(s); }
+  const Shape& shape_of(Slot s) const { return is_operand(s) ? operands_[operand_index(s)].shape : shape_; }
 
-  /// The operands' gradients, in edge order.
-  Grads by_edge(const std::vector<Tensor>& gradients) const {
-    Grads grads(next().size());
-    for (std::size_t j = 0; j < operands_.size(); ++j)
-      if (operands_[j].edge >= 0) grads[operands_[j].edge] = gradients[instructions_.size() + j];
-    return grads;
+  /// The input edge of each instruction's reads of operands a and b (-1: none): the last
+  /// instruction's reads come first.
+  std::vector<std::pair<std::int32_t, std::int32_t>> read_edges() const {
+    std::vector<std::pair<std::int32_t, std::int32_t>> edges(instructions_.size(), {-1, -1});
+    std::int32_t next_edge = 0;
+    for (std::size_t i = instructions_.size(); i-- > 0;) {
+      if (instructions_[i].a_edge) edges[i].first = next_edge++;
+      if (instructions_[i].b_edge) edges[i].second = next_edge++;
+    }
+    return edges;
   }
 
-  /// Every slot's gradient, with the formulas on tensors: the ops' own backward, recorded when
-  /// grad mode is on (create_graph), so that it differentiates again.
-  std::vector<Tensor> tensor_sweep(const std::vector<Tensor>& output_grads) {
-    std::vector<Tensor> gradients(instructions_.size() + operands_.size());
-    std::copy(output_grads.begin(), output_grads.end(), gradients.begin());
+  struct TensorGradients {
+    std::vector<Tensor> outputs;  // the whole gradient of each output
+    Grads reads;                  // each input edge's
+  };
+  /// The gradients with the formulas on tensors: the ops' own backward, recorded when grad
+  /// mode is on (create_graph), so that it differentiates again.
+  TensorGradients tensor_sweep(const std::vector<Tensor>& output_grads) {
+    TensorGradients result{output_grads, Grads(next().size())};
+    auto& gradients = result.outputs;
+    const auto edges = read_edges();
     for (std::size_t i = instructions_.size(); i-- > 0;) {
       if (!gradients[i].defined()) continue;
       const Instruction in = instructions_[i];
@@ -214,32 +229,34 @@ class FusedNode final : public Node {
       const Tensor a = r.a ? value(in.a) : Tensor(), b = r.b ? value(in.b) : Tensor();
       const Tensor y = r.y ? value(static_cast<Slot>(i)) : Tensor();
       const Tensor& g = gradients[i];
-      auto add = [&](Slot s, auto contribution) {
-        if (!takes_gradient(s)) return;
-        Tensor c = contribution();
-        if (is_operand(s)) c = sum_to(c, operands_[operand_index(s)].shape);
-        Tensor& into = gradients[index(s)];
-        into = into.defined() ? into + c : c;
+      auto add = [&](Slot s, std::int32_t edge, auto contribution) {
+        if (edge >= 0) {
+          result.reads[edge] = sum_to(contribution(), shape_of(s));
+        } else if (!is_operand(s)) {
+          Tensor& into = gradients[s];
+          into = into.defined() ? into + contribution() : contribution();
+        }
       };
       with_op(in.op, [&](auto tag) {
         constexpr ElementOp op = decltype(tag)::value;
-        add(in.a, [&] { return grad_a<op>(g, a, b, y); });
-        if constexpr (is_binary(op)) add(in.b, [&] { return grad_b<op>(g, a, b, y); });
+        add(in.a, edges[i].first, [&] { return grad_a<op>(g, a, b, y); });
+        if constexpr (is_binary(op)) add(in.b, edges[i].second, [&] { return grad_b<op>(g, a, b, y); });
       });
     }
-    return gradients;
+    return result;
   }
 
   /// First-order backward in one pass: per tile of elements, the instructions in reverse order,
-  /// each adding its derivative into its operands' gradients (the first contribution assigned,
-  /// later ones added, in the order the engine would sum the ops' separate gradients).
+  /// each adding its derivative into the gradients of the ops it read (the first contribution
+  /// assigned, later ones added, as the engine sums them) or writing it for an input edge.
   template <class T>
   Grads element_sweep(const std::vector<Tensor>& output_grads) {
     constexpr std::int64_t kTile = 256;
-    const std::size_t ni = instructions_.size(), slots = ni + operands_.size();
+    const std::size_t ni = instructions_.size(), nr = next().size(), tiles_count = ni + nr;
     const std::int64_t n = numel(shape_);
+    const auto edges = read_edges();
     // Where each slot's values are, for the slots a derivative reads (broadcast operands expanded).
-    std::vector<const T*> values(slots, nullptr);
+    std::vector<const T*> values(ni + operands_.size(), nullptr);
     std::vector<Tensor> expanded;
     for (const auto& v : saved_) values[v.slot] = static_cast<const T*>(v.storage->data()) + v.offset;
     for (std::size_t j = 0; j < operands_.size(); ++j) {
@@ -248,28 +265,29 @@ class FusedNode final : public Node {
       expanded.push_back(v.shape() == shape_ ? v : expand(v.detach(), shape_));
       values[ni + j] = expanded.back().data<T>();
     }
-    // Which slots a gradient reaches: the same in every tile.
-    std::vector<char> reached(slots, 0);
+    // Which instructions a gradient reaches (the same in every tile), and the edges' buffers.
+    std::vector<char> reached(ni, 0);
     for (std::size_t i = 0; i < ni; ++i) reached[i] = output_grads[i].defined();
+    Grads grads(nr);
     for (std::size_t i = ni; i-- > 0;) {
       if (!reached[i]) continue;
       const Instruction& in = instructions_[i];
-      if (takes_gradient(in.a)) reached[index(in.a)] = 1;
-      if (in.b != kNoSlot && takes_gradient(in.b)) reached[index(in.b)] = 1;
+      for (auto [s, edge] : {std::pair{in.a, edges[i].first}, std::pair{in.b, edges[i].second}}) {
+        if (edge >= 0) grads[edge] = empty(shape_, dtype_);
+        else if (s != kNoSlot && !is_operand(s)) reached[s] = 1;
+      }
     }
-    std::vector<Tensor> gradients(slots);
-    for (std::size_t j = 0; j < operands_.size(); ++j)
-      if (reached[ni + j]) gradients[ni + j] = empty(shape_, dtype_);
 
-    std::vector<T> tiles(slots * kTile);
-    std::vector<char> has(slots);
+    // Tiles: the instructions' gradients, then the edges'.
+    std::vector<T> tiles(tiles_count * kTile);
+    std::vector<char> has(ni);
     const std::array<T, kTile> zeros{};
     for (std::int64_t begin = 0; begin < n; begin += kTile) {
       const std::int64_t len = std::min(kTile, n - begin);
       auto tile = [&](std::size_t at) { return tiles.data() + at * kTile; };
       auto at = [&](Slot s) -> const T* {
         if (s == kNoSlot) return zeros.data();
-        const T* p = values[index(s)];
+        const T* p = values[is_operand(s) ? ni + operand_index(s) : static_cast<std::size_t>(s)];
         return p ? p + begin : zeros.data();
       };
       std::fill(has.begin(), has.end(), 0);
@@ -281,30 +299,39 @@ class FusedNode final : public Node {
       for (std::size_t i = ni; i-- > 0;) {
         if (!has[i]) continue;
         const Instruction& in = instructions_[i];
-        const T *g = tile(i), *a = at(in.a), *b = at(in.b), *y = at(static_cast<Slot>(i));
-        auto add = [&](Slot s, auto formula) {
-          if (!takes_gradient(s)) return;
-          T* into = tile(index(s));
-          if (has[index(s)]) {
+        // Distinct buffers (a slot never feeds itself; values are tensors, tiles are scratch):
+        // __restrict lets the compiler vectorise the loops below.
+        const T* __restrict g = tile(i);
+        const T* __restrict a = at(in.a);
+        const T* __restrict b = at(in.b);
+        const T* __restrict y = at(static_cast<Slot>(i));
+        auto add = [&](Slot s, std::int32_t edge, auto formula) {
+          if (edge < 0 && is_operand(s)) return;  // an outside tensor that needs no gradient
+          T* __restrict into = tile(edge >= 0 ? ni + static_cast<std::size_t>(edge) : static_cast<std::size_t>(s));
+          if (edge < 0 && has[s]) {
             for (std::int64_t e = 0; e < len; ++e) into[e] += formula(e);
           } else {
             for (std::int64_t e = 0; e < len; ++e) into[e] = formula(e);
-            has[index(s)] = 1;
+            if (edge < 0) has[s] = 1;
           }
         };
         with_op(in.op, [&](auto tag) {
           constexpr ElementOp op = decltype(tag)::value;
-          add(in.a, [&](std::int64_t e) { return grad_a<op, T>(g[e], a[e], b[e], y[e]); });
-          if constexpr (is_binary(op)) add(in.b, [&](std::int64_t e) { return grad_b<op, T>(g[e], a[e], b[e], y[e]); });
+          add(in.a, edges[i].first, [&](std::int64_t e) { return grad_a<op, T>(g[e], a[e], b[e], y[e]); });
+          if constexpr (is_binary(op))
+            add(in.b, edges[i].second, [&](std::int64_t e) { return grad_b<op, T>(g[e], a[e], b[e], y[e]); });
         });
       }
-      for (std::size_t j = ni; j < slots; ++j)
-        if (has[j]) std::copy_n(tile(j), len, gradients[j].data<T>() + begin);
+      for (std::size_t k = 0; k < nr; ++k)
+        if (grads[k].defined()) std::copy_n(tile(ni + k), len, grads[k].data<T>() + begin);
     }
-    for (std::size_t j = 0; j < operands_.size(); ++j)
-      if (gradients[ni + j].defined() && operands_[j].shape != shape_)
-        gradients[ni + j] = sum_to(gradients[ni + j], operands_[j].shape);
-    return by_edge(gradients);
+    // A broadcast operand's gradient is summed down to its shape read by read, as by its op.
+    for (std::size_t i = 0; i < ni; ++i) {
+      const Instruction& in = instructions_[i];
+      for (auto [s, edge] : {std::pair{in.a, edges[i].first}, std::pair{in.b, edges[i].second}})
+        if (edge >= 0 && grads[edge].defined()) grads[edge] = sum_to(grads[edge], shape_of(s));
+    }
+    return grads;
   }
 
   Shape shape_;

@@ -149,8 +149,9 @@ class Node : public std::enable_shared_from_this<Node> {
   friend void note_saved_inputs(Node& node, const Closure<F>& closure, std::span<const Tensor> inputs);
   /// The output as saved by connect(): tied to this node when grad mode is on (create_graph).
   Tensor saved_output();
-  /// For nodes that grow after creation (FusedNode): one more input edge, one more output.
-  void add_edge(Edge edge) { next_.push_back(std::move(edge)); }
+  /// For nodes that grow after creation (FusedNode): one more input edge, in front of the
+  /// others; one more output.
+  void add_edge_front(Edge edge) { next_.insert(next_.begin(), std::move(edge)); }
   void add_output() { ++num_outputs_; }
   /// Throws the error of check_saved_versions for a saved `what` ("input", "output") of the op
   /// `saved_by` (this node's name when null).
