@@ -52,7 +52,11 @@ class FusedNode final : public Node {
   static constexpr std::size_t kMaxInstructions = 64, kMaxOperands = 16, kMaxReads = 32;
 
   FusedNode(ElementOp first, Shape shape, Dtype dtype)
-      : Node(op_name(first), 0, 0), shape_(std::move(shape)), dtype_(dtype) {}
+      : Node(op_name(first), 0, 0), shape_(std::move(shape)), dtype_(dtype) {
+    instructions_.reserve(16);
+    operands_.reserve(8);
+    saved_.reserve(8);
+  }
 
   bool accepts(const Shape& shape, Dtype dtype) const {
     return !released() && shape == shape_ && dtype == dtype_ && instructions_.size() < kMaxInstructions &&
@@ -62,6 +66,9 @@ class FusedNode final : public Node {
   /// Makes out = op(inputs) this node's next output.
   void append(ElementOp op, const Tensor& out, std::span<const Tensor> inputs) {
     Instruction in{op, slot_of(inputs[0]), is_binary(op) ? slot_of(inputs[1]) : kNoSlot};
+    in.reads_before = static_cast<std::uint16_t>(next().size());
+    for (Slot s : {in.a, in.b})
+      if (s != kNoSlot && !is_operand(s)) instructions_[s].read_inside = true;
     const Reads r = reads(op);
     if (r.a) keep(in.a, inputs[0], op, "input");
     if (r.b) keep(in.b, inputs[1], op, "input");
@@ -119,6 +126,8 @@ class FusedNode final : public Node {
     ElementOp op;
     Slot a, b;
     bool a_edge = false, b_edge = false;  // whether the read of operand a (b) has an input edge
+    bool read_inside = false;             // whether a later instruction reads this one's output
+    std::uint16_t reads_before = 0;       // input edges of the instructions before this one
   };
   struct Operand {
     std::weak_ptr<TensorImpl> identity;  // finds a second read of the tensor (weak: no cycle)
@@ -200,16 +209,11 @@ class FusedNode final : public Node {
 
   const Shape& shape_of(Slot s) const { return is_operand(s) ? operands_[operand_index(s)].shape : shape_; }
 
-  /// The input edge of each instruction's reads of operands a and b (-1: none): the last
+  /// The input edges of an instruction's reads of operands a and b (-1: none): the last
   /// instruction's reads come first.
-  std::vector<std::pair<std::int32_t, std::int32_t>> read_edges() const {
-    std::vector<std::pair<std::int32_t, std::int32_t>> edges(instructions_.size(), {-1, -1});
-    std::int32_t next_edge = 0;
-    for (std::size_t i = instructions_.size(); i-- > 0;) {
-      if (instructions_[i].a_edge) edges[i].first = next_edge++;
-      if (instructions_[i].b_edge) edges[i].second = next_edge++;
-    }
-    return edges;
+  std::pair<std::int32_t, std::int32_t> read_edges(const Instruction& in) const {
+    const auto first = static_cast<std::int32_t>(next().size()) - in.reads_before - in.a_edge - in.b_edge;
+    return {in.a_edge ? first : -1, in.b_edge ? first + in.a_edge : -1};
   }
 
   struct TensorGradients {
@@ -221,10 +225,10 @@ class FusedNode final : public Node {
   TensorGradients tensor_sweep(const std::vector<Tensor>& output_grads) {
     TensorGradients result{output_grads, Grads(next().size())};
     auto& gradients = result.outputs;
-    const auto edges = read_edges();
     for (std::size_t i = instructions_.size(); i-- > 0;) {
       if (!gradients[i].defined()) continue;
       const Instruction in = instructions_[i];
+      const auto [a_edge, b_edge] = read_edges(in);
       const Reads r = reads(in.op);
       const Tensor a = r.a ? value(in.a) : Tensor(), b = r.b ? value(in.b) : Tensor();
       const Tensor y = r.y ? value(static_cast<Slot>(i)) : Tensor();
@@ -239,8 +243,8 @@ class FusedNode final : public Node {
       };
       with_op(in.op, [&](auto tag) {
         constexpr ElementOp op = decltype(tag)::value;
-        add(in.a, edges[i].first, [&] { return grad_a<op>(g, a, b, y); });
-        if constexpr (is_binary(op)) add(in.b, edges[i].second, [&] { return grad_b<op>(g, a, b, y); });
+        add(in.a, a_edge, [&] { return grad_a<op>(g, a, b, y); });
+        if constexpr (is_binary(op)) add(in.b, b_edge, [&] { return grad_b<op>(g, a, b, y); });
       });
     }
     return result;
@@ -252,11 +256,10 @@ class FusedNode final : public Node {
   template <class T>
   Grads element_sweep(const std::vector<Tensor>& output_grads) {
     constexpr std::int64_t kTile = 256;
-    const std::size_t ni = instructions_.size(), nr = next().size(), tiles_count = ni + nr;
+    const std::size_t ni = instructions_.size(), nr = next().size();
     const std::int64_t n = numel(shape_);
-    const auto edges = read_edges();
     // Where each slot's values are, for the slots a derivative reads (broadcast operands expanded).
-    std::vector<const T*> values(ni + operands_.size(), nullptr);
+    std::array<const T*, kMaxInstructions + kMaxOperands> values{};
     std::vector<Tensor> expanded;
     for (const auto& v : saved_) values[v.slot] = static_cast<const T*>(v.storage->data()) + v.offset;
     for (std::size_t j = 0; j < operands_.size(); ++j) {
@@ -266,69 +269,76 @@ class FusedNode final : public Node {
       values[ni + j] = expanded.back().data<T>();
     }
     // Which instructions a gradient reaches (the same in every tile), and the edges' buffers.
-    std::vector<char> reached(ni, 0);
+    std::array<bool, kMaxInstructions> reached{};
     for (std::size_t i = 0; i < ni; ++i) reached[i] = output_grads[i].defined();
     Grads grads(nr);
     for (std::size_t i = ni; i-- > 0;) {
       if (!reached[i]) continue;
       const Instruction& in = instructions_[i];
-      for (auto [s, edge] : {std::pair{in.a, edges[i].first}, std::pair{in.b, edges[i].second}}) {
+      const auto [a_edge, b_edge] = read_edges(in);
+      for (auto [s, edge] : {std::pair{in.a, a_edge}, std::pair{in.b, b_edge}}) {
         if (edge >= 0) grads[edge] = empty(shape_, dtype_);
         else if (s != kNoSlot && !is_operand(s)) reached[s] = 1;
       }
     }
 
-    // Tiles: the instructions' gradients, then the edges'.
-    std::vector<T> tiles(tiles_count * kTile);
-    std::vector<char> has(ni);
-    const std::array<T, kTile> zeros{};
+    // A tile of each instruction's gradient (its incoming gradient read in place when no op of
+    // the node adds to it); the edges' gradients go straight to their buffers.
+    thread_local std::vector<T> tiles;
+    if (tiles.size() < ni * kTile) tiles.resize(ni * kTile);
+    static const std::array<T, kTile> zeros{};
+    std::array<bool, kMaxInstructions> has;
+    std::array<T*, kMaxInstructions> gradient;
     for (std::int64_t begin = 0; begin < n; begin += kTile) {
       const std::int64_t len = std::min(kTile, n - begin);
-      auto tile = [&](std::size_t at) { return tiles.data() + at * kTile; };
+      auto tile = [&](std::size_t i) { return tiles.data() + i * kTile; };
       auto at = [&](Slot s) -> const T* {
         if (s == kNoSlot) return zeros.data();
         const T* p = values[is_operand(s) ? ni + operand_index(s) : static_cast<std::size_t>(s)];
         return p ? p + begin : zeros.data();
       };
-      std::fill(has.begin(), has.end(), 0);
       for (std::size_t i = 0; i < ni; ++i) {
-        if (!output_grads[i].defined()) continue;
-        std::copy_n(output_grads[i].data<T>() + begin, len, tile(i));
-        has[i] = 1;
+        has[i] = output_grads[i].defined();
+        if (!has[i]) continue;
+        T* incoming = output_grads[i].data<T>() + begin;
+        if (instructions_[i].read_inside) gradient[i] = std::copy_n(incoming, len, tile(i)) - len;
+        else gradient[i] = incoming;  // only read
       }
       for (std::size_t i = ni; i-- > 0;) {
         if (!has[i]) continue;
         const Instruction& in = instructions_[i];
         // Distinct buffers (a slot never feeds itself; values are tensors, tiles are scratch):
         // __restrict lets the compiler vectorise the loops below.
-        const T* __restrict g = tile(i);
+        const T* __restrict g = gradient[i];
         const T* __restrict a = at(in.a);
         const T* __restrict b = at(in.b);
         const T* __restrict y = at(static_cast<Slot>(i));
+        const auto [a_edge, b_edge] = read_edges(in);
         auto add = [&](Slot s, std::int32_t edge, auto formula) {
           if (edge < 0 && is_operand(s)) return;  // an outside tensor that needs no gradient
-          T* __restrict into = tile(edge >= 0 ? ni + static_cast<std::size_t>(edge) : static_cast<std::size_t>(s));
+          T* __restrict into = edge >= 0 ? grads[edge].data<T>() + begin : tile(static_cast<std::size_t>(s));
           if (edge < 0 && has[s]) {
             for (std::int64_t e = 0; e < len; ++e) into[e] += formula(e);
           } else {
             for (std::int64_t e = 0; e < len; ++e) into[e] = formula(e);
-            if (edge < 0) has[s] = 1;
+            if (edge < 0) {
+              has[s] = true;
+              gradient[s] = into;
+            }
           }
         };
         with_op(in.op, [&](auto tag) {
           constexpr ElementOp op = decltype(tag)::value;
-          add(in.a, edges[i].first, [&](std::int64_t e) { return grad_a<op, T>(g[e], a[e], b[e], y[e]); });
+          add(in.a, a_edge, [&](std::int64_t e) { return grad_a<op, T>(g[e], a[e], b[e], y[e]); });
           if constexpr (is_binary(op))
-            add(in.b, edges[i].second, [&](std::int64_t e) { return grad_b<op, T>(g[e], a[e], b[e], y[e]); });
+            add(in.b, b_edge, [&](std::int64_t e) { return grad_b<op, T>(g[e], a[e], b[e], y[e]); });
         });
       }
-      for (std::size_t k = 0; k < nr; ++k)
-        if (grads[k].defined()) std::copy_n(tile(ni + k), len, grads[k].data<T>() + begin);
     }
     // A broadcast operand's gradient is summed down to its shape read by read, as by its op.
-    for (std::size_t i = 0; i < ni; ++i) {
-      const Instruction& in = instructions_[i];
-      for (auto [s, edge] : {std::pair{in.a, edges[i].first}, std::pair{in.b, edges[i].second}})
+    for (const Instruction& in : instructions_) {
+      const auto [a_edge, b_edge] = read_edges(in);
+      for (auto [s, edge] : {std::pair{in.a, a_edge}, std::pair{in.b, b_edge}})
         if (edge >= 0 && grads[edge].defined()) grads[edge] = sum_to(grads[edge], shape_of(s));
     }
     return grads;
@@ -336,9 +346,12 @@ class FusedNode final : public Node {
 
   Shape shape_;
   Dtype dtype_;
-  std::vector<Instruction> instructions_;
-  std::vector<Operand> operands_;
-  std::vector<Saved> saved_;
+  // In the small-object pool, as a node's edge list is.
+  template <class X>
+  using List = std::vector<X, xgrad::detail::SmallAllocator<X>>;
+  List<Instruction> instructions_;
+  List<Operand> operands_;
+  List<Saved> saved_;
 };
 
 /// The node that the next elementwise op recorded on this thread may join.
