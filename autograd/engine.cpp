@@ -245,7 +245,10 @@ struct Engine {
       s.grads_out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
       if (slot.captures) {
         auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
-        for (auto t = mine.first; t != mine.second; ++t) captured[t->index] = n.output_gradient(s.grads_out, t->output);
+        // grad() of a node's output: its whole gradient (a FusedNode adds what its own ops read);
+        // checkpoint's boundary (contributions) takes the gradients one by one instead.
+        for (auto t = mine.first; t != mine.second; ++t)
+          if (!contributions) captured[t->index] = n.output_gradient(s.grads_out, t->output);
         bool feeds_needed = false;
         for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
         if (!feeds_needed) return;

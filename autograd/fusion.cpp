@@ -39,6 +39,20 @@ constexpr Slot kNoSlot = std::numeric_limits<Slot>::min();
 constexpr bool is_operand(Slot s) { return s < 0; }
 constexpr std::size_t operand_index(Slot s) { return static_cast<std::size_t>(-(s + 1)); }
 
+/// into[e] (+)= the derivative of op for operand a (or b) at element e: a loop of its own with
+/// restrict pointers, so that the compiler vectorises it.
+template <ElementOp op, bool operand_b, bool accumulate, class T>
+void derivative_loop(T* __restrict into, const T* __restrict g, const T* __restrict a, const T* __restrict b,
+                     const T* __restrict y, std::int64_t len) {
+  for (std::int64_t e = 0; e < len; ++e) {
+    T c;
+    if constexpr (operand_b) c = grad_b<op, T>(g[e], a[e], b[e], y[e]);
+    else c = grad_a<op, T>(g[e], a[e], b[e], y[e]);
+    if constexpr (accumulate) into[e] += c;
+    else into[e] = c;
+  }
+}
+
 /// The node of a chain of elementwise ops of one shape and dtype. Its outputs are the ops'
 /// results, its inputs the tensors from outside that they read. It saves what the ops' own
 /// nodes would have saved, and its backward applies their derivative formulas (formulas.hpp)
@@ -307,32 +321,27 @@ class FusedNode final : public Node {
       for (std::size_t i = ni; i-- > 0;) {
         if (!has[i]) continue;
         const Instruction& in = instructions_[i];
-        // Distinct buffers (a slot never feeds itself; values are tensors, tiles are scratch):
-        // __restrict lets the compiler vectorise the loops below.
-        const T* __restrict g = gradient[i];
-        const T* __restrict a = at(in.a);
-        const T* __restrict b = at(in.b);
-        const T* __restrict y = at(static_cast<Slot>(i));
+        // Distinct buffers: a slot never feeds itself, values are tensors, tiles are scratch.
+        const T *g = gradient[i], *a = at(in.a), *b = at(in.b), *y = at(static_cast<Slot>(i));
         const auto [a_edge, b_edge] = read_edges(in);
-        auto add = [&](Slot s, std::int32_t edge, auto formula) {
+        auto add = [&](Slot s, std::int32_t edge, auto operand_b) {
           if (edge < 0 && is_operand(s)) return;  // an outside tensor that needs no gradient
-          T* __restrict into = edge >= 0 ? grads[edge].data<T>() + begin : tile(static_cast<std::size_t>(s));
-          if (edge < 0 && has[s]) {
-            for (std::int64_t e = 0; e < len; ++e) into[e] += formula(e);
-          } else {
-            for (std::int64_t e = 0; e < len; ++e) into[e] = formula(e);
-            if (edge < 0) {
-              has[s] = true;
-              gradient[s] = into;
-            }
+          T* into = edge >= 0 ? grads[edge].data<T>() + begin : tile(static_cast<std::size_t>(s));
+          const bool accumulate = edge < 0 && has[s];
+          constexpr bool on_b = decltype(operand_b)::value;
+          with_op(in.op, [&](auto tag) {
+            constexpr ElementOp op = decltype(tag)::value;
+            if constexpr (on_b && !is_binary(op)) return;
+            else if (accumulate) derivative_loop<op, on_b, true>(into, g, a, b, y, len);
+            else derivative_loop<op, on_b, false>(into, g, a, b, y, len);
+          });
+          if (edge < 0 && !accumulate) {
+            has[s] = true;
+            gradient[s] = into;
           }
         };
-        with_op(in.op, [&](auto tag) {
-          constexpr ElementOp op = decltype(tag)::value;
-          add(in.a, a_edge, [&](std::int64_t e) { return grad_a<op, T>(g[e], a[e], b[e], y[e]); });
-          if constexpr (is_binary(op))
-            add(in.b, b_edge, [&](std::int64_t e) { return grad_b<op, T>(g[e], a[e], b[e], y[e]); });
-        });
+        add(in.a, a_edge, std::false_type{});
+        if (is_binary(in.op)) add(in.b, b_edge, std::true_type{});
       }
     }
     // A broadcast operand's gradient is summed down to its shape read by read, as by its op.
