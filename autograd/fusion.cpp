@@ -77,6 +77,12 @@ class FusedNode final : public Node {
            operands_.size() + 2 <= kMaxOperands && next().size() + 2 <= kMaxReads;
   }
 
+  /// Drops what only growing needs (the operands' identities, which keep their tensors' control
+  /// blocks allocated) once no op can join any more.
+  void seal() {
+    for (auto& o : operands_) o.identity.reset();
+  }
+
   /// Makes out = op(inputs) this node's next output.
   void append(ElementOp op, const Tensor& out, std::span<const Tensor> inputs) {
     Instruction in{op, slot_of(inputs[0]), is_binary(op) ? slot_of(inputs[1]) : kNoSlot};
@@ -144,7 +150,8 @@ class FusedNode final : public Node {
     std::uint16_t reads_before = 0;       // input edges of the instructions before this one
   };
   struct Operand {
-    std::weak_ptr<TensorImpl> identity;  // finds a second read of the tensor (weak: no cycle)
+    std::weak_ptr<TensorImpl> identity;  // finds a second read of the tensor (weak: no cycle);
+                                         // dropped once the node is sealed
     Shape shape;                         // broadcasts into the node's shape
     Tensor value;                        // held only where a derivative reads it
     const Storage* storage = nullptr;    // value's storage then (set_data gives it another)
@@ -368,7 +375,10 @@ thread_local std::weak_ptr<FusedNode> t_open;
 
 }  // namespace
 
-void close_fused_node() { t_open.reset(); }
+void close_fused_node() {
+  if (auto node = t_open.lock()) node->seal();
+  t_open.reset();
+}
 
 Tensor unary_derivative(ElementOp op, const Tensor& g, const Tensor& v) {
   if (g.shape() != v.shape() || g.dtype() != v.dtype())
@@ -408,6 +418,7 @@ bool record_fused(ElementOp op, const Tensor& out, std::span<const Tensor> input
   };
   if (!node || node->sequence_nr() != newest_node_on_thread() || !node->accepts(out.shape(), out.dtype()) ||
       std::any_of(inputs.begin(), inputs.end(), made_later)) {
+    if (node) node->seal();
     node = std::allocate_shared<FusedNode>(xgrad::detail::SmallAllocator<FusedNode>(), op, out.shape(), out.dtype());
     t_open = node;
   }
