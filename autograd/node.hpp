@@ -23,22 +23,27 @@ namespace xgrad::autograd {
 /// Gradients with respect to each input of a node; an undefined tensor means none.
 using Grads = std::vector<Tensor, xgrad::detail::SmallAllocator<Tensor>>;
 
-// --- grad mode and anomaly mode (thread-local) -----------------------------------------------
+// --- grad mode, anomaly mode and fusion (thread-local) ---------------------------------------
+
+/// Sets a thread-local mode (read by Get, written by Set) for a scope, restoring the previous
+/// value on exit.
+template <bool (*Get)(), void (*Set)(bool)>
+class ModeGuard {
+ public:
+  explicit ModeGuard(bool enabled) : previous_(Get()) { Set(enabled); }
+  ~ModeGuard() { Set(previous_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
 
 bool grad_enabled();
 void set_grad_enabled(bool enabled);
 
 /// Sets grad mode for a scope, restoring the previous mode on exit.
-class GradModeGuard {
- public:
-  explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
-  ~GradModeGuard() { set_grad_enabled(previous_); }
-  GradModeGuard(const GradModeGuard&) = delete;
-  GradModeGuard& operator=(const GradModeGuard&) = delete;
-
- private:
-  bool previous_;
-};
+using GradModeGuard = ModeGuard<grad_enabled, set_grad_enabled>;
 
 /// No op records a node while this guard lives (inference, parameter updates).
 class NoGradGuard : public GradModeGuard {
@@ -51,36 +56,20 @@ bool anomaly_enabled();
 void set_anomaly_enabled(bool enabled);
 
 /// Sets anomaly mode for a scope (on by default), restoring the previous mode on exit.
-class AnomalyModeGuard {
+class AnomalyModeGuard : public ModeGuard<anomaly_enabled, set_anomaly_enabled> {
  public:
-  explicit AnomalyModeGuard(bool enabled = true) : previous_(anomaly_enabled()) { set_anomaly_enabled(enabled); }
-  ~AnomalyModeGuard() { set_anomaly_enabled(previous_); }
-  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
-  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
-
- private:
-  bool previous_;
+  explicit AnomalyModeGuard(bool enabled = true) : ModeGuard(enabled) {}
 };
 
 /// Whether elementwise ops recorded on this thread may share one graph node (docs/fusion.md): a
 /// chain such as sigmoid(f) * c + sigmoid(i) * tanh(g) then back-propagates in one pass over its
-/// elements instead of one node, and its temporaries, per op. On by default; the environment
-/// variable XGRAD_FUSION=0 turns it off for the process. Gradients are the same either way up to
-/// the order in which the contributions to a tensor read several times are summed.
+/// elements instead of one node, and its temporaries, per op, with the same gradients to the
+/// bit. On by default; the environment variable XGRAD_FUSION=0 turns it off for the process.
 bool fusion_enabled();
 void set_fusion_enabled(bool enabled);
 
 /// Sets fusion for a scope, restoring the previous setting on exit.
-class FusionGuard {
- public:
-  explicit FusionGuard(bool enabled) : previous_(fusion_enabled()) { set_fusion_enabled(enabled); }
-  ~FusionGuard() { set_fusion_enabled(previous_); }
-  FusionGuard(const FusionGuard&) = delete;
-  FusionGuard& operator=(const FusionGuard&) = delete;
-
- private:
-  bool previous_;
-};
+using FusionGuard = ModeGuard<fusion_enabled, set_fusion_enabled>;
 
 /// Number of graph nodes alive in the process (for tests of graph lifetime).
 std::int64_t live_nodes();
