@@ -399,9 +399,10 @@ Tensor unary_derivative(ElementOp op, const Tensor& g, const Tensor& v) {
 }
 
 bool record_fused(ElementOp op, const Tensor& out, std::span<const Tensor> inputs) {
-  // A large tensor's ops run in parallel, and their nodes cost little next to their arithmetic.
+  // A large tensor's ops run in parallel, and their nodes cost little next to their arithmetic;
+  // below 16 elements a node of its own is cheaper than a chain's setup (a scalar loss's ops).
   if (!grad_enabled() || !t_fusion || anomaly_enabled() || !is_floating(out.dtype()) ||
-      out.numel() > xgrad::detail::kParallelElements)
+      out.numel() > xgrad::detail::kParallelElements || out.numel() < 16)
     return false;
   bool any = false;
   for (const auto& t : inputs) {

@@ -10,7 +10,8 @@ namespace xgrad::autograd::detail {
 
 /// Records out = op(inputs) as one more instruction of this thread's open FusedNode, or of a new
 /// one. False when the op must get a node of its own (grad mode off or nothing requires grad,
-/// fusion or anomaly mode, an integer dtype, a large tensor, an operand that a later node made).
+/// fusion or anomaly mode, an integer dtype, a tensor of fewer than 16 or more than 32 768
+/// elements, an operand that a later node made).
 bool record_fused(ElementOp op, const Tensor& out, std::span<const Tensor> inputs);
 
 /// g times the derivative of the unary `op` at the saved value v (its operand or its output, as

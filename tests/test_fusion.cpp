@@ -79,7 +79,7 @@ const std::vector<std::pair<const char*, Binary>> kBinary{{"add", add}, {"sub", 
 }  // namespace
 
 TEST_CASE("fusion: an LSTM update records one node for its nine elementwise ops") {
-  Tensor gates = input({3, 8}), c = input({3, 2}, -1, 1, 2);
+  Tensor gates = input({3, 32}), c = input({3, 8}, -1, 1, 2);
   auto parts = chunk(gates, 4, -1);
   const auto before = autograd::live_nodes();
   Tensor i = sigmoid(parts[0]), f = sigmoid(parts[1]), g = tanh(parts[2]), o = sigmoid(parts[3]);
@@ -102,7 +102,8 @@ TEST_CASE("fusion: an LSTM update records one node for its nine elementwise ops"
 
 TEST_CASE("fusion: every op and pair of ops gives the gradients of one node per op, bit for bit") {
   for (Dtype dtype : {f32, f64}) {
-    for (const Shape& shape : {Shape{7, 13}, Shape{1}, Shape{0, 13}, Shape{300, 3}}) {
+    // (fewer than 16 elements, zero-size included, give each op a node of its own)
+    for (const Shape& shape : {Shape{7, 13}, Shape{1, 17}, Shape{16}, Shape{300, 3}}) {
       INFO(dtype_name(dtype), " ", to_string(shape));
       const Tensor x = edgy(shape, dtype, 1), y = edgy(shape, dtype, 2);
       for (const auto& [name, u] : kUnary) {
@@ -142,7 +143,7 @@ TEST_CASE("fusion: broadcasting operands, constants and operands that need no gr
 }
 
 TEST_CASE("fusion: gradcheck and gradgradcheck through fused chains") {
-  Tensor x = input_away_from_zero({3, 4}), b = input({4}, -1, 1, 2), c = input({3, 1}, 0.5, 1.5, 3);
+  Tensor x = input_away_from_zero({3, 8}), b = input({8}, -1, 1, 2), c = input({3, 1}, 0.5, 1.5, 3);
   check_gradients([](const Inputs& v) { return sigmoid(v[0] + v[1]) * tanh(v[2]) + relu(v[0]) / (2.0 + exp(v[2])); },
                   {x, b, c});
   check_gradients([](const Inputs& v) { return sqrt(v[2]) * log(v[2] + v[0] * v[0]) - neg(v[1]) * v[0]; }, {x, b, c});
@@ -179,7 +180,7 @@ TEST_CASE("fusion: chains longer than one node holds, and a value used after the
 TEST_CASE("fusion: grad() of a tensor that the chain also reads inside") {
   for (bool fused : {true, false}) {
     autograd::FusionGuard fusion(fused);
-    Tensor x = input({5});
+    Tensor x = input({20});
     Tensor a = tanh(x);
     Tensor b = a * a + a;  // a is read by two ops of the same node
     const auto g = autograd::grad({sum(b)}, {a, x});
@@ -189,28 +190,29 @@ TEST_CASE("fusion: grad() of a tensor that the chain also reads inside") {
 }
 
 TEST_CASE("fusion: a saved value modified in place is refused, naming the op that saved it") {
-  Tensor x = input({3});
+  Tensor x = input({4, 4});
   Tensor y = sigmoid(x);
   Tensor z = y * 2.0 + 1.0;  // same node as y
-  y.detach().copy_(tensor({0.5, 0.5, 0.5}, f64));
+  CHECK(z.grad_fn() == y.grad_fn());
+  y.detach().copy_(full({4, 4}, 0.5, f64));
   CHECK(matches(error_of([&] { sum(z).backward(); }), "inplace operation: the output .*'sigmoid'"));
 
-  Tensor w = tensor({4.0, 5.0, 6.0}, f64);
+  Tensor w = full({4, 4}, 4.0, f64);
   Tensor u = tanh(x) * w;  // mul saves w
-  w.copy_(tensor({0.0, 0.0, 0.0}, f64));
+  w.copy_(zeros({4, 4}, f64));
   CHECK(matches(error_of([&] { sum(u).backward(); }), "inplace operation: the input .*'mul' saved is at version 1"));
 
   // a value no derivative reads may change
-  Tensor v = tensor({1.0, 2.0, 3.0}, f64);
+  Tensor v = full({4, 4}, 1.0, f64);
   Tensor s = sigmoid(x) + v;
-  v.copy_(tensor({0.0, 0.0, 0.0}, f64));
+  v.copy_(zeros({4, 4}, f64));
   CHECK_NOTHROW(sum(s).backward());
 }
 
 TEST_CASE("fusion: retain_graph, ops added after a backward, create_graph and anomaly mode") {
   for (bool fused : {true, false}) {
     autograd::FusionGuard fusion(fused);
-    Tensor x = input({4});
+    Tensor x = input({4, 4});
     Tensor y = sigmoid(x);
     sum(y).backward({}, /*retain_graph=*/true);
     Tensor first = x.grad().detach().clone();
@@ -221,7 +223,7 @@ TEST_CASE("fusion: retain_graph, ops added after a backward, create_graph and an
   }
   {
     autograd::AnomalyModeGuard anomaly;  // names the first op whose backward yields NaN: one node per op
-    Tensor x = input({2});
+    Tensor x = input({4, 4});
     Tensor a = exp(x), b = a * 2.0;
     CHECK(a.grad_fn() != b.grad_fn());
   }
@@ -273,6 +275,24 @@ TEST_CASE("fusion: every shipped cell gives the same gradients fused and unfused
       const auto fused = grads_of(true), unfused = grads_of(false);
       REQUIRE(fused.size() == unfused.size());
       for (std::size_t i = 0; i < fused.size(); ++i) CHECK(same_bits(fused[i], unfused[i]));
+    }
+  }
+}
+
+TEST_CASE("fusion: every fusable op joins a chain from 16 elements, and none below") {
+  for (const Shape& shape : {Shape{16}, Shape{3, 5}}) {
+    const bool joins = numel(shape) >= 16;
+    Tensor x = input(shape), y = input(shape, -1, 1, 2);
+    for (const auto& [name, u] : kUnary) {
+      INFO(std::string(name), " ", to_string(shape));
+      Tensor a = u(x);
+      CHECK((a.grad_fn() == (a * y).grad_fn()) == joins);
+    }
+    for (const auto& [name, b] : kBinary) {
+      INFO(std::string(name), " ", to_string(shape));
+      Tensor a = tanh(x);
+      CHECK((b(a, y).grad_fn() == a.grad_fn()) == joins);
+      CHECK((b(y, 2.0 * a).grad_fn() == a.grad_fn()) == joins);
     }
   }
 }
