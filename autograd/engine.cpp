@@ -253,10 +253,7 @@ struct Engine {
         for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
         if (!feeds_needed) return;
       }
-      if (n.released_)
-        fail("backward: trying to backward through the graph a second time (the saved values of '{}' were "
-             "freed by the first backward); pass retain_graph=true to the first backward if you need to",
-             n.name_);
+      if (n.released_) n.fail_released();
       if (targets && n.next_.empty()) return;  // an AccumulateGrad: grad() leaves .grad alone
       n.check_saved_versions();
       Grads grads;

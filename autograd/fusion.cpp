@@ -124,10 +124,7 @@ class FusedNode final : public Node {
       return in.a == static_cast<Slot>(k) || in.b == static_cast<Slot>(k);
     });
     if (!read_inside) return output_grads[k];
-    if (released())
-      fail("backward: trying to backward through the graph a second time (the saved values of '{}' were freed by "
-           "the first backward); pass retain_graph=true to the first backward if you need to",
-           name());
+    if (released()) fail_released();
     check_versions();
     return tensor_sweep(output_grads).outputs[k];
   }
@@ -200,17 +197,10 @@ class FusedNode final : public Node {
 
   void check_versions() const {
     for (const auto& v : saved_)
-      if (v.storage->version() != v.version) fail_modified(v.what, shape_, dtype_, v.version, v.storage->version(), v.saved_by);
-    for (const auto& o : operands_) {
-      if (!o.value.defined()) continue;
-      const TensorImpl& impl = o.value.impl();
-      if (impl.storage.get() != o.storage)
-        fail("backward: one of the variables needed for gradient computation was given other data by set_data "
-             "after '{}' saved it (now {} {})",
-             o.saved_by, dtype_name(impl.dtype), impl.shape);
-      if (impl.storage->version() != o.version)
-        fail_modified("input", impl.shape, impl.dtype, o.version, impl.storage->version(), o.saved_by);
-    }
+      if (v.storage->version() != v.version)
+        fail_modified(v.what, shape_, dtype_, v.version, v.storage->version(), v.saved_by);
+    for (const auto& o : operands_)
+      if (o.value.defined()) check_saved_input(o.value.impl(), o.storage, o.version, o.saved_by);
   }
 
   /// The value of a slot that a derivative reads, as a tensor; under create_graph an

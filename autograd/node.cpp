@@ -112,16 +112,24 @@ void Node::fail_modified(const char* what, const Shape& shape, Dtype dtype, std:
 void Node::check_saved_versions() const {
   if (out_storage_ && out_storage_->version() != out_version_)
     fail_modified("output", out_shape_, out_dtype_, out_version_, out_storage_->version());
-  for (const auto& s : saved_inputs_) {
-    const auto impl = s.impl.lock();
-    if (!impl) continue;  // the closure does not hold it after all
-    if (impl->storage.get() != s.storage)
-      fail("backward: one of the variables needed for gradient computation was given other data by set_data "
-           "after '{}' saved it (now {} {})",
-           name_, dtype_name(impl->dtype), impl->shape);
-    if (impl->storage->version() != s.version)
-      fail_modified("input", impl->shape, impl->dtype, s.version, impl->storage->version());
-  }
+  for (const auto& s : saved_inputs_)
+    if (const auto impl = s.impl.lock()) check_saved_input(*impl, s.storage, s.version);  // else: not held after all
+}
+
+void Node::check_saved_input(const TensorImpl& impl, const Storage* storage, std::uint32_t version,
+                             const char* saved_by) const {
+  if (impl.storage.get() != storage)
+    fail("backward: one of the variables needed for gradient computation was given other data by set_data "
+         "after '{}' saved it (now {} {})",
+         saved_by ? saved_by : name_, dtype_name(impl.dtype), impl.shape);
+  if (impl.storage->version() != version)
+    fail_modified("input", impl.shape, impl.dtype, version, impl.storage->version(), saved_by);
+}
+
+void Node::fail_released() const {
+  fail("backward: trying to backward through the graph a second time (the saved values of '{}' were freed by the "
+       "first backward); pass retain_graph=true to the first backward if you need to",
+       name_);
 }
 
 Tensor Node::saved_output() {

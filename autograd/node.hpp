@@ -146,6 +146,12 @@ class Node : public std::enable_shared_from_this<Node> {
   /// `saved_by` (this node's name when null).
   [[noreturn]] void fail_modified(const char* what, const Shape& shape, Dtype dtype, std::uint32_t saved,
                                   std::uint32_t now, const char* saved_by = nullptr) const;
+  /// check_saved_versions for one saved input: throws when it got other data (set_data) than
+  /// `storage` or moved on from `version`.
+  void check_saved_input(const TensorImpl& impl, const Storage* storage, std::uint32_t version,
+                         const char* saved_by = nullptr) const;
+  /// Throws "trying to backward through the graph a second time": release() freed what it saved.
+  [[noreturn]] void fail_released() const;
 
  private:
   const char* name_;
