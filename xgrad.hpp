@@ -1,5 +1,6 @@
 #pragma once
 // Everything public in xgrad: tensors, autograd, ops, gradient checks.
+#include "xgrad/autograd/branches.hpp"
 #include "xgrad/autograd/checkpoint.hpp"
 #include "xgrad/autograd/engine.hpp"
 #include "xgrad/autograd/gradcheck.hpp"

@@ -30,19 +30,6 @@ struct Reads final : detail::InputObserver {
   }
 };
 
-/// Gives the default generator `state` for a scope and then the state it had, however the scope
-/// ends (the second run must draw what the first drew, and leave the stream where it was).
-class DefaultGeneratorState {
- public:
-  explicit DefaultGeneratorState(const Generator& state) : saved_(default_generator()) { default_generator() = state; }
-  ~DefaultGeneratorState() { default_generator() = saved_; }
-  DefaultGeneratorState(const DefaultGeneratorState&) = delete;
-  DefaultGeneratorState& operator=(const DefaultGeneratorState&) = delete;
-
- private:
-  Generator saved_;
-};
-
 }  // namespace
 
 std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<Tensor>& inputs) {
@@ -84,7 +71,8 @@ std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<T
     // The same forward again, with grad, from the same random state.
     std::vector<Tensor> again;
     {
-      DefaultGeneratorState replay(rng_before);
+      Generator rng = rng_before;  // this thread draws what the first run drew; the stream moves on elsewhere
+      DefaultGeneratorScope replay(rng);
       GradModeGuard grad_on(true);
       again = fn(inputs);
     }
@@ -104,7 +92,8 @@ std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<T
     if (roots.empty()) return grads;
     std::vector<Edge> targets;
     for (const auto& t : read) targets.push_back(gradient_edge(t));
-    const auto contributions = detail::grad_contributions(roots, targets, seeds, grad_enabled());
+    std::vector<std::vector<Tensor>> contributions;
+    detail::grad_to_boundary(roots, targets, seeds, grad_enabled(), false, &contributions);
     std::size_t first_edge = 0;  // the node's edges: counts[0] to read[0], then counts[1] to read[1], ...
     for (std::size_t k = 0; k < read.size(); ++k) {
       const auto& c = contributions[k];

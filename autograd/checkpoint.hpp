@@ -12,8 +12,9 @@ namespace xgrad::autograd {
 
 /// A piece of a computation to checkpoint: tensors in, tensors out. It may read tensors from
 /// outside (a module's parameters, captured by the closure): they get their gradients too. It
-/// must compute the same values when run again (the default generator's state is restored for
-/// the second run, so dropout drawing from it repeats its masks; other generators are not).
+/// must compute the same values when run again (the second run draws from a copy of the default
+/// generator as the first run found it, so dropout drawing from it repeats its masks, and the
+/// default generator itself is left alone; other generators are not replayed).
 using CheckpointFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;
 
 /// fn(inputs), with fn's graph recomputed during backward instead of kept. The gradients are

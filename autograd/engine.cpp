@@ -143,10 +143,14 @@ struct Engine {
   /// Runs the graph from the `roots` edges with `root_grads`. With `targets`, returns the gradient
   /// that reaches each target edge (and runs only the part of the graph leading to them);
   /// without, runs everything and lets AccumulateGrad nodes add into the leaves.
-  /// With `contributions` (and targets), also lists each gradient that reaches a target edge,
-  /// separately and in the order they arrive (checkpoint's exact replay of the accumulation).
+  /// With `stop_at_targets`, the targets are the boundary of the graph: nothing behind them is
+  /// collected or run, and each target gets what arrived there (for a FusedNode's output, not what
+  /// its own later ops add: the outer backward runs those). With `contributions` (stop_at_targets),
+  /// also lists each gradient that reaches a target edge, separately and in the order they arrive
+  /// (checkpoint's exact replay of the accumulation).
   static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
                                  bool retain_graph, bool create_graph, const std::vector<Edge>* targets,
+                                 bool stop_at_targets = false,
                                  std::vector<std::vector<Tensor>>* contributions = nullptr) {
     detail::close_fused_node();
     ScratchLease lease;
@@ -164,10 +168,9 @@ struct Engine {
       return at;
     };
     for (const auto& r : roots) s.root_slots.push_back(visit(r.node));
-    // For checkpoint (contributions), the targets are the boundary of the graph: nothing behind
-    // them is collected or run.
+    // Nothing behind a boundary is collected or run.
     auto boundary = [&](const Node* n) {
-      return contributions && std::any_of(targets->begin(), targets->end(), [&](const Edge& t) { return t.node.get() == n; });
+      return stop_at_targets && std::any_of(targets->begin(), targets->end(), [&](const Edge& t) { return t.node.get() == n; });
     };
     for (std::size_t i = 0; i < s.slots.size(); ++i) {
       s.slots[i].edges_begin = static_cast<std::uint32_t>(s.edge_slots.size());
@@ -246,9 +249,10 @@ struct Engine {
       if (slot.captures) {
         auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
         // grad() of a node's output: its whole gradient (a FusedNode adds what its own ops read);
-        // checkpoint's boundary (contributions) takes the gradients one by one instead.
+        // at a boundary, what arrived (checkpoint takes the gradients one by one instead).
         for (auto t = mine.first; t != mine.second; ++t)
-          if (!contributions) captured[t->index] = n.output_gradient(s.grads_out, t->output);
+          if (contributions) continue;
+          else captured[t->index] = stop_at_targets ? s.grads_out[t->output] : n.output_gradient(s.grads_out, t->output);
         bool feeds_needed = false;
         for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
         if (!feeds_needed) return;
@@ -407,13 +411,11 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   Engine::run(nodes, seeds, retain_graph || create_graph, create_graph, nullptr);
 }
 
-std::vector<std::vector<Tensor>> detail::grad_contributions(const std::vector<Tensor>& outputs,
-                                                            const std::vector<Edge>& targets,
-                                                            const std::vector<Tensor>& grad_outputs, bool create_graph) {
-  auto nodes = root_nodes(outputs, "checkpoint");
-  std::vector<std::vector<Tensor>> contributions;
-  Engine::run(nodes, grad_outputs, create_graph, create_graph, &targets, &contributions);
-  return contributions;
+std::vector<Tensor> detail::grad_to_boundary(const std::vector<Tensor>& outputs, const std::vector<Edge>& targets,
+                                             const std::vector<Tensor>& grad_outputs, bool create_graph,
+                                             bool retain_graph, std::vector<std::vector<Tensor>>* contributions) {
+  auto nodes = root_nodes(outputs, "backward");
+  return Engine::run(nodes, grad_outputs, retain_graph || create_graph, create_graph, &targets, true, contributions);
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

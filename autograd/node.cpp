@@ -20,6 +20,7 @@ thread_local std::uint64_t t_newest_node = 0;
 }  // namespace
 
 std::uint64_t detail::newest_node_on_thread() { return t_newest_node; }
+std::uint64_t detail::next_sequence_nr() { return g_next_sequence_nr.load(std::memory_order_relaxed); }
 
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
@@ -253,6 +254,7 @@ thread_local detail::InputObserver* t_observer = nullptr;
 
 detail::ObserveInputs::ObserveInputs(InputObserver& observer) : previous_(t_observer) { t_observer = &observer; }
 detail::ObserveInputs::~ObserveInputs() { t_observer = previous_; }
+bool detail::observing_inputs() { return t_observer != nullptr; }
 
 bool needs_grad(std::span<const Tensor> inputs) {
   if (!t_grad_enabled) {

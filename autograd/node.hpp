@@ -363,6 +363,11 @@ class ObserveInputs {
 };
 /// The sequence number of the last node created on this thread (0 before the first).
 std::uint64_t newest_node_on_thread();
+/// The sequence number the next node will get (on any thread): nodes made from now on have at
+/// least this number.
+std::uint64_t next_sequence_nr();
+/// Whether an InputObserver watches this thread's ops (checkpoint's forward).
+bool observing_inputs();
 /// Releases a node reference without recursing down a long chain (iterative teardown).
 void release_node(std::shared_ptr<Node>& node);
 /// acc += g in place (same shape and dtype); bumps acc's version.

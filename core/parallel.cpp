@@ -94,7 +94,9 @@ class Pool {
       error = std::current_exception();
     }
     wait_for_workers();  // the task lives on our stack
-    if (!error) error = std::exchange(worker_error_, nullptr);
+    // Taken even when our part threw too: left behind, it would be thrown by a later run.
+    std::exception_ptr from_worker = std::exchange(worker_error_, nullptr);
+    if (!error) error = from_worker;
     if (error) std::rethrow_exception(error);
   }
 

@@ -6,7 +6,10 @@
 
 namespace xgrad {
 
-Generator& default_generator() {
+namespace {
+thread_local Generator* t_stand_in = nullptr;  // DefaultGeneratorScope
+
+Generator& process_generator() {
   static Generator generator(0);
   // Fork safety: a child forked while another thread drew from the default generator inherits
   // its lock held by a thread that does not exist there, and its first draw waited forever.
@@ -17,7 +20,13 @@ Generator& default_generator() {
   return generator;
 }
 
-void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+}  // namespace
+
+Generator& default_generator() { return t_stand_in ? *t_stand_in : process_generator(); }
+void manual_seed(std::uint64_t seed) { process_generator().seed(seed); }
+
+DefaultGeneratorScope::DefaultGeneratorScope(Generator& stand_in) : previous_(t_stand_in) { t_stand_in = &stand_in; }
+DefaultGeneratorScope::~DefaultGeneratorScope() { t_stand_in = previous_; }
 
 namespace {
 template <class Distribution>

@@ -42,10 +42,24 @@ class Generator {
   mutable std::mutex mutex_;
 };
 
-/// The process-wide generator used when none is passed (safe to draw from in several threads).
+/// The generator used when none is passed: the process-wide one (safe to draw from in several
+/// threads), or this thread's stand-in while a DefaultGeneratorScope lives.
 Generator& default_generator();
-/// Reseeds the default generator.
+/// Reseeds the process-wide default generator.
 void manual_seed(std::uint64_t seed);
+
+/// Makes `stand_in` this thread's default generator for a scope, leaving the process-wide one
+/// untouched: checkpoint replays its forward's draws this way while other threads draw as usual.
+class DefaultGeneratorScope {
+ public:
+  explicit DefaultGeneratorScope(Generator& stand_in);
+  ~DefaultGeneratorScope();
+  DefaultGeneratorScope(const DefaultGeneratorScope&) = delete;
+  DefaultGeneratorScope& operator=(const DefaultGeneratorScope&) = delete;
+
+ private:
+  Generator* previous_;
+};
 
 /// Standard normal samples.
 Tensor randn(const Shape& shape, Dtype dtype = f32, Generator* gen = nullptr);

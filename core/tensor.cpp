@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "xgrad/core/kernel.hpp"
@@ -22,7 +23,8 @@ constexpr std::size_t kAlign = 64;  // a cache line; lets SIMD loads start align
 // back to the system each time costs a malloc and free per op for small ones, and for large
 // ones (glibc unmaps blocks over 128 KiB) makes the next step fault every page in again.
 // Freed blocks are kept per size class (four classes per power of two, so at most 25% is
-// wasted) and reused, up to kPoolLimit bytes per thread.
+// wasted) and reused, up to kPoolLimit bytes per thread (and as much again for the blocks one
+// thread frees that another took: SharedPool).
 // Under AddressSanitizer nothing is pooled (core/small_object.hpp).
 #ifdef XGRAD_NO_POOLING
 constexpr std::size_t kPoolLimit = 0;
@@ -51,9 +53,12 @@ thread_local bool t_pool_destroyed = false;
 struct Pool;
 thread_local Pool* t_pool = nullptr;
 
+std::atomic<std::uint32_t> g_pools{0};
+
 struct Pool {
   std::array<std::vector<void*>, 64 * 4> free;
   std::size_t held = 0;
+  const std::uint32_t id = g_pools.fetch_add(1, std::memory_order_relaxed) + 1;  // 0: no pool
   ~Pool() {
     t_pool_destroyed = true;
     t_pool = nullptr;
@@ -70,10 +75,28 @@ Pool* pool() {
   return t_pool;
 }
 
-void* allocate(SizeClass c) {
+// Blocks freed on another thread than the one that took them (what a pool worker made for a
+// parallel branch, freed by the caller): kept here, under a lock, for any thread to take. In the
+// freeing thread's pool the thread that allocates such buffers would never see them again, and
+// that pool would grow to its limit. Never destroyed: a buffer may be freed at exit.
+struct SharedPool {
+  std::mutex mutex;
+  std::array<std::vector<void*>, 64 * 4> free;
+  std::size_t held = 0;
+  std::atomic<std::size_t> blocks{0};  // read without the lock: threads that never share skip it
+};
+SharedPool& shared_pool() {
+  static SharedPool* shared = new SharedPool;
+  return *shared;
+}
+
+/// A block of class c, and the pool it now belongs to (0: none).
+void* allocate(SizeClass c, std::uint32_t& owner) {
   Pool* cache_ptr = pool();
+  owner = 0;
   if (!cache_ptr) return ::operator new(c.bytes, std::align_val_t(kAlign));
   Pool& cache = *cache_ptr;
+  owner = cache.id;
   auto& list = cache.free[c.index];
   if (!list.empty()) {
     void* p = list.back();
@@ -81,20 +104,43 @@ void* allocate(SizeClass c) {
     cache.held -= c.bytes;
     return p;
   }
+  SharedPool& shared = shared_pool();
+  if (shared.blocks.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard lock(shared.mutex);
+    auto& blocks = shared.free[c.index];
+    if (!blocks.empty()) {
+      void* p = blocks.back();
+      blocks.pop_back();
+      shared.held -= c.bytes;
+      shared.blocks.fetch_sub(1, std::memory_order_relaxed);
+      return p;
+    }
+  }
   return ::operator new(c.bytes, std::align_val_t(kAlign));
 }
 
-void deallocate(void* p, SizeClass c) {
+void deallocate(void* p, SizeClass c, std::uint32_t owner) {
   Pool* cache_ptr = pool();
   if (!cache_ptr) {
     ::operator delete(p, std::align_val_t(kAlign));
     return;
   }
   Pool& cache = *cache_ptr;
-  if (cache.held + c.bytes <= kPoolLimit) {
-    cache.free[c.index].push_back(p);
-    cache.held += c.bytes;
-    return;
+  if (owner == cache.id) {
+    if (cache.held + c.bytes <= kPoolLimit) {
+      cache.free[c.index].push_back(p);
+      cache.held += c.bytes;
+      return;
+    }
+  } else {
+    SharedPool& shared = shared_pool();
+    std::lock_guard lock(shared.mutex);
+    if (shared.held + c.bytes <= kPoolLimit) {
+      shared.free[c.index].push_back(p);
+      shared.held += c.bytes;
+      shared.blocks.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
   }
   ::operator delete(p, std::align_val_t(kAlign));
 }
@@ -119,14 +165,14 @@ void reset_peak_memory_stats() { g_peak_bytes.store(g_bytes_in_use.load(std::mem
 // Zero-size tensors still get a (one-line) buffer: kernels may form `data + 0` but never read it.
 Storage::Storage(std::size_t bytes) : bytes_(bytes) {
   const SizeClass c = size_class(bytes);
-  data_ = allocate(c);
+  data_ = allocate(c, owner_);
   count_allocation(c.bytes);
 }
 
 Storage::~Storage() {
   const SizeClass c = size_class(bytes_);
   g_bytes_in_use.fetch_sub(c.bytes, std::memory_order_relaxed);
-  deallocate(data_, c);
+  deallocate(data_, c, owner_);
 }
 
 // --- accessors --------------------------------------------------------------------------

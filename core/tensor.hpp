@@ -41,6 +41,7 @@ class Storage {
   void* data_;
   std::size_t bytes_;
   std::atomic<std::uint32_t> version_{0};
+  std::uint32_t owner_;  // the buffer pool it came from (core/tensor.cpp)
 };
 
 /// The bytes of tensor storage held by live buffers (each rounded up to its size class), over

@@ -41,6 +41,11 @@ class Cell : public Module {
   virtual State step(const Tensor& x, const State& state) = 0;
   /// One step from a raw input x [B, I] (a decoder's step): step(project_input(x), state).
   State operator()(const Tensor& x, const State& state);
+  /// Whether step() and project_input() may run on another thread beside other cells: they draw
+  /// no random numbers and write nothing that another module reads. A bidirectional layer then
+  /// runs its two directions' forward side by side (autograd::parallel_branches); its backward
+  /// runs them side by side for every cell. False unless a cell says so (the shipped cells do).
+  virtual bool thread_safe() const { return false; }
   /// True for cells that also read the new state of the layer beneath them in a stack.
   virtual bool reads_below() const { return false; }
   /// A step that sees `below`, the same step's new state of the layer beneath (depth-gated

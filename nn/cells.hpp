@@ -1,6 +1,7 @@
 #pragma once
 // The cells xgrad ships. Each step() is written as its equations (see the .cpp files); the
 // weights use PyTorch's names and gate order, so RNN, GRU and LSTM weights load from PyTorch.
+// Their steps draw no random numbers and write no shared state (thread_safe).
 #include "xgrad/nn/cell.hpp"
 
 namespace xgrad::nn {
@@ -13,6 +14,7 @@ class SimpleRNNCell : public Cell {
   SimpleRNNCell(std::int64_t input_size, std::int64_t hidden_size, Nonlinearity nonlinearity = Nonlinearity::tanh,
                 bool bias = true);
   std::string type_name() const override { return "SimpleRNNCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 
  private:
@@ -25,6 +27,7 @@ class GRUCell : public Cell {
  public:
   GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "GRUCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -34,6 +37,7 @@ class GRUResetBeforeCell : public Cell {
  public:
   GRUResetBeforeCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "GRUResetBeforeCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -44,6 +48,7 @@ class MGUCell : public Cell {
  public:
   MGUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "MGUCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -52,6 +57,7 @@ class LSTMCell : public Cell {
  public:
   LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "LSTMCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -61,6 +67,7 @@ class PeepholeLSTMCell : public Cell {
  public:
   PeepholeLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "PeepholeLSTMCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 
   Tensor weight_ci, weight_cf, weight_co;
@@ -71,6 +78,7 @@ class CoupledLSTMCell : public Cell {
  public:
   CoupledLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "CoupledLSTMCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -80,6 +88,7 @@ class Gen1LSTMCell : public Cell {
  public:
   Gen1LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "Gen1LSTMCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
 };
 
@@ -91,6 +100,7 @@ class DepthGatedLSTMCell : public Cell {
  public:
   DepthGatedLSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true);
   std::string type_name() const override { return "DepthGatedLSTMCell"; }
+  bool thread_safe() const override { return true; }
   State step(const Tensor& x, const State& state) override;
   bool reads_below() const override { return true; }
   State step_stacked(const Tensor& x, const State& state, const State& below) override;

@@ -189,6 +189,8 @@ Tensor Module::traced(const Tensor& y) const {
   return y;
 }
 
+bool Module::tracing() { return t_trace != nullptr; }
+
 std::string summary(const Module& model, const std::function<void()>& run) {
   Trace trace;
   {

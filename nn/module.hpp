@@ -83,6 +83,8 @@ class Module {
 
   /// Records y as this module's output when a summary is being taken; returns y.
   Tensor traced(const Tensor& y) const;
+  /// Whether a summary is being taken on this thread (it records the modules run on it alone).
+  static bool tracing();
 
  private:
   template <class M> friend class Holder;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "xgrad/autograd/branches.hpp"
 #include "xgrad/autograd/checkpoint.hpp"
 #include "xgrad/autograd/ops.hpp"
 #include "xgrad/core/transposed.hpp"
@@ -58,6 +59,36 @@ Tensor merge(const Tensor& forward, const Tensor& backward, Merge how) {
   }
   return concat({forward, backward}, -1);
 }
+
+/// What a layer's run in one direction leaves: its output sequence (when kept), its final state,
+/// and every step's state (when the layer above reads them).
+struct DirectionRun {
+  Tensor sequence;
+  State final_state;
+  std::vector<State> states;
+  /// As a branch's outputs: the sequence (when kept), the final state, each step's state.
+  std::vector<Tensor> flatten() const {
+    std::vector<Tensor> out;
+    if (sequence.defined()) out.push_back(sequence);
+    out.insert(out.end(), final_state.begin(), final_state.end());
+    for (const auto& s : states) out.insert(out.end(), s.begin(), s.end());
+    return out;
+  }
+  /// The same parts taken from `flat` (the same tensors, recorded by the branches' node).
+  DirectionRun unflatten(const std::vector<Tensor>& flat) const {
+    auto at = flat.begin();
+    auto take = [&](std::size_t n) {
+      State part(at, at + static_cast<std::ptrdiff_t>(n));
+      at += static_cast<std::ptrdiff_t>(n);
+      return part;
+    };
+    DirectionRun run;
+    if (sequence.defined()) run.sequence = *at++;
+    run.final_state = take(final_state.size());
+    for (const auto& s : states) run.states.push_back(take(s.size()));
+    return run;
+  }
+};
 
 /// Clears a cell's recurrent-dropout mask however the run ends.
 struct RecurrentMaskScope {
@@ -288,12 +319,13 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
     Tensor input = layer_input;
     if (training && options_.input_dropout > 0)  // one mask per sequence, shared by every step
       input = input * dropout_mask({B, 1, input.shape()[2]}, options_.input_dropout, input.dtype());
-    for (std::int64_t d = 0; d < D; ++d) {
+    std::vector<Tensor> masks(D);  // drawn here, in order: the directions may run side by side
+    for (std::int64_t d = 0; d < D; ++d)
+      if (training && options_.recurrent_dropout > 0)
+        masks[d] = dropout_mask({B, cells_[layer * D + d]->hidden_size()}, options_.recurrent_dropout, x.dtype());
+    auto run_direction = [&](std::int64_t d) {
       Cell& c = *cells_[layer * D + d];
-      Tensor mask = training && options_.recurrent_dropout > 0
-                        ? dropout_mask({B, c.hidden_size()}, options_.recurrent_dropout, x.dtype())
-                        : Tensor();
-      RecurrentMaskScope scope(c, mask);
+      RecurrentMaskScope scope(c, masks[d]);
       // the states of every step live on only for a next layer that reads them, and the last
       // layer's outputs only when the sequence is returned
       const bool read_above = layer + 1 < L && cells_[(layer + 1) * D + d]->reads_below();
@@ -308,11 +340,31 @@ RecurrentResult Recurrent::run(const Tensor& x, const Tensor& lengths, const std
                                 unroll_options);
       // go_backwards returns the last layer's outputs in the order they were computed (Keras)
       const bool processing_order = layer == L - 1 && options_.go_backwards && D == 1;
-      if (unroll_options.keep_outputs)
-        sequences[d] = stack(processing_order ? reversed(u.outputs) : u.outputs, 1);
-      finals[d] = u.final_state[0];
-      below[d] = std::move(u.states);
-      result.states.push_back(std::move(u.final_state));
+      DirectionRun run{Tensor(), std::move(u.final_state), std::move(u.states)};
+      if (unroll_options.keep_outputs) run.sequence = stack(processing_order ? reversed(u.outputs) : u.outputs, 1);
+      return run;
+    };
+    std::vector<DirectionRun> runs;
+    if (D == 1) {
+      runs.push_back(run_direction(0));
+    } else {  // two chains of small ops: a core each (autograd/branches.hpp)
+      const bool side_by_side = cells_[layer * D]->thread_safe() && cells_[layer * D + 1]->thread_safe() && !tracing();
+      std::vector<DirectionRun> shapes(D);  // each branch notes what it flattened
+      auto branch = [&](std::int64_t d) {
+        return [&, d] {
+          DirectionRun run = run_direction(d);
+          shapes[d] = run;
+          return run.flatten();
+        };
+      };
+      const auto outputs = autograd::parallel_branches({branch(0), branch(1)}, side_by_side);
+      for (std::int64_t d = 0; d < D; ++d) runs.push_back(shapes[d].unflatten(outputs[d]));
+    }
+    for (std::int64_t d = 0; d < D; ++d) {
+      sequences[d] = runs[d].sequence;
+      finals[d] = runs[d].final_state[0];
+      below[d] = std::move(runs[d].states);
+      result.states.push_back(std::move(runs[d].final_state));
     }
     if (layer < L - 1) layer_input = D == 2 ? concat({sequences[0], sequences[1]}, -1) : sequences[0];
   }

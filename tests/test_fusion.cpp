@@ -14,23 +14,6 @@ namespace {
 
 using Function = std::function<Tensor(const Inputs&)>;
 
-/// The same values to the bit (the sign of zero included), NaN where the other has NaN (a NaN's
-/// sign and payload depend on the order of a commutative instruction's operands).
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.defined() != b.defined()) return false;
-  if (!a.defined()) return true;
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    if (std::isnan(x[i]) && std::isnan(y[i])) continue;
-    if (std::memcmp(&x[i], &y[i], sizeof(double)) != 0) {
-      MESSAGE("element ", i, ": ", x[i], " vs ", y[i]);
-      return false;
-    }
-  }
-  return true;
-}
-
 /// The leaves' gradients of sum(f(leaves) * seed), with fusion on or off; fresh leaves each time.
 std::vector<Tensor> gradients(const Function& f, const Inputs& leaves, bool fused) {
   autograd::FusionGuard fusion(fused);

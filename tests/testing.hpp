@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -68,6 +69,23 @@ std::string error_of(F&& f) {
 
 inline bool matches(const std::string& text, const std::string& pattern) {
   return std::regex_search(text, std::regex(pattern));
+}
+
+/// The same values to the bit (the sign of zero included), NaN where the other has NaN (a NaN's
+/// sign and payload depend on the order of a commutative instruction's operands).
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.defined() != b.defined()) return false;
+  if (!a.defined()) return true;
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i]) && std::isnan(y[i])) continue;
+    if (std::memcmp(&x[i], &y[i], sizeof(double)) != 0) {
+      MESSAGE("element ", i, ": ", x[i], " vs ", y[i]);
+      return false;
+    }
+  }
+  return true;
 }
 
 /// Max |a - b| over all elements (shapes must match).
