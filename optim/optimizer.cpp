@@ -7,6 +7,7 @@
 
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/core/kernel.hpp"
+#include "xgrad/core/parallel.hpp"
 
 namespace xgrad::optim {
 
@@ -128,7 +129,13 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
 
 namespace {
 
-/// Calls f(n, p, g) with raw pointers of parameter p and its gradient, in p's type.
+// A parameter of at least twice this many elements is updated by the pool's threads, each a range
+// (memory-bound: a large embedding's update streams its parameter and gradient once).
+constexpr std::int64_t kParallelUpdate = std::int64_t{1} << 15;
+
+/// Calls f(begin, end, p, g), for ranges [begin, end) that cover parameter p (on the pool's threads
+/// when p is large), with raw pointers of p and its gradient, in p's type. Each element's update
+/// reads nothing but that element: the result does not depend on the split.
 template <class F>
 void with_data(const Tensor& p, F&& f) {
   detail::dispatch_floating(p.dtype(), "optimizer", [&](auto tag) {
@@ -137,7 +144,9 @@ void with_data(const Tensor& p, F&& f) {
     if (g.dtype() != p.dtype()) fail("optimizer: a {} gradient for a {} parameter", dtype_name(g.dtype()), dtype_name(p.dtype()));
     if (g.shape() != p.shape())
       fail("optimizer: a gradient of shape {} for a parameter of shape {}", g.shape(), p.shape());
-    f(p.numel(), p.data<T>(), static_cast<const T*>(g.data<T>()));
+    T* param = p.data<T>();
+    const T* grad = g.data<T>();
+    parallel_for(p.numel(), kParallelUpdate, [&](std::int64_t begin, std::int64_t end) { f(begin, end, param, grad); });
     p.bump_version();  // an in-place write: a graph that saved p now refuses to back-propagate
   });
 }
@@ -174,10 +183,10 @@ void SGD::step() {
     if (!param.grad().defined()) continue;
     const bool first = !has_buffer(i, "momentum_buffer");
     Tensor* buf = o.momentum != 0 ? &buffer(i, "momentum_buffer") : nullptr;
-    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+    with_data(param, [&](std::int64_t begin, std::int64_t end, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
       T* b = buf ? buf->data<T>() : nullptr;
-      for (std::int64_t k = 0; k < n; ++k) {
+      for (std::int64_t k = begin; k < end; ++k) {
         T d = g[k] + T(o.weight_decay) * p[k];
         if (b) {
           b[k] = first ? d : T(o.momentum) * b[k] + T(1 - o.dampening) * d;
@@ -208,11 +217,11 @@ void RMSprop::step() {
     Tensor& square_avg = buffer(i, "square_avg");
     Tensor* grad_avg = o.centered ? &buffer(i, "grad_avg") : nullptr;
     Tensor* momentum = o.momentum > 0 ? &buffer(i, "momentum_buffer") : nullptr;
-    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+    with_data(param, [&](std::int64_t begin, std::int64_t end, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
       T *s = square_avg.data<T>(), *ga = grad_avg ? grad_avg->data<T>() : nullptr, *b = momentum ? momentum->data<T>() : nullptr;
       const T alpha(o.alpha);
-      for (std::int64_t k = 0; k < n; ++k) {
+      for (std::int64_t k = begin; k < end; ++k) {
         const T d = g[k] + T(o.weight_decay) * p[k];
         s[k] = alpha * s[k] + (1 - alpha) * d * d;
         T avg;
@@ -256,11 +265,11 @@ void Adam::step() {
     Tensor& exp_avg_sq = buffer(i, "exp_avg_sq");
     Tensor* max_sq = o.amsgrad ? &buffer(i, "max_exp_avg_sq") : nullptr;
     const double bias1 = 1 - std::pow(o.beta1, t), bias2_sqrt = std::sqrt(1 - std::pow(o.beta2, t));
-    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+    with_data(param, [&](std::int64_t begin, std::int64_t end, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
       T *m = exp_avg.data<T>(), *v = exp_avg_sq.data<T>(), *vmax = max_sq ? max_sq->data<T>() : nullptr;
       const T b1(o.beta1), b2(o.beta2), step_size(lr_ / bias1);
-      for (std::int64_t k = 0; k < n; ++k) {
+      for (std::int64_t k = begin; k < end; ++k) {
         T d = g[k];
         if (decoupled_) p[k] *= T(1 - lr_ * o.weight_decay);
         else d += T(o.weight_decay) * p[k];
@@ -295,10 +304,10 @@ void Adagrad::step() {
     const double t = count_step(i);
     Tensor& sum = buffer(i, "sum", o.initial_accumulator_value);
     const double clr = lr_ / (1 + (t - 1) * o.lr_decay);
-    with_data(param, [&](std::int64_t n, auto* p, const auto* g) {
+    with_data(param, [&](std::int64_t begin, std::int64_t end, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
       T* s = sum.data<T>();
-      for (std::int64_t k = 0; k < n; ++k) {
+      for (std::int64_t k = begin; k < end; ++k) {
         const T d = g[k] + T(o.weight_decay) * p[k];
         s[k] += d * d;
         p[k] -= T(clr) * d / (std::sqrt(s[k]) + T(o.eps));

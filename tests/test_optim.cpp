@@ -76,6 +76,28 @@ TEST_CASE("every optimizer follows PyTorch's trajectory for 20 steps within 1e-1
   }
 }
 
+TEST_CASE("every optimizer updates a large parameter on several threads exactly as on one") {
+  // 100 003 elements: the pool splits the update into ranges (and the last range is odd).
+  for (const auto& [name, make] : configurations()) {
+    INFO("optimizer ", name);
+    auto trajectory = [&, make = make](int threads) {
+      const int before = num_threads();
+      set_num_threads(threads);
+      Generator gen(5);
+      Tensor w = uniform({100003}, -1, 1, f32, &gen).requires_grad_();
+      auto opt = make({w});
+      for (int step = 0; step < 3; ++step) {
+        opt->zero_grad();
+        w.set_grad(uniform({100003}, -1, 1, f32, &gen));  // a fresh gradient each step
+        opt->step();
+      }
+      set_num_threads(before);
+      return w.detach().clone();
+    };
+    CHECK(same_bits(trajectory(1), trajectory(2)));
+  }
+}
+
 TEST_CASE("resuming from a saved optimizer state continues bit-identically") {
   const auto dir = std::filesystem::temp_directory_path() / "xgrad_test_optim_resume";
   std::filesystem::create_directories(dir);
