@@ -2,8 +2,8 @@
 
 #include <cstdint>
 #include <iterator>
-#include <set>
 #include <memory>
+#include <set>
 #include <unordered_set>
 #include <utility>
 
@@ -53,8 +53,8 @@ void find_boundary(Piece& piece, std::uint64_t start) {
 /// it meets the outer graph, and hands on what reached each target there.
 class BranchesNode final : public Node {
  public:
-  BranchesNode(std::vector<Piece> pieces, std::uint32_t num_outputs)
-      : Node("parallel_branches", 0, num_outputs), pieces_(std::move(pieces)) {
+  BranchesNode(std::vector<Piece> pieces, std::uint32_t num_outputs, bool anomaly)
+      : Node("parallel_branches", 0, num_outputs), pieces_(std::move(pieces)), anomaly_(anomaly) {
     // The last branch's edges first: the order in which the engine, running the branches one
     // after another, would have summed gradients into a tensor that several of them read.
     for (const auto& piece : pieces_)
@@ -74,6 +74,7 @@ class BranchesNode final : public Node {
             seeds.push_back(output_grads[piece.outputs[i]]);
           }
         if (roots.empty()) continue;
+        AnomalyModeGuard anomaly_mode(anomaly_);  // the branch's ops checked one by one, as in its forward
         // The branch's graph is kept (retain_graph) until this node is released: a tensor of the
         // branch kept elsewhere may still lead the outer backward into it.
         reached[b] = detail::grad_to_boundary(roots, piece.targets, seeds, create_graph, true);
@@ -96,6 +97,7 @@ class BranchesNode final : public Node {
 
  private:
   std::vector<Piece> pieces_;
+  bool anomaly_;  // anomaly mode was on when the branches ran
 };
 
 }  // namespace
@@ -140,7 +142,7 @@ std::vector<std::vector<Tensor>> parallel_branches(const std::vector<Branch>& br
     }
   if (recorded.empty()) return outputs;
   for (auto& piece : pieces) find_boundary(piece, start);
-  auto node = std::make_shared<BranchesNode>(std::move(pieces), static_cast<std::uint32_t>(recorded.size()));
+  auto node = std::make_shared<BranchesNode>(std::move(pieces), static_cast<std::uint32_t>(recorded.size()), anomaly);
   connect(*node, {}, std::span<Tensor>(recorded), false);
   std::size_t k = 0;
   for (auto& branch : outputs)

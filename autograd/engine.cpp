@@ -250,9 +250,9 @@ struct Engine {
         auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
         // grad() of a node's output: its whole gradient (a FusedNode adds what its own ops read);
         // at a boundary, what arrived (checkpoint takes the gradients one by one instead).
-        for (auto t = mine.first; t != mine.second; ++t)
-          if (contributions) continue;
-          else captured[t->index] = stop_at_targets ? s.grads_out[t->output] : n.output_gradient(s.grads_out, t->output);
+        if (!contributions)
+          for (auto t = mine.first; t != mine.second; ++t)
+            captured[t->index] = stop_at_targets ? s.grads_out[t->output] : n.output_gradient(s.grads_out, t->output);
         bool feeds_needed = false;
         for (std::size_t e = 0; e < n.next_.size() && !feeds_needed; ++e) feeds_needed = child_needed(slot, e);
         if (!feeds_needed) return;

@@ -176,6 +176,15 @@ TEST_CASE("parallel_branches: errors in a branch, empty branches, in-place write
   CHECK(matches(error_of([&] { sum(out[0][0]).backward(); }), "modified"));
 }
 
+TEST_CASE("parallel_branches: anomaly mode names the op inside a branch whose backward yields Inf") {
+  Threads pool(2);
+  Tensor x = zeros({4}, f64).requires_grad_(), y = ones({4}, f64).requires_grad_();
+  autograd::AnomalyModeGuard anomaly;
+  auto out = autograd::parallel_branches({[&] { return std::vector<Tensor>{y * 2.0}; },
+                                          [&] { return std::vector<Tensor>{sqrt(x)}; }});  // d sqrt(x)/dx = Inf at 0
+  CHECK(matches(error_of([&] { (sum(out[0][0]) + sum(out[1][0])).backward(); }), "backward of 'sqrt'"));
+}
+
 TEST_CASE("parallel_branches: side by side on two threads; in order on this thread without concurrent_forward") {
   Threads pool(2);
   std::atomic<int> inside{0}, most{0};
