@@ -106,9 +106,7 @@ std::vector<std::vector<Tensor>> parallel_branches(const std::vector<Branch>& br
   for (std::size_t b = 0; b < branches.size(); ++b)
     if (!branches[b]) fail("parallel_branches: branch {} is empty", b);
   std::vector<std::vector<Tensor>> outputs(branches.size());
-  // No op of a branch may join an elementwise chain begun outside it, nor an op after it one
-  // begun inside: each branch's graph is the nodes numbered from `start` on that its outputs reach.
-  detail::close_fused_node();
+  // Each branch's graph is the nodes numbered from `start` on that its outputs reach.
   const std::uint64_t start = detail::next_sequence_nr();
   const bool grad = grad_enabled(), anomaly = anomaly_enabled(), fusion = fusion_enabled();
   Generator& rng = default_generator();
@@ -117,8 +115,9 @@ std::vector<std::vector<Tensor>> parallel_branches(const std::vector<Branch>& br
     AnomalyModeGuard anomaly_mode(anomaly);
     FusionGuard fusion_mode(fusion);
     DefaultGeneratorScope same_generator(rng);
+    detail::close_fused_node();  // no op of the branch joins an elementwise chain begun before it on this thread
     outputs[b] = branches[b]();
-    detail::close_fused_node();
+    detail::close_fused_node();  // nor does an op after it join one begun inside
   };
   // An observer (checkpoint's forward) watches this thread only.
   const auto n = static_cast<std::int64_t>(branches.size());
