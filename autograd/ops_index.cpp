@@ -72,6 +72,12 @@ void check_gather_shapes(const char* op, const Shape& index_shape, const Shape& 
   if (!ok) fail("{}: index shape {} does not fit data shape {} (axis {})", op, index_shape, data_shape, axis);
 }
 
+/// y[0, n) += x[0, n) over distinct memory (vectorised).
+template <class T>
+void add_run(const T* __restrict x, T* __restrict y, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) y[j] += x[j];
+}
+
 struct Windows {  // unfold geometry along one axis
   std::int64_t count, size, step, dilation;
 };
@@ -93,8 +99,9 @@ Shape unfolded_shape(const Shape& s, int axis, const Windows& w) {
   return out;
 }
 
-/// Visits (window element position, source element position) pairs of an unfold for the outer
-/// slices [begin, end).
+/// Visits the windows of an unfold for the outer slices [begin, end), one run per window column:
+/// f(k, pos, size, jump) pairs window elements k .. k + size - 1 (contiguous) with source
+/// elements pos, pos + jump, ... (contiguous too when jump is 1: no dilation, no inner axis).
 template <class F>
 void for_each_window(const AxisLayout& l, const Windows& w, std::int64_t begin, std::int64_t end, F& f) {
   std::int64_t k = begin * w.count * l.inner * w.size;
@@ -102,8 +109,7 @@ void for_each_window(const AxisLayout& l, const Windows& w, std::int64_t begin, 
   for (std::int64_t o = begin; o < end; ++o)
     for (std::int64_t c = 0; c < w.count; ++c) {
       const std::int64_t first = (o * l.length + c * w.step) * l.inner;
-      for (std::int64_t i = 0; i < l.inner; ++i)
-        for (std::int64_t j = 0, pos = first + i; j < w.size; ++j, ++k, pos += jump) f(k, pos);
+      for (std::int64_t i = 0; i < l.inner; ++i, k += w.size) f(k, first + i, w.size, jump);
     }
 }
 
@@ -223,7 +229,10 @@ Tensor unfold(const Tensor& x, std::int64_t axis, std::int64_t size, std::int64_
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for_each_window(layout_around(x.shape(), a), w, [&](std::int64_t k, std::int64_t pos) { py[k] = px[pos]; });
+    for_each_window(layout_around(x.shape(), a), w, [&](std::int64_t k, std::int64_t pos, std::int64_t n, std::int64_t jump) {
+      if (jump == 1) return void(std::copy_n(px + pos, n, py + k));
+      for (std::int64_t j = 0; j < n; ++j) py[k + j] = px[pos + j * jump];
+    });
   });
   return record("unfold", y, {x}, [sx = x.shape(), a, size, step, dilation](const Tensor& g) -> Grads {
     return {fold(g, sx, a, size, step, dilation)};
@@ -243,7 +252,10 @@ Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::i
     using T = decltype(tag);
     const T* pw = windows.data<T>();
     T* py = y.data<T>();
-    for_each_window(layout_around(shape, a), w, [&](std::int64_t k, std::int64_t pos) { py[pos] += pw[k]; });
+    for_each_window(layout_around(shape, a), w, [&](std::int64_t k, std::int64_t pos, std::int64_t n, std::int64_t jump) {
+      if (jump == 1) return add_run(pw + k, py + pos, n);
+      for (std::int64_t j = 0; j < n; ++j) py[pos + j * jump] += pw[k + j];
+    });
   });
   return record("fold", y, {windows}, [a, size, step, dilation](const Tensor& g) -> Grads {
     return {unfold(g, a, size, step, dilation)};

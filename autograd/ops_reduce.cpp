@@ -73,6 +73,33 @@ Tensor mean(const Tensor& x) { return mean(x, all_axes(x)); }
 
 // --- max -----------------------------------------------------------------------------------------
 
+namespace {
+
+/// Whether v replaces the maximum so far: NaN propagates (a NaN is never replaced) and ties keep
+/// the first index, as in PyTorch. Bitwise, not short-circuit: the data decides, so no branch.
+template <class T>
+bool beats(T v, T best) {
+  return (v > best) | ((v != v) & (best == best));
+}
+
+/// Maxima and their indices down `width` columns of an [n, stride] block: a running maximum per
+/// column, swept row by row (vectorised: selects, no branches).
+template <class T>
+void running_max(const T* __restrict p, T* __restrict values, std::int64_t* __restrict indices, std::int64_t n,
+                 std::int64_t stride, std::int64_t width) {
+  std::copy_n(p, width, values);
+  std::fill_n(indices, width, std::int64_t{0});
+  for (std::int64_t k = 1; k < n; ++k)
+    for (std::int64_t i = 0; i < width; ++i) {
+      const T candidate = p[k * stride + i], best = values[i];
+      const bool wins = beats(candidate, best);
+      values[i] = wins ? candidate : best;
+      indices[i] = wins ? k : indices[i];
+    }
+}
+
+}  // namespace
+
 MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
   const int a = normalize_axis(axis, x.shape().size(), "max", x.shape());
   const std::int64_t n = x.shape()[a];
@@ -91,16 +118,30 @@ MaxResult max(const Tensor& x, std::int64_t axis, bool keepdim) {
     const T* px = x.data<T>();
     T* pv = values.data<T>();
     std::int64_t* pi = indices.data<std::int64_t>();
+    if (inner == 1) {  // each reduction a contiguous row
+      detail::parallel_items(outer, n, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t r = begin; r < end; ++r) {
+          const T* p = px + r * n;
+          T best = p[0];
+          std::int64_t at = 0;
+          for (std::int64_t k = 1; k < n; ++k) {
+            const bool wins = beats(p[k], best);
+            best = wins ? p[k] : best;
+            at = wins ? k : at;
+          }
+          pv[r] = best;
+          pi[r] = at;
+        }
+      });
+      return;
+    }
+    // otherwise the columns (outer * inner of them) are split across threads
     detail::parallel_items(outer * inner, n, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) {  // r = o * inner + i
-        const T* p = px + r / inner * n * inner + r % inner;
-        std::int64_t best = 0;
-        for (std::int64_t k = 1; k < n; ++k)  // NaN propagates: a NaN is never replaced
-          if (p[k * inner] > p[best * inner] || (std::isnan(static_cast<double>(p[k * inner])) &&
-                                                 !std::isnan(static_cast<double>(p[best * inner]))))
-            best = k;
-        pv[r] = p[best * inner];
-        pi[r] = best;
+      for (std::int64_t r = begin; r < end;) {
+        const std::int64_t o = r / inner, first = r % inner, last = std::min(inner, first + (end - r));
+        running_max(px + o * n * inner + first, pv + o * inner + first, pi + o * inner + first, n, inner,
+                    last - first);
+        r += last - first;
       }
     });
   });

@@ -98,6 +98,16 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::in
   const TimePadding pads = time_padding(x.size(1), span, stride, padding);
   const Tensor padded = pads.left + pads.right > 0 ? pad(x, 1, pads.left, pads.right) : x;
   const std::int64_t features = weight.size(1) * kernel;  // per output channel: C_in/G * k
+  if (groups == 1 && dilation == 1 && padded.numel() > 0) {
+    // Without dilation a window is k consecutive steps: one contiguous run of the flattened
+    // sequence, so unfold copies runs instead of transposing each window. Its features come
+    // step-major, [k, C_in], and the weight [C_out, C_in, k] is permuted to match (a small copy).
+    const std::int64_t batch = padded.size(0), channels = padded.size(2);
+    const Tensor flat = reshape(padded, {batch, padded.size(1) * channels});
+    const std::int64_t step = std::min(stride, padded.size(1)) * channels;  // (a longer stride finds one window too)
+    const Tensor windows = unfold(flat, 1, features, step);                  // [B, T_out, k * C_in]
+    return linear(windows, reshape(permute(weight, {0, 2, 1}), {out_channels, features}), bias);
+  }
   if (groups == 1) {
     Tensor windows = unfold(padded, 1, kernel, stride, dilation);              // [B, T_out, C_in, k]
     windows = reshape(windows, {windows.size(0), windows.size(1), features});  // [B, T_out, C_in * k]

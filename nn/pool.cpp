@@ -73,11 +73,28 @@ Tensor pad_with_edges(const Tensor& x, std::int64_t before, std::int64_t after) 
   return concat(parts, 1);
 }
 
+/// A pool's windows over `padded` (x with the padding the geometry asks for) and the axis that runs
+/// along each window. Windows that tile the steps (stride == pool_size, the default) are a reshape
+/// of the steps they cover, [B, T_out, pool_size, C], and need no copy; others are unfold's
+/// [B, T_out, C, pool_size].
+struct PoolWindows {
+  Tensor windows;
+  std::int64_t axis;
+};
+
+PoolWindows pool_windows(const Tensor& padded, const PoolGeometry& g) {
+  if (g.stride != g.pool_size) return {unfold(padded, 1, g.pool_size, g.stride), 3};
+  const std::int64_t covered = g.windows * g.pool_size;  // <= padded.size(1): the geometry pads to reach it
+  const Tensor steps = padded.size(1) == covered ? padded : slice(padded, 1, 0, covered);
+  return {reshape(steps, {padded.size(0), g.windows, g.pool_size, padded.size(2)}), 2};
+}
+
 }  // namespace
 
 Tensor max_pool1d(const Tensor& x, std::int64_t pool_size, std::int64_t stride, std::int64_t padding, bool ceil_mode) {
   const PoolGeometry g = pool_geometry("max_pool1d", x, pool_size, stride, padding, ceil_mode);
-  return max(unfold(pad_with_edges(x, g.padding, g.right), 1, g.pool_size, g.stride), -1).values;
+  const PoolWindows pooled = pool_windows(pad_with_edges(x, g.padding, g.right), g);
+  return max(pooled.windows, pooled.axis).values;
 }
 
 Tensor avg_pool1d(const Tensor& x, std::int64_t pool_size, std::int64_t stride, std::int64_t padding, bool ceil_mode,
@@ -85,7 +102,7 @@ Tensor avg_pool1d(const Tensor& x, std::int64_t pool_size, std::int64_t stride, 
   check_floating("avg_pool1d", x);
   const PoolGeometry g = pool_geometry("avg_pool1d", x, pool_size, stride, padding, ceil_mode);
   const Tensor padded = g.padding + g.right > 0 ? pad(x, 1, g.padding, g.right) : x;
-  const Tensor windows = unfold(padded, 1, g.pool_size, g.stride);  // [B, T_out, C, pool_size]
+  const PoolWindows pooled = pool_windows(padded, g);
   // Each window's divisor, as PyTorch counts it: the steps inside the input and its padding (or
   // the input only), never a ceil_mode window's overhang past the padding.
   std::vector<double> counts(static_cast<std::size_t>(g.windows));
@@ -98,10 +115,10 @@ Tensor avg_pool1d(const Tensor& x, std::int64_t pool_size, std::int64_t stride, 
     counts[static_cast<std::size_t>(w)] = static_cast<double>(n);
     uniform = uniform && n == g.pool_size;
   }
-  if (uniform) return mean(windows, -1);
+  if (uniform) return mean(pooled.windows, pooled.axis);
   Tensor divisor = empty({1, g.windows, 1}, f64);
   std::copy(counts.begin(), counts.end(), divisor.data<double>());
-  return sum(windows, -1) / divisor.to(x.dtype());
+  return sum(pooled.windows, pooled.axis) / divisor.to(x.dtype());
 }
 
 Tensor global_max_pool1d(const Tensor& x) {

@@ -97,14 +97,6 @@ std::string names_of(const Module& module) {
   return names;
 }
 
-/// An f64 tensor of `shape` holding `values` (row-major).
-Tensor f64_tensor(const std::vector<double>& values, const Shape& shape) {
-  Tensor t = empty(shape, f64);
-  REQUIRE(static_cast<std::int64_t>(values.size()) == t.numel());
-  std::copy(values.begin(), values.end(), t.data<double>());
-  return t;
-}
-
 const Padding valid = Padding::valid, same = Padding::same, causal = Padding::causal;
 
 }  // namespace
@@ -249,6 +241,8 @@ TEST_CASE("pooling padding and ceil_mode: hand-computed windows") {
 TEST_CASE("pooling padding, ceil_mode and count_include_pad: gradcheck and gradgradcheck") {
   const Tensor x = input({2, 8, 3}, -1, 1, 7);  // uniform random values: no ties within a window
   std::vector<std::shared_ptr<UnaryModule>> pools{std::make_shared<MaxPool1D>(3, 2, 1),
+                                                  std::make_shared<MaxPool1D>(3, 3, 1, true),
+                                                  std::make_shared<AvgPool1D>(3, 3, 1, true, false),
                                                   std::make_shared<MaxPool1D>(4, 3, 2, true),
                                                   std::make_shared<MaxPool1D>(3, 2, 0, true),
                                                   std::make_shared<AvgPool1D>(3, 2, 1),
@@ -259,6 +253,44 @@ TEST_CASE("pooling padding, ceil_mode and count_include_pad: gradcheck and gradg
     INFO(pool->type_name());
     check_gradients([&](const Inputs& in) { return (*pool)(in[0]); }, {x});
   }
+}
+
+TEST_CASE("pooling: windows that tile the steps (stride = pool_size) equal the unfolded windows") {
+  // stride = pool_size reshapes the covered steps instead of unfolding them; the values and the
+  // gradients are those of the general windows
+  const Tensor x = input({3, 11, 4}, -1, 1, 9);
+  for (std::int64_t pool_size : {1, 2, 3, 4})
+    for (std::int64_t padding = 0; padding <= pool_size / 2; ++padding)
+      for (bool ceil_mode : {false, true}) {
+        INFO("pool_size ", pool_size, " padding ", padding, " ceil_mode ", ceil_mode);
+        Tensor a = x.detach().requires_grad_(), b = x.detach().requires_grad_();
+        const Tensor fast = max_pool1d(a, pool_size, pool_size, padding, ceil_mode);
+        // the definition: each window's maximum over the steps of the input it covers
+        const std::int64_t windows = fast.size(1);
+        std::vector<Tensor> maxima;
+        for (std::int64_t w = 0; w < windows; ++w) {
+          const std::int64_t start = w * pool_size - padding;
+          const std::int64_t lo = std::max<std::int64_t>(start, 0), hi = std::min<std::int64_t>(start + pool_size, 11);
+          maxima.push_back(max(slice(b, 1, lo, hi), 1, true).values);
+        }
+        const Tensor slow = concat(maxima, 1);
+        check_close(fast, slow, 0);
+        Tensor seed = input(fast.shape(), -1, 1, 4);
+        sum(fast * seed).backward();
+        sum(slow * seed).backward();
+        check_close(a.grad(), b.grad(), 0);
+        check_close(avg_pool1d(x, pool_size, pool_size, padding, ceil_mode, false),
+                    concat([&] {
+                      std::vector<Tensor> means;
+                      for (std::int64_t w = 0; w < windows; ++w) {
+                        const std::int64_t start = w * pool_size - padding;
+                        means.push_back(mean(slice(x, 1, std::max<std::int64_t>(start, 0),
+                                                   std::min<std::int64_t>(start + pool_size, 11)),
+                                             1, true));
+                      }
+                      return means;
+                    }(), 1), 1e-15);
+      }
 }
 
 TEST_CASE("pooling padding: errors name the op and the values") {

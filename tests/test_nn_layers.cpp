@@ -14,14 +14,6 @@ namespace {
 
 using Values = std::vector<double>;
 
-/// An f64 tensor of `shape` holding `values` (row-major).
-Tensor f64_tensor(const Values& values, const Shape& shape) {
-  Tensor t = empty(shape, f64);
-  REQUIRE(static_cast<std::int64_t>(values.size()) == t.numel());
-  std::copy(values.begin(), values.end(), t.data<double>());
-  return t;
-}
-
 /// gradcheck + gradgradcheck of a module (converted to f64) w.r.t. its input and all parameters;
 /// gradcheck perturbs the parameters in place, so the function just calls the module.
 void check_module_gradients(UnaryModule& module, const Tensor& x) {
@@ -122,7 +114,9 @@ TEST_CASE("conv1d: output length and values equal the direct loop (Keras' same a
       {same, 3, 2, 1, 7, 4, 1},   {same, 3, 1, 2, 7, 7, 2},   {same, 3, 2, 2, 7, 4, 2},
       {same, 3, 3, 1, 7, 3, 1},   {same, 4, 1, 1, 7, 7, 1},   {same, 2, 2, 1, 7, 4, 0},
       {same, 3, 2, 2, 10, 5, 1},  {causal, 3, 1, 1, 7, 7, 2}, {causal, 3, 1, 2, 7, 7, 4},
-      {causal, 3, 2, 1, 7, 4, 2}, {causal, 3, 2, 2, 10, 5, 4}, {causal, 2, 3, 2, 7, 3, 2}};
+      {causal, 3, 2, 1, 7, 4, 2}, {causal, 3, 2, 2, 10, 5, 4}, {causal, 2, 3, 2, 7, 3, 2},
+      {valid, 1, 1, 1, 7, 7, 0},  {valid, 7, 1, 1, 7, 1, 0},  {valid, 3, 9, 1, 7, 1, 0},
+      {same, 3, 9, 1, 7, 1, 0},   {valid, 2, 5, 1, 12, 3, 0}};
   for (const ConvCase& c : cases) {
     INFO(std::string(padding_name(c.padding)), " k=", c.kernel, " stride=", c.stride, " dilation=", c.dilation, " T=", c.length);
     const Tensor x = input({2, c.length, 3}, -1, 1, 3), w = input({4, 3, c.kernel}, -1, 1, 4), b = input({4}, -1, 1, 5);

@@ -185,6 +185,49 @@ TEST_CASE("max along an axis: gradcheck, indices, values") {
   check_values(t.grad(), {3}, {1, 0, 0});
 }
 
+TEST_CASE("max along every axis equals a plain loop: ties keep the first index, a NaN the first NaN, any thread count") {
+  // values from a few levels, so that ties are common, and NaNs in some columns; large enough
+  // that the columns split across threads at uneven places
+  std::mt19937 rng(11);
+  for (const Shape& shape : {Shape{3, 5, 2, 7}, Shape{2, 6, 9001}, Shape{9001, 6}}) {
+    std::vector<double> v(static_cast<std::size_t>(numel(shape)));
+    for (double& e : v) e = rng() % 50 == 0 ? std::nan("") : static_cast<double>(rng() % 4);
+    for (Dtype dtype : {f64, f32})
+      for (int threads : {1, 2}) {
+        const int before = num_threads();
+        set_num_threads(threads);
+        const Tensor x = f64_tensor(v, shape).to(dtype);
+        for (std::int64_t axis = 0; axis < static_cast<std::int64_t>(shape.size()); ++axis) {
+          INFO("shape ", to_string(shape), " axis ", axis, " ", dtype_name(dtype), " threads ", threads);
+          std::int64_t outer = 1, inner = 1;
+          for (std::int64_t d = 0; d < axis; ++d) outer *= shape[d];
+          for (std::size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+          const std::int64_t n = shape[axis];
+          std::vector<double> want_values;
+          std::vector<std::int64_t> want_indices;
+          for (std::int64_t o = 0; o < outer; ++o)
+            for (std::int64_t i = 0; i < inner; ++i) {
+              std::int64_t best = 0;
+              for (std::int64_t k = 1; k < n && !std::isnan(v[(o * n + best) * inner + i]); ++k) {
+                const double e = v[(o * n + k) * inner + i];
+                if (std::isnan(e) || e > v[(o * n + best) * inner + i]) best = k;
+              }
+              want_values.push_back(v[(o * n + best) * inner + i]);
+              want_indices.push_back(best);
+            }
+          const auto got = max(x, axis);
+          CHECK(got.indices.to_vector<std::int64_t>() == want_indices);
+          const std::vector<double> values = got.values.to_vector<double>();
+          bool same = values.size() == want_values.size();
+          for (std::size_t e = 0; same && e < values.size(); ++e)
+            same = std::isnan(want_values[e]) ? std::isnan(values[e]) : values[e] == want_values[e];
+          CHECK(same);
+        }
+        set_num_threads(before);
+      }
+  }
+}
+
 TEST_CASE("max of all: gradcheck, values") {
   for (const Shape& s : {Shape{3, 4}, Shape{2, 1, 3}, Shape{7}, Shape{}}) {
     INFO("shape ", to_string(s));

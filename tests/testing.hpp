@@ -2,6 +2,7 @@
 // Shared helpers for the tests: float64 inputs, gradient checks, regex matching of errors.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -194,6 +195,14 @@ struct Fixture {
 #endif
 
 /// 0, 1, 2, ... in f64, of the given shape.
+/// An f64 tensor of `shape` holding `values` (row-major).
+inline Tensor f64_tensor(const std::vector<double>& values, const Shape& shape) {
+  Tensor t = empty(shape, f64);
+  REQUIRE(static_cast<std::int64_t>(values.size()) == t.numel());
+  std::copy(values.begin(), values.end(), t.data<double>());
+  return t;
+}
+
 inline Tensor iota(const Shape& shape) { return reshape(arange(static_cast<double>(numel(shape)), f64), shape); }
 
 }  // namespace xgrad::testing
