@@ -169,10 +169,11 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
   CHECK(c == std::vector<T>(m * n, T(0)));
 }
 
-// core/gemm.cpp picks one of three paths by shape: a matrix-vector product for one row or one
+// core/gemm.cpp picks one of four paths by shape: a matrix-vector product for one row or one
 // column of C (split across the pool from 2^16 multiply-adds), a LIBXSMM kernel for small
 // products (up to 64^3 multiply-adds, or 2^22 for a weight gradient A^T B over at most 32 rows;
-// alpha 1, beta 0 or 1, no transposed right operand), OpenBLAS otherwise. Every transpose
+// alpha 1, beta 0 or 1, no transposed right operand), LIBXSMM in blocks of 64 rows for taller
+// ones whose op(B) has at most 8192 elements (the same conditions), OpenBLAS otherwise. Every transpose
 // combination at shapes on both sides of each bound, with beta = 0 over a C full of NaN (beta = 0
 // means C is not read), 0.5 and 1.
 TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpose, beta 0 over NaN", T, float, double) {
@@ -181,7 +182,8 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
                                          std::array{1, 300, 301}, std::array{257, 1, 300}, std::array{1, 1, 70000},
                                          std::array{7, 9, 5}, std::array{32, 96, 32}, std::array{64, 64, 64},
                                          std::array{65, 64, 64}, std::array{3, 2, 1}, std::array{512, 128, 32},
-                                         std::array{512, 128, 33}})
+                                         std::array{512, 128, 33}, std::array{200, 64, 64}, std::array{130, 32, 256},
+                                         std::array{130, 33, 256}, std::array{192, 16, 100}, std::array{700, 32, 64}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (T alpha : {T(1), T(2)})
@@ -198,6 +200,32 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
             for (int i = 0; i < m * n; ++i)
               REQUIRE(c[i] == doctest::Approx(alpha * want[i] + (beta == T(0) ? 0 : beta)).epsilon(tolerance));
           }
+}
+
+TEST_CASE_TEMPLATE("gemm: a tall product has the same bits on 1 and 2 threads (row blocks split anywhere)", T, float,
+                   double) {
+  // 700 rows split across two threads at row 350, which LIBXSMM then takes 64 at a time from
+  // there (a tail of 30); one thread takes blocks from row 0. A row of C never depends on where
+  // its block starts. (OpenBLAS's larger products make no such promise: at 700 x 300 x 64 in
+  // float the two splits differ in the last bits.)
+  Generator g(8);
+  for (const std::array<int, 3>& size : {std::array{700, 32, 64}, std::array{1000, 96, 32}, std::array{4100, 8, 1000}})
+    for (bool ta : {false, true}) {
+      const int m = size[0], n = size[1], k = size[2];
+      INFO(m, " x ", n, " x ", k, " transpose_a ", ta);
+      const auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
+      const auto b = uniform({k * n}, -1, 1, f64, &g).to_vector<T>();
+      std::vector<std::vector<T>> results;
+      const int before = num_threads();
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        std::vector<T> c(static_cast<std::size_t>(m) * n, T(0.5));
+        gemm<T>(ta, false, m, n, k, T(1), a.data(), b.data(), T(1), c.data());
+        results.push_back(c);
+      }
+      set_num_threads(before);
+      CHECK(results[0] == results[1]);
+    }
 }
 
 TEST_CASE_TEMPLATE("transpose_copy: every shape, exactly", T, float, double) {
@@ -251,11 +279,15 @@ TEST_CASE("TransposedCopies: kept while the values stand, made again after an in
   CHECK(matches(error_of([&] { TransposedCopies::transposed(zeros({3})); }), R"(transposed copy: expects a matrix, got \[3\])"));
 }
 
-TEST_CASE("gemm_prefers_transposed_copy: the small products LIBXSMM takes from 8 rows, not large ones") {
+TEST_CASE("gemm_prefers_transposed_copy: the products LIBXSMM takes (small, or tall with a small panel) from 8 rows") {
   CHECK(gemm_prefers_transposed_copy(32, 96, 32));  // a GRU step at B = 32, H = 32
   CHECK(gemm_prefers_transposed_copy(8, 256, 64));   // an LSTM step at B = 8, H = 64
   CHECK(gemm_prefers_transposed_copy(64, 64, 64));
-  CHECK_FALSE(gemm_prefers_transposed_copy(65, 64, 64));
+  CHECK(gemm_prefers_transposed_copy(65, 64, 64));     // tall: a 64 x 64 panel, in blocks of rows
+  CHECK(gemm_prefers_transposed_copy(7552, 32, 70));   // a convolution's im2col product
+  CHECK(gemm_prefers_transposed_copy(16000, 96, 32));  // a GRU's input projection over a sequence
+  CHECK_FALSE(gemm_prefers_transposed_copy(1280, 512, 128));  // a 64 Ki-element panel: OpenBLAS
+  CHECK_FALSE(gemm_prefers_transposed_copy(100, 200, 64));    // wider than tall: OpenBLAS
   CHECK_FALSE(gemm_prefers_transposed_copy(7, 96, 32));  // a copy made per call would cost what it saves
   CHECK_FALSE(gemm_prefers_transposed_copy(1, 96, 32));  // GEMV reads x W^T as stored
   CHECK_FALSE(gemm_prefers_transposed_copy(32, 1, 32));
