@@ -173,7 +173,8 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
 // column of C (split across the pool from 2^16 multiply-adds), a LIBXSMM kernel for small
 // products (up to 64^3 multiply-adds, or 2^22 for a weight gradient A^T B over at most 32 rows;
 // alpha 1, beta 0 or 1, no transposed right operand), LIBXSMM in blocks of 64 rows for taller
-// ones whose op(B) has at most 8192 elements (the same conditions), OpenBLAS otherwise. Every transpose
+// ones whose op(B) has at most 8192 elements, LIBXSMM in blocks of 64 rows of the sum for A^T B
+// with at most 8192 elements of C (the same conditions), OpenBLAS otherwise. Every transpose
 // combination at shapes on both sides of each bound, with beta = 0 over a C full of NaN (beta = 0
 // means C is not read), 0.5 and 1.
 TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpose, beta 0 over NaN", T, float, double) {
@@ -183,7 +184,8 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
                                          std::array{7, 9, 5}, std::array{32, 96, 32}, std::array{64, 64, 64},
                                          std::array{65, 64, 64}, std::array{3, 2, 1}, std::array{512, 128, 32},
                                          std::array{512, 128, 33}, std::array{200, 64, 64}, std::array{130, 32, 256},
-                                         std::array{130, 33, 256}, std::array{192, 16, 100}, std::array{700, 32, 64}})
+                                         std::array{130, 33, 256}, std::array{192, 16, 100}, std::array{700, 32, 64},
+                                         std::array{64, 128, 100}, std::array{40, 100, 300}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (T alpha : {T(1), T(2)})
@@ -202,16 +204,20 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
           }
 }
 
-TEST_CASE_TEMPLATE("gemm: tall products, the panel's extremes included, are right and have the same bits on 1 and 2 threads",
+TEST_CASE_TEMPLATE("gemm: tall and deep products, the panel's extremes included, are right and have the same bits on 1 and 2 threads",
                    T, float, double) {
   // 700 rows split across two threads at row 350, which LIBXSMM then takes 64 at a time from
   // there (a tail of 30); one thread takes blocks from row 0. A row of C never depends on where
-  // its block starts. (OpenBLAS's larger products make no such promise: at 700 x 300 x 64 in
-  // float the two splits differ in the last bits.)
+  // its block starts. A deep product (transpose_a, 40 x 100 x 3000) splits its columns and sums
+  // every column in the same blocks. (OpenBLAS's larger products make no such promise: at
+  // 700 x 300 x 64 in float the two splits differ in the last bits.)
   Generator g(8);
-  for (const std::array<int, 3>& size : {std::array{700, 32, 64}, std::array{1000, 96, 32}, std::array{4100, 8, 1000},
-                                         std::array{1100, 1024, 8}, std::array{300, 256, 32}})
+  // {m, n, k, which transposes of A: 1 plain, 2 transposed, 3 both}
+  for (const std::array<int, 4>& size : {std::array{700, 32, 64, 3}, std::array{1000, 96, 32, 3}, std::array{4100, 8, 1000, 3},
+                                         std::array{1100, 1024, 8, 3}, std::array{300, 256, 32, 3},
+                                         std::array{40, 100, 3000, 2}, std::array{96, 32, 16000, 2}})
     for (bool ta : {false, true}) {
+      if (!(size[3] & (ta ? 2 : 1))) continue;
       const int m = size[0], n = size[1], k = size[2];
       INFO(m, " x ", n, " x ", k, " transpose_a ", ta);
       const auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
