@@ -229,10 +229,11 @@ Tensor unfold(const Tensor& x, std::int64_t axis, std::int64_t size, std::int64_
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for_each_window(layout_around(x.shape(), a), w, [&](std::int64_t k, std::int64_t pos, std::int64_t n, std::int64_t jump) {
+    const auto copy = [&](std::int64_t k, std::int64_t pos, std::int64_t n, std::int64_t jump) {
       if (jump == 1) return void(std::copy_n(px + pos, n, py + k));
       for (std::int64_t j = 0; j < n; ++j) py[k + j] = px[pos + j * jump];
-    });
+    };
+    for_each_window(layout_around(x.shape(), a), w, copy);
   });
   return record("unfold", y, {x}, [sx = x.shape(), a, size, step, dilation](const Tensor& g) -> Grads {
     return {fold(g, sx, a, size, step, dilation)};
@@ -252,10 +253,11 @@ Tensor fold(const Tensor& windows, const Shape& shape, std::int64_t axis, std::i
     using T = decltype(tag);
     const T* pw = windows.data<T>();
     T* py = y.data<T>();
-    for_each_window(layout_around(shape, a), w, [&](std::int64_t k, std::int64_t pos, std::int64_t n, std::int64_t jump) {
+    const auto add = [&](std::int64_t k, std::int64_t pos, std::int64_t n, std::int64_t jump) {
       if (jump == 1) return add_run(pw + k, py + pos, n);
       for (std::int64_t j = 0; j < n; ++j) py[pos + j * jump] += pw[k + j];
-    });
+    };
+    for_each_window(layout_around(shape, a), w, add);
   });
   return record("fold", y, {windows}, [a, size, step, dilation](const Tensor& g) -> Grads {
     return {unfold(g, a, size, step, dilation)};

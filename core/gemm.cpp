@@ -106,8 +106,8 @@ constexpr std::int64_t kSmallWeightGradientWork = std::int64_t{1} << 22;
 constexpr std::int64_t kWeightGradientRows = 32;
 // A taller product whose op(B) is a small panel (n x k up to 8192 elements, 32 KiB of floats,
 // which stays in cache) runs LIBXSMM 64 rows of C at a time, one kernel for every block: OpenBLAS
-// packs for such tall-skinny shapes what a kernel keeps in cache anyway. Measured one core, ms per call:
-// 7552 x 32 x 70 (a convolution's im2col) 0.71 -> 0.38, 2368 x 160 x 32 0.41 -> 0.27,
+// packs for such tall-skinny shapes what a kernel keeps in cache anyway. Measured one core, ms
+// per call: 7552 x 32 x 70 (a convolution's im2col) 0.71 -> 0.38, 2368 x 160 x 32 0.41 -> 0.27,
 // 16000 x 96 x 32 (a GRU's input projection) 1.96 -> 1.06, 400 x 256 x 32 0.12 -> 0.08;
 // 1280 x 512 x 128 (a 256 KiB panel) would lose, 2.0 -> 3.0.
 constexpr std::int64_t kTallPanel = 8192;

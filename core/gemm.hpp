@@ -23,8 +23,8 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
 
 /// Whether the product op(A) B^T (B stored [n, k]; alpha 1, beta 0 or 1) is faster as
 /// op(A) (B^T) from a contiguous copy of B^T: where that product goes to LIBXSMM (small, or tall
-/// with at most 8192 elements of B), which has no kernel for a transposed B, from 8 rows of A (x W^T at a small recurrent step: 2x per call with
-/// the copy made once, measured). See detail::TransposedCopies, which keeps such copies.
+/// with at most 8192 elements of B), which has no kernel for a transposed B, from 8 rows of A
+/// (x W^T at a small recurrent step: 2x per call with the copy made once, measured). See detail::TransposedCopies, which keeps such copies.
 bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k);
 
 /// out [cols, rows] = in^T for a row-major contiguous [rows, cols] matrix (float and double).

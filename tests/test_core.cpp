@@ -213,9 +213,10 @@ TEST_CASE_TEMPLATE("gemm: tall and deep products, the panel's extremes included,
   // 700 x 300 x 64 in float the two splits differ in the last bits.)
   Generator g(8);
   // {m, n, k, which transposes of A: 1 plain, 2 transposed, 3 both}
-  for (const std::array<int, 4>& size : {std::array{700, 32, 64, 3}, std::array{1000, 96, 32, 3}, std::array{4100, 8, 1000, 3},
-                                         std::array{1100, 1024, 8, 3}, std::array{300, 256, 32, 3},
-                                         std::array{40, 100, 3000, 2}, std::array{96, 32, 16000, 2}})
+  for (const std::array<int, 4>& size :
+       {std::array{700, 32, 64, 3}, std::array{1000, 96, 32, 3}, std::array{4100, 8, 1000, 3},
+        std::array{1100, 1024, 8, 3}, std::array{300, 256, 32, 3}, std::array{40, 100, 3000, 2},
+        std::array{96, 32, 16000, 2}})
     for (bool ta : {false, true}) {
       if (!(size[3] & (ta ? 2 : 1))) continue;
       const int m = size[0], n = size[1], k = size[2];
