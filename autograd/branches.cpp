@@ -7,7 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "xgrad/autograd/engine.hpp"
+#include "xgrad/autograd/engine_detail.hpp"
 #include "xgrad/autograd/fusion.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/core/error.hpp"

@@ -5,7 +5,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "xgrad/autograd/engine.hpp"
+#include "xgrad/autograd/engine_detail.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/core/error.hpp"
 #include "xgrad/core/random.hpp"
@@ -92,14 +92,16 @@ std::vector<Tensor> checkpoint(const CheckpointFunction& fn, const std::vector<T
     if (roots.empty()) return grads;
     std::vector<Edge> targets;
     for (const auto& t : read) targets.push_back(gradient_edge(t));
-    std::vector<std::vector<Tensor>> contributions;
+    std::vector<std::vector<detail::Contribution>> contributions;
     detail::grad_to_boundary(roots, targets, seeds, grad_enabled(), false, &contributions);
     std::size_t first_edge = 0;  // the node's edges: counts[0] to read[0], then counts[1] to read[1], ...
     for (std::size_t k = 0; k < read.size(); ++k) {
       const auto& c = contributions[k];
       if (c.size() > counts[k])
         fail("checkpoint: {} gradients reached a tensor that the function read {} times", c.size(), counts[k]);
-      std::copy(c.begin(), c.end(), grads.begin() + static_cast<std::ptrdiff_t>(first_edge));
+      // A weight's product goes on unsummed, to be summed with the others as without checkpointing.
+      for (std::size_t j = 0; j < c.size(); ++j)
+        grads[first_edge + j] = c[j].grad.defined() ? c[j].grad : detail::weight_gradient(first_edge + j, c[j].a, c[j].b);
       first_edge += counts[k];
     }
     return grads;

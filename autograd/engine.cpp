@@ -1,15 +1,19 @@
 #include "xgrad/autograd/engine.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iterator>
 #include <memory>
 #include <utility>
 
+#include "xgrad/autograd/engine_detail.hpp"
 #include "xgrad/autograd/fusion.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/autograd/ops.hpp"
+#include "xgrad/core/gemm.hpp"
+#include "xgrad/core/kernel.hpp"
 
 namespace xgrad::autograd {
 
@@ -66,6 +70,39 @@ class NodeIndex {
   std::vector<std::size_t> used_;  // occupied positions
 };
 
+/// A weight's products are summed into a running sum of its own: one at a time where the weight
+/// has at most this many entries (32 KiB of floats: the sum stays in L1 and no rows are copied),
+/// else once their stacked rows reach kStackedRows or their bytes kHeldBytes (one GEMM with a
+/// large K; the bound keeps a long sequence's memory in check). The points depend only on the
+/// shapes and the order in which products arrive.
+constexpr std::int64_t kChainedEntries = 8192;
+constexpr std::int64_t kStackedRows = 1024;
+constexpr std::size_t kHeldBytes = std::size_t{16} << 20;
+
+/// sum += sum_i a_i^T b_i for the held factors a_i [r_i, m], b_i [r_i, n] (their rows stacked:
+/// one GEMM), which it then lets go.
+void fold_products(Tensor& sum, std::vector<std::pair<Tensor, Tensor>>& factors) {
+  NoGradGuard no_grad;
+  Tensor a = factors.front().first, b = factors.front().second;
+  if (!sum.defined()) sum = zeros({a.shape()[1], b.shape()[1]}, a.dtype());
+  if (factors.size() > 1) {
+    std::vector<Tensor> as, bs;
+    for (auto& [ai, bi] : factors) {
+      as.push_back(std::move(ai));
+      bs.push_back(std::move(bi));
+    }
+    a = concat(as, 0);
+    b = concat(bs, 0);
+  }
+  factors.clear();
+  const std::int64_t rows = a.shape()[0], m = a.shape()[1], n = b.shape()[1];
+  if (rows == 0) return;
+  xgrad::detail::dispatch_floating(a.dtype(), "weight gradient", [&](auto tag) {
+    using T = decltype(tag);
+    gemm<T>(true, false, m, n, rows, T(1), a.template data<T>(), b.template data<T>(), T(1), sum.template data<T>());
+  });
+}
+
 }  // namespace
 
 struct Engine {
@@ -80,6 +117,22 @@ struct Engine {
     bool captures = false;  // grad(): some target is an output of this node
     bool done = false;      // a leaf's accumulator already run (as soon as its gradient was complete)
     std::uint32_t producers = 0;  // backward(): edges from other nodes into this leaf's accumulator
+    std::uint32_t fan_in = 0;     // edges from other nodes into this node
+  };
+  /// Weight gradients a^T b that reached pending gradient `pending` and are not summed yet
+  /// (weight_gradient).
+  struct Products {
+    std::size_t pending;
+    const char* op;  // the node that sent the last one (anomaly reports)
+    Tensor sum;      // of the products folded so far
+    std::vector<std::pair<Tensor, Tensor>> factors;  // held, not folded yet
+    std::int64_t rows = 0;
+    std::size_t bytes = 0;
+  };
+  /// A product a formula handed over for its input `input` (weight_gradient).
+  struct Taken {
+    std::size_t input;
+    Tensor a, b;
   };
   struct Target {
     std::uint32_t slot, output;
@@ -94,9 +147,14 @@ struct Engine {
     std::vector<std::uint32_t> edge_slots, order, root_slots;
     std::vector<Tensor> pending, grads_out;
     std::vector<Target> targets;
+    std::vector<Products> products;  // one per weight with products held (a few)
+    std::vector<Taken> taken;        // from the node running now
+    bool listing = false;            // contributions are listed (checkpoint)
     std::vector<std::function<void()>> callbacks;  // queue_callback: run when the backward ends
     NodeIndex index;
     void clear() {  // drops every node and gradient reference, keeps the capacity
+      products.clear();
+      taken.clear();
       callbacks.clear();
       slots.clear();
       edge_slots.clear();
@@ -151,10 +209,11 @@ struct Engine {
   static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
                                  bool retain_graph, bool create_graph, const std::vector<Edge>* targets,
                                  bool stop_at_targets = false,
-                                 std::vector<std::vector<Tensor>>* contributions = nullptr) {
+                                 std::vector<std::vector<detail::Contribution>>* contributions = nullptr) {
     detail::close_fused_node();
     ScratchLease lease;
     Scratch& s = *lease;
+    s.listing = contributions != nullptr;
     // Collect the reachable graph.
     std::uint32_t pending_count = 0;
     auto visit = [&](const std::shared_ptr<Node>& n) -> std::uint32_t {
@@ -180,6 +239,8 @@ struct Engine {
         s.edge_slots.push_back(at);
       }
     }
+    for (std::uint32_t e : s.edge_slots)
+      if (e != kNone) ++s.slots[e].fan_in;
     // Inputs are always created before the ops that use them: decreasing sequence numbers
     // are a topological order.
     s.order.resize(s.slots.size());
@@ -214,15 +275,20 @@ struct Engine {
     }
 
     if (contributions) contributions->assign(targets->size(), {});
-    auto note_contribution = [&](std::uint32_t slot, std::uint32_t output, const Tensor& g) {
-      if (!contributions || !s.slots[slot].captures) return;
+    auto note_contribution = [&](std::uint32_t slot, std::uint32_t output, const detail::Contribution& c) {
+      if (!contributions || !s.slots[slot].captures) return false;
+      bool listed = false;
       auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{slot, 0, 0}, by_slot);
       for (auto t = mine.first; t != mine.second; ++t)
-        if (t->output == output) (*contributions)[t->index].push_back(g);
+        if (t->output == output) {
+          (*contributions)[t->index].push_back(c);
+          listed = true;
+        }
+      return listed;
     };
     s.pending.resize(pending_count);
     for (std::size_t i = 0; i < roots.size(); ++i) {
-      note_contribution(s.root_slots[i], roots[i].output_nr, root_grads[i]);
+      note_contribution(s.root_slots[i], roots[i].output_nr, {root_grads[i], {}, {}});
       accumulate(s.pending[s.slots[s.root_slots[i]].pending_begin + roots[i].output_nr], root_grads[i]);
     }
 
@@ -243,8 +309,10 @@ struct Engine {
     auto run_node = [&](std::uint32_t at) {
       Slot& slot = s.slots[at];
       Node& n = *slot.node;
+      if (!slot.needed) return;
+      settle(s, slot);
       auto first = s.pending.begin() + slot.pending_begin, last = first + n.num_outputs_;
-      if (!slot.needed || std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) return;
+      if (std::none_of(first, last, [](const Tensor& g) { return g.defined(); })) return;
       s.grads_out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
       if (slot.captures) {
         auto mine = std::equal_range(s.targets.begin(), s.targets.end(), Target{at, 0, 0}, by_slot);
@@ -264,12 +332,22 @@ struct Engine {
       {
         // The ops inside a backward formula are checked as that formula's result, not one by one.
         AnomalyModeGuard formula_ops(false);
+        ProductSink sink(create_graph ? nullptr : &s, at);
         grads = n.apply(s.grads_out);
       }
       s.grads_out.clear();
       if (!n.next_.empty() && grads.size() != n.next_.size())
         fail("backward: '{}' returned {} gradients for {} inputs", n.name_, grads.size(), n.next_.size());
+      // Products handed over, in the order of the inputs: the same order as gradients.
+      std::stable_sort(s.taken.begin(), s.taken.end(), [](const Taken& x, const Taken& y) { return x.input < y.input; });
+      auto taken = s.taken.begin();
       for (std::size_t i = 0; i < n.next_.size(); ++i) {
+        for (; taken != s.taken.end() && taken->input == i; ++taken) {
+          const std::uint32_t child = s.edge_slots[slot.edges_begin + i];
+          const std::uint32_t output = n.next_[i].output_nr;
+          if (!note_contribution(child, output, {{}, taken->a, taken->b}))
+            add_product(s, s.slots[child].pending_begin + output, n.name_, std::move(taken->a), std::move(taken->b));
+        }
         if (!child_needed(slot, i) || !grads[i].defined()) continue;
         const Edge& edge = n.next_[i];
         const Tensor& g = grads[i];
@@ -280,9 +358,10 @@ struct Engine {
                edge.node->output_name(edge.output_nr));
         check_anomaly(g, n.name_, "backward");
         const std::uint32_t child = s.edge_slots[slot.edges_begin + i];
-        note_contribution(child, edge.output_nr, g);
+        note_contribution(child, edge.output_nr, {g, {}, {}});
         accumulate(s.pending[s.slots[child].pending_begin + edge.output_nr], g);
       }
+      s.taken.clear();
       if (!retain_graph) n.release();
     };
     for (std::uint32_t at : s.order) {
@@ -307,6 +386,71 @@ struct Engine {
   }
 
   static bool is_accumulator(const Node& n) { return n.sequence_nr_ == 0; }
+
+  /// Where detail::weight_gradient hands a product: the node whose backward formula runs now on
+  /// this thread, in a first-order backward (none under create_graph: the product is recorded).
+  class ProductSink;
+  static thread_local ProductSink* t_sink;
+  class ProductSink {
+   public:
+    ProductSink(Scratch* s, std::uint32_t at) : s_(s), at_(at), previous_(t_sink) { t_sink = this; }
+    ~ProductSink() { t_sink = previous_; }
+    ProductSink(const ProductSink&) = delete;
+    ProductSink& operator=(const ProductSink&) = delete;
+    /// Keeps a^T b for the node's input `input` where the engine sums it later: several nodes
+    /// send gradients there (or checkpoint lists what reaches it).
+    bool take(std::size_t input, const Tensor& a, const Tensor& b) {
+      if (!s_) return false;
+      const Slot& slot = s_->slots[at_];
+      if (input >= slot.node->next_.size()) return false;
+      const std::uint32_t child = s_->edge_slots[slot.edges_begin + input];
+      if (child == kNone) return false;
+      const Slot& target = s_->slots[child];
+      if (!target.needed || (target.fan_in < 2 && !(s_->listing && target.captures))) return false;
+      const Edge& edge = slot.node->next_[input];
+      if (a.dim() != 2 || b.dim() != 2 || a.shape()[0] != b.shape()[0] || a.dtype() != b.dtype() ||
+          edge.node->output_dtype(edge.output_nr) != a.dtype() ||
+          edge.node->output_shape(edge.output_nr) != Shape{a.shape()[1], b.shape()[1]})
+        return false;  // computed now; the usual checks report a mismatch
+      s_->taken.push_back({input, a, b});
+      return true;
+    }
+
+   private:
+    Scratch* s_;
+    std::uint32_t at_;
+    ProductSink* previous_;
+  };
+
+  /// Adds a product a^T b to pending gradient p's running sum, or holds it to fold later.
+  static void add_product(Scratch& s, std::size_t p, const char* op, Tensor a, Tensor b) {
+    auto held = std::find_if(s.products.begin(), s.products.end(), [p](const Products& h) { return h.pending == p; });
+    if (held == s.products.end()) held = s.products.insert(held, Products{p, op, {}, {}, 0, 0});
+    held->op = op;
+    held->rows += a.shape()[0];
+    held->bytes += static_cast<std::size_t>(a.numel() + b.numel()) * dtype_size(a.dtype());
+    const bool chained = a.shape()[1] * b.shape()[1] <= kChainedEntries;
+    held->factors.emplace_back(std::move(a), std::move(b));
+    if (chained || held->rows >= kStackedRows || held->bytes >= kHeldBytes) {
+      fold_products(held->sum, held->factors);
+      held->rows = 0;
+      held->bytes = 0;
+    }
+  }
+  /// Before a node runs: the products that reached its outputs join their gradients.
+  static void settle(Scratch& s, const Slot& slot) {
+    const std::size_t first = slot.pending_begin, last = first + slot.node->num_outputs_;
+    for (auto held = s.products.begin(); held != s.products.end();) {
+      if (held->pending < first || held->pending >= last) {
+        ++held;
+        continue;
+      }
+      if (!held->factors.empty()) fold_products(held->sum, held->factors);
+      check_anomaly(held->sum, held->op, "backward");
+      accumulate(s.pending[held->pending], held->sum);
+      held = s.products.erase(held);
+    }
+  }
 
   /// Where queue_callback puts callbacks: the innermost backward() running on this thread.
   static thread_local std::vector<std::function<void()>>* t_callbacks;
@@ -336,6 +480,12 @@ struct Engine {
 thread_local Engine::ScratchLease::Cache Engine::ScratchLease::t_cache;
 thread_local bool Engine::ScratchLease::t_cache_destroyed = false;
 thread_local std::vector<std::function<void()>>* Engine::t_callbacks = nullptr;
+thread_local Engine::ProductSink* Engine::t_sink = nullptr;
+
+Tensor detail::weight_gradient(std::size_t input, const Tensor& a, const Tensor& b) {
+  if (Engine::t_sink && Engine::t_sink->take(input, a, b)) return {};
+  return matmul(a, b, true, false);
+}
 
 void queue_callback(std::function<void()> callback) {
   if (!Engine::t_callbacks) fail("queue_callback: no backward() is running on this thread");
@@ -413,7 +563,7 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
 
 std::vector<Tensor> detail::grad_to_boundary(const std::vector<Tensor>& outputs, const std::vector<Edge>& targets,
                                              const std::vector<Tensor>& grad_outputs, bool create_graph,
-                                             bool retain_graph, std::vector<std::vector<Tensor>>* contributions) {
+                                             bool retain_graph, std::vector<std::vector<Contribution>>* contributions) {
   auto nodes = root_nodes(outputs, "backward");
   return Engine::run(nodes, grad_outputs, retain_graph || create_graph, create_graph, &targets, true, contributions);
 }

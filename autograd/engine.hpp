@@ -60,18 +60,4 @@ class HookHandle {
 /// inside a backward (from a hook or a node's backward); elsewhere it throws.
 void queue_callback(std::function<void()> callback);
 
-struct Edge;
-namespace detail {
-/// grad() over the part of the graph between the outputs and the targets: nothing behind a target
-/// is collected or run, and each target gets the gradients that arrived there, summed in arrival
-/// order (for a FusedNode's output, without what its own later ops add). With `contributions`
-/// (undefined grad_outputs are not allowed then), each gradient that reached a target is also
-/// listed separately, in arrival order: checkpoint hands them on one by one, so that the outer
-/// backward sums them in the same order as without checkpointing. With retain_graph the graph
-/// stays.
-std::vector<Tensor> grad_to_boundary(const std::vector<Tensor>& outputs, const std::vector<Edge>& targets,
-                                     const std::vector<Tensor>& grad_outputs, bool create_graph, bool retain_graph,
-                                     std::vector<std::vector<Tensor>>* contributions = nullptr);
-}  // namespace detail
-
 }  // namespace xgrad::autograd

@@ -1,6 +1,7 @@
 // matmul: the one linear-algebra primitive; every matrix product runs through core/gemm.
 #include <algorithm>
 
+#include "xgrad/autograd/engine_detail.hpp"
 #include "xgrad/autograd/op_impl.hpp"
 #include "xgrad/core/gemm.hpp"
 #include "xgrad/core/transposed.hpp"
@@ -42,12 +43,15 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return record("matmul", y, {a, b}, [a, b, ta, tb](const Tensor& g) -> Grads {
     Tensor ga, gb;
     const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    // A matrix weight's gradient goes through weight_gradient: the engine may sum it with the
+    // same weight's gradients from other steps in one GEMM.
+    const bool matrices = a.dim() == 2;
     if (!ta && !tb) {  // C = A B
       if (need_a) ga = matmul(g, b, false, true);
-      if (need_b) gb = matmul(a, g, true, false);
+      if (need_b) gb = matrices ? autograd::detail::weight_gradient(1, a, g) : matmul(a, g, true, false);
     } else if (!ta && tb) {  // C = A B^T
       if (need_a) ga = matmul(g, b);
-      if (need_b) gb = matmul(g, a, true, false);
+      if (need_b) gb = matrices ? autograd::detail::weight_gradient(1, g, a) : matmul(g, a, true, false);
     } else if (ta && !tb) {  // C = A^T B
       if (need_a) ga = matmul(b, g, false, true);
       if (need_b) gb = matmul(a, g);
@@ -132,7 +136,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   });
   return record("linear", y, {x, weight, bias}, [x, weight](const Tensor& g) -> Grads {
     return {x.requires_grad() ? matmul(g, weight) : Tensor(),
-            weight.requires_grad() ? matmul(g, x, true, false) : Tensor(), sum(g, 0)};
+            weight.requires_grad() ? autograd::detail::weight_gradient(1, g, x) : Tensor(), sum(g, 0)};
   });
 }
 

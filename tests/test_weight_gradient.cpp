@@ -1,0 +1,156 @@
+// A weight read by many nodes (a recurrent weight at every step): the engine sums its gradient's
+// products dY_t^T x_t itself (autograd/engine_detail.hpp). The sums must equal the per-step
+// products added up, through every form of product, both ways of summing, the early fold of a
+// long sequence, grad(), checkpointing and second order.
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+
+namespace {
+
+/// The three ways a step can read its weight: linear (x W^T + b), matmul(x, W^T) and matmul(x, W).
+enum class Form { linear, matmul_transposed, matmul };
+
+/// [rows, in] x weight -> [rows, out], with W stored [out, in] (or [in, out] for Form::matmul).
+Tensor step(Form form, const Tensor& x, const Tensor& w, const Tensor& b) {
+  switch (form) {
+    case Form::linear: return linear(x, w, b);
+    case Form::matmul_transposed: return matmul(x, w, false, true);
+    case Form::matmul: return matmul(x, w);
+  }
+  return {};
+}
+
+/// sum over steps of sum(tanh(step(x_t)) * c_t); the weight's gradient computed independently:
+/// sum_t g_t^T x_t (or x_t^T g_t) with g_t = c_t (1 - tanh^2), each product on its own in float64.
+struct Sequence {
+  Form form;
+  std::vector<Tensor> xs, cs;
+  Tensor w, b;
+
+  Sequence(Form f, std::int64_t in, std::int64_t out, const std::vector<std::int64_t>& rows, std::uint64_t seed)
+      : form(f) {
+    Generator gen(seed);
+    for (std::int64_t r : rows) {
+      xs.push_back(uniform({r, in}, -1, 1, f64, &gen));
+      cs.push_back(uniform({r, out}, -1, 1, f64, &gen));
+    }
+    w = uniform(form == Form::matmul ? Shape{in, out} : Shape{out, in}, -0.5, 0.5, f64, &gen).requires_grad_();
+    b = uniform({out}, -0.5, 0.5, f64, &gen).requires_grad_();
+  }
+  Tensor loss() const {
+    Tensor total = scalar(0.0, f64);
+    for (std::size_t t = 0; t < xs.size(); ++t) total = total + sum(tanh(step(form, xs[t], w, b)) * cs[t]);
+    return total;
+  }
+  Tensor expected_weight_gradient() const {
+    autograd::NoGradGuard no_grad;
+    Tensor total = zeros(w.shape(), f64);
+    for (std::size_t t = 0; t < xs.size(); ++t) {
+      Tensor y = tanh(step(form, xs[t], w, b));
+      Tensor g = cs[t] * (1.0 - y * y);
+      total = total + (form == Form::matmul ? matmul(xs[t], g, true, false) : matmul(g, xs[t], true, false));
+    }
+    return total;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("weight gradients over many steps: equal to the per-step products added up") {
+  // 12 x 9 = 108 entries: one running sum; 130 x 90: stacked rows, 1024 at a time (the steps'
+  // 40 + 0 + ... rows cross that point inside the sequence). Steps of 0 and 1 rows too.
+  struct Case {
+    std::int64_t in, out;
+    std::vector<std::int64_t> rows;
+  };
+  const std::vector<Case> cases{{9, 12, {4, 4, 3, 1, 0, 2}}, {90, 130, std::vector<std::int64_t>(30, 40)},
+                                {90, 130, {5, 0, 1, 7}}};
+  for (Form form : {Form::linear, Form::matmul_transposed, Form::matmul}) {
+    for (const auto& c : cases) {
+      INFO("form ", static_cast<int>(form), ", weight ", c.out, " x ", c.in, ", ", c.rows.size(), " steps");
+      Sequence seq(form, c.in, c.out, c.rows, 7);
+      seq.loss().backward();
+      const Tensor expected = seq.expected_weight_gradient();
+      check_close(seq.w.grad(), expected, 1e-12 * (1 + max_abs_diff(expected, zeros_like(expected))));
+      // grad() sums them the same way; create_graph records every product as an op.
+      const Tensor by_grad = autograd::grad({seq.loss()}, {seq.w})[0];
+      CHECK(same_bits(by_grad, seq.w.grad()));
+      const Tensor recorded = autograd::grad({seq.loss()}, {seq.w}, {}, true)[0];
+      check_close(recorded, expected, 1e-12 * (1 + max_abs_diff(expected, zeros_like(expected))));
+    }
+  }
+}
+
+TEST_CASE("weight gradients over many steps: wide products fold at 16 MiB, with the same sum") {
+  // 64 rows x (8000 + 192) float64 = 4 MiB of factors per step: the fourth step reaches the bound
+  // (at 256 rows, below the 1024-row one), the last two are folded when the gradient is complete.
+  Sequence seq(Form::linear, 192, 8000, std::vector<std::int64_t>(6, 64), 3);
+  seq.loss().backward();
+  const Tensor expected = seq.expected_weight_gradient();
+  check_close(seq.w.grad(), expected, 1e-12 * (1 + max_abs_diff(expected, zeros_like(expected))));
+}
+
+TEST_CASE("weight gradients over many steps: a weight also read another way, in a recurrence, gradcheck") {
+  // h_t = tanh(x_t W_ih^T + b + h_{t-1} W_hh^T) + sum of W_hh's first row: W_hh gets products
+  // from every step and a plain gradient from the sum; W_ih products from every step.
+  for (std::int64_t hidden : {3, 100}) {
+    INFO("hidden ", hidden);
+    Generator gen(11);
+    std::vector<Tensor> xs;
+    for (int t = 0; t < 5; ++t) xs.push_back(uniform({2, 4}, -1, 1, f64, &gen));
+    auto f = [&](const std::vector<Tensor>& in) {
+      const Tensor &w_ih = in[0], &w_hh = in[1], &b = in[2];
+      Tensor h = zeros({2, hidden}, f64), total = scalar(0.0, f64);
+      for (const auto& x : xs) {
+        h = tanh(linear(x, w_ih, b) + matmul(h, w_hh, false, true));
+        total = total + sum(h * h) + sum(slice(w_hh, 0, 0, 1));
+      }
+      return total;
+    };
+    const std::vector<Tensor> inputs{uniform({hidden, 4}, -0.5, 0.5, f64, &gen).requires_grad_(),
+                                     uniform({hidden, hidden}, -0.3, 0.3, f64, &gen).requires_grad_(),
+                                     uniform({hidden}, -0.5, 0.5, f64, &gen).requires_grad_()};
+    if (hidden == 3) {
+      check_gradients(f, inputs);
+    } else {
+      // 10 000 entries: the first-order check of every entry costs too much here; compare with
+      // the gradients that create_graph computes product by product instead.
+      const auto taken = autograd::grad({f(inputs)}, inputs);
+      const auto recorded = autograd::grad({f(inputs)}, inputs, {}, true);
+      for (std::size_t i = 0; i < inputs.size(); ++i) check_close(taken[i], recorded[i], 1e-12);
+    }
+  }
+}
+
+TEST_CASE("weight gradients over many steps: with checkpointing, bit for bit") {
+  // Pieces of one, two and three steps; a 12 x 9 weight (running sum) and a 130 x 90 one (stacked).
+  for (std::int64_t out : {12, 130}) {
+    for (int piece_steps : {1, 2, 3}) {
+      INFO(out, " outputs, pieces of ", piece_steps);
+      Generator gen(5);
+      const std::int64_t in = out == 12 ? 9 : 90;
+      std::vector<Tensor> xs;
+      for (int t = 0; t < 6; ++t) xs.push_back(uniform({200, in}, -1, 1, f64, &gen));
+      Tensor w = uniform({out, in}, -0.2, 0.2, f64, &gen).requires_grad_();
+      auto piece = [&](int first) {
+        return [&, first](const std::vector<Tensor>& acc) -> std::vector<Tensor> {
+          Tensor total = acc[0];
+          for (int t = first; t < first + piece_steps && t < 6; ++t) total = total + sum(tanh(linear(xs[t], w)));
+          return {total};
+        };
+      };
+      auto run = [&](bool checkpointed) {
+        w.zero_grad();
+        Tensor total = scalar(0.0, f64);
+        for (int first = 0; first < 6; first += piece_steps)
+          total = checkpointed ? autograd::checkpoint(piece(first), {total})[0] : piece(first)({total})[0];
+        total.backward();
+        return w.grad();
+      };
+      const Tensor plain = run(false), checkpointed = run(true);
+      CHECK(same_bits(plain, checkpointed));
+    }
+  }
+}
