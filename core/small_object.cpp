@@ -36,7 +36,7 @@ struct FreeLists {
   }
 };
 
-FreeLists* lists() {
+[[maybe_unused]] FreeLists* lists() {  // unused where XGRAD_NO_POOLING (sanitizers)
   if (t_lists || t_lists_destroyed) return t_lists;
   thread_local FreeLists l;
   t_lists = &l;
@@ -64,7 +64,7 @@ void* small_allocate(std::size_t bytes) {
   return ::operator new(bytes);
 }
 
-void small_deallocate(void* p, std::size_t bytes) noexcept {
+void small_deallocate(void* p, [[maybe_unused]] std::size_t bytes) noexcept {
 #ifndef XGRAD_NO_POOLING
   if (bytes != 0 && bytes <= kLargest) {
     const std::size_t c = (bytes - 1) / kGrain;
