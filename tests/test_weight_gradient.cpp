@@ -59,13 +59,15 @@ struct Sequence {
 }  // namespace
 
 TEST_CASE("weight gradients over many steps: equal to the per-step products added up") {
-  // 12 x 9 = 108 entries: one running sum; 130 x 90: stacked rows, 1024 at a time (the steps'
-  // 40 + 0 + ... rows cross that point inside the sequence). Steps of 0 and 1 rows too.
+  // 12 x 9 = 108 entries: one running sum; 130 x 90 at 12 rows a step: stacked rows, 1024 at a
+  // time (the steps' rows cross that point inside the sequence); at 40 rows a step: a running sum
+  // (LIBXSMM's range). Steps of 0 and 1 rows too.
   struct Case {
     std::int64_t in, out;
     std::vector<std::int64_t> rows;
   };
-  const std::vector<Case> cases{{9, 12, {4, 4, 3, 1, 0, 2}}, {90, 130, std::vector<std::int64_t>(30, 40)},
+  const std::vector<Case> cases{{9, 12, {4, 4, 3, 1, 0, 2}}, {90, 130, std::vector<std::int64_t>(100, 12)},
+                                {90, 130, std::vector<std::int64_t>(30, 40)},
                                 {90, 130, {5, 0, 1, 7}}};
   for (Form form : {Form::linear, Form::matmul_transposed, Form::matmul}) {
     for (const auto& c : cases) {
@@ -125,14 +127,15 @@ TEST_CASE("weight gradients over many steps: a weight also read another way, in 
 }
 
 TEST_CASE("weight gradients over many steps: with checkpointing, bit for bit") {
-  // Pieces of one, two and three steps; a 12 x 9 weight (running sum) and a 130 x 90 one (stacked).
+  // Pieces of one, two and three steps; a 12 x 9 weight (running sum) and a 130 x 90 one (400 rows
+  // a step, beyond LIBXSMM's range: stacked).
   for (std::int64_t out : {12, 130}) {
     for (int piece_steps : {1, 2, 3}) {
       INFO(out, " outputs, pieces of ", piece_steps);
       Generator gen(5);
       const std::int64_t in = out == 12 ? 9 : 90;
       std::vector<Tensor> xs;
-      for (int t = 0; t < 6; ++t) xs.push_back(uniform({200, in}, -1, 1, f64, &gen));
+      for (int t = 0; t < 6; ++t) xs.push_back(uniform({400, in}, -1, 1, f64, &gen));
       Tensor w = uniform({out, in}, -0.2, 0.2, f64, &gen).requires_grad_();
       auto piece = [&](int first) {
         return [&, first](const std::vector<Tensor>& acc) -> std::vector<Tensor> {
