@@ -431,11 +431,11 @@ struct Engine {
   static void add_product(Scratch& s, std::size_t p, const char* op, Tensor a, Tensor b) {
     auto held = std::find_if(s.products.begin(), s.products.end(), [p](const Products& h) { return h.pending == p; });
     if (held == s.products.end()) held = s.products.insert(held, Products{p, op, {}, {}, 0, 0});
-    held->op = op;
-    held->rows += a.shape()[0];
-    held->bytes += static_cast<std::size_t>(a.numel() + b.numel()) * dtype_size(a.dtype());
     const std::int64_t rows = a.shape()[0], entries = a.shape()[1] * b.shape()[1];
     const bool chained = entries <= kChainedEntries || (rows >= kEfficientRows && entries * rows <= kEfficientWork);
+    held->op = op;
+    held->rows += rows;
+    held->bytes += static_cast<std::size_t>(a.numel() + b.numel()) * dtype_size(a.dtype());
     held->factors.emplace_back(std::move(a), std::move(b));
     if (chained || held->rows >= kStackedRows || held->bytes >= kHeldBytes) {
       fold_products(held->sum, held->factors);

@@ -11,11 +11,11 @@ namespace xgrad::autograd::detail {
 /// The gradient a^T b of a node's input `input` (a [rows, m], b [rows, n]: a weight's gradient
 /// dY^T X). Computed now, except inside a first-order backward() where several nodes send
 /// gradients to that input (a recurrent weight read at every time step): there the engine keeps
-/// the factors and returns an undefined tensor: a small weight (at most 8192 entries) gets each
-/// product added onto one running sum that stays in cache, a larger one a GEMM over the stacked
-/// rows of up to 1024 rows' worth of products (K = 1024 instead of T GEMMs of K = B and T
-/// additions), and the sum joins the input's gradient when that is complete. Which happens
-/// depends only on the graph and the shapes, never on timing. docs/autograd.md.
+/// the factors and returns an undefined tensor: a product that runs well alone (a small weight,
+/// or a step within LIBXSMM's range) is added onto one running sum, the others are summed in one
+/// GEMM over their stacked rows (K up to 1024 instead of K = B per step), and the sum joins the
+/// input's gradient when that is complete. Which happens depends only on the graph and the
+/// shapes, never on timing. The rule and its measurements: docs/autograd.md.
 Tensor weight_gradient(std::size_t input, const Tensor& a, const Tensor& b);
 
 /// One gradient that reached a boundary target: a tensor, or a product a^T b not yet summed.

@@ -61,14 +61,16 @@ struct Sequence {
 TEST_CASE("weight gradients over many steps: equal to the per-step products added up") {
   // 12 x 9 = 108 entries: one running sum; 130 x 90 at 12 rows a step: stacked rows, 1024 at a
   // time (the steps' rows cross that point inside the sequence); at 40 rows a step: a running sum
-  // (LIBXSMM's range). Steps of 0 and 1 rows too.
+  // (LIBXSMM's range). Steps of 0 and 1 rows too, and weights with no entries.
   struct Case {
     std::int64_t in, out;
     std::vector<std::int64_t> rows;
   };
   const std::vector<Case> cases{{9, 12, {4, 4, 3, 1, 0, 2}}, {90, 130, std::vector<std::int64_t>(100, 12)},
                                 {90, 130, std::vector<std::int64_t>(30, 40)},
-                                {90, 130, {5, 0, 1, 7}}};
+                                {90, 130, {5, 0, 1, 7}},
+                                {0, 6, {3, 2}},
+                                {5, 0, {3, 2}}};
   for (Form form : {Form::linear, Form::matmul_transposed, Form::matmul}) {
     for (const auto& c : cases) {
       INFO("form ", static_cast<int>(form), ", weight ", c.out, " x ", c.in, ", ", c.rows.size(), " steps");
