@@ -160,6 +160,20 @@ double softmax_row(const T* x, T* out, std::int64_t n, Stride stride, double c =
   return total;
 }
 
+/// out = exp(x - shift) * scale in one pass: with softmax_row's shift and scale (c / sum), its
+/// values to the bit (the same vector body and scalar tail, the same roundings).
+template <class T, class Stride>
+void scaled_exp_row(const T* x, T* out, std::int64_t n, Stride stride, T shift, T scale) {
+  using B = xsimd::batch<T>;
+  constexpr std::int64_t W = B::size;
+  std::int64_t j = 0;
+  if constexpr (kContiguous<Stride>) {
+    const B s(shift), c(scale);
+    for (; j + W <= n; j += W) (exp_minus(B::load_unaligned(x + j), s) * c).store_unaligned(out + j);
+  }
+  for (; j < n; ++j) out[j * stride] = exp_minus(x[j * stride], shift) * scale;
+}
+
 /// out = log_softmax(x) = (x - shift) - log(sum(exp(x - shift))); x - shift is exact near the
 /// maximum, so shifting first keeps the small differences of large logits.
 template <class T, class Stride>
@@ -292,24 +306,32 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
          axis, dtype_name(index.dtype()), index.shape());
   const Rows rows(x.shape(), a);
   const std::int64_t* idx = checked_index(index, "log_softmax_gather", rows.n, axis, x.shape());
+  // per row, the shift and sum(exp(x - shift)): backward's softmax is then one pass over the row
+  const Tensor row_sums = empty({rows.outer * rows.inner, 2}, f64);
+  double* sums = row_sums.data<double>();
   Tensor y =
       by_rows(picks, x.dtype(), rows, "log_softmax_gather", [&](auto* py, std::int64_t r, std::int64_t k, auto stride) {
         using T = Elem<decltype(py)>;
         const T* px = x.data<T>() + r;
         const T shift = row_shift(px, rows.n, stride);  // as log_softmax_row computes it
-        const T log_sum = static_cast<T>(std::log(exp_sum<T>(px, nullptr, rows.n, stride, shift)));
-        py[k] = (px[idx[k] * stride] - shift) - log_sum;
+        const double total = exp_sum<T>(px, nullptr, rows.n, stride, shift);
+        sums[2 * k] = shift;
+        sums[2 * k + 1] = total;
+        py[k] = (px[idx[k] * stride] - shift) - static_cast<T>(std::log(total));
       });
-  return record("log_softmax_gather", y, {x}, [x, a, index, rows](const Tensor& g, const Tensor&) -> Grads {
+  return record("log_softmax_gather", y, {x}, [x, a, index, rows, row_sums](const Tensor& g, const Tensor&) -> Grads {
     if (autograd::grad_enabled()) return {scatter_add(x.shape(), a, index, g) - softmax(x, a) * g};
     // one pass per row: -g softmax(x), plus g at the picked element
     const std::int64_t* pi = index.data<std::int64_t>();
+    const double* sums = row_sums.data<double>();
     return {by_rows(x.shape(), x.dtype(), rows, "log_softmax_gather backward",
                     [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
                       using T = Elem<decltype(out)>;
                       const T gk = g.data<T>()[k];
                       out += r;
-                      softmax_row(x.data<T>() + r, out, rows.n, stride, -gk);
+                      // softmax_row(x, out, n, stride, -gk) without finding the shift and the sum again
+                      const T shift = static_cast<T>(sums[2 * k]), scale = static_cast<T>(-gk / sums[2 * k + 1]);
+                      scaled_exp_row(x.data<T>() + r, out, rows.n, stride, shift, scale);
                       out[pi[k] * stride] += gk;
                     })};
   });
