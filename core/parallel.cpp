@@ -61,7 +61,7 @@ constexpr auto kCallerSpin = std::chrono::microseconds(50);
 class Pool {
  public:
   explicit Pool(int threads) : forks_(forks_so_far()) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
   ~Pool() {
     {
@@ -77,31 +77,48 @@ class Pool {
   bool usable() const { return !workers_.empty() && g_forks.load(std::memory_order_relaxed) == forks_; }
   std::mutex& busy() { return busy_; }
 
-  /// Runs task(part) for part in [0, parts) with parts <= size(); the caller runs part 0.
+  /// Runs task(part) for part in [0, parts) with parts <= size(). The caller runs part 0, then
+  /// any part that no worker has taken yet: a worker that is slow to wake (its core lent to
+  /// another thread) costs the caller the parts it does itself, never a wait for the worker to
+  /// start. Each part is the same computation whoever runs it.
   void run(int parts, const std::function<void(int)>& task) {
+    std::uint32_t run_id;
     {
       std::lock_guard lock(mutex_);
       task_ = &task;
       parts_ = parts;
-      pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+      run_id = ++runs_;
+      done_.store(0, std::memory_order_relaxed);
+      claims_.store(std::uint64_t{run_id} << 32 | 1, std::memory_order_relaxed);  // part 0 is the caller's
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     std::exception_ptr error;
-    try {
-      task(0);
-    } catch (...) {
-      error = std::current_exception();
+    for (int part = 0; part >= 0; part = claim(run_id, parts)) {
+      try {
+        task(part);
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
-    wait_for_workers();  // the task lives on our stack
-    // Taken even when our part threw too: left behind, it would be thrown by a later run.
+    wait_for_parts(parts);  // the task lives on our stack
     std::exception_ptr from_worker = std::exchange(worker_error_, nullptr);
     if (!error) error = from_worker;
     if (error) std::rethrow_exception(error);
   }
 
  private:
-  void work(int index) {
+  /// The next part of run `run_id` not yet taken, or -1 (all taken, or that run is over).
+  int claim(std::uint32_t run_id, int parts) {
+    std::uint64_t seen = claims_.load(std::memory_order_acquire);
+    while ((seen >> 32) == run_id && static_cast<int>(seen & 0xffffffffu) < parts)
+      if (claims_.compare_exchange_weak(seen, seen + 1, std::memory_order_acq_rel))
+        return static_cast<int>(seen & 0xffffffffu);
+    return -1;
+  }
+
+  void work() {
     t_in_pool = true;
     std::uint64_t seen = 0;
     for (;;) {
@@ -109,6 +126,7 @@ class Pool {
       spin_briefly([&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
       const std::function<void(int)>* task;
       int parts;
+      std::uint32_t run_id;
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
@@ -116,26 +134,28 @@ class Pool {
         seen = generation_.load(std::memory_order_relaxed);
         task = task_;
         parts = parts_;
+        run_id = runs_;
       }
-      if (index < parts) {
+      // A part claimed belongs to the run read above: the claim fails once that run is over.
+      for (int part; (part = claim(run_id, parts)) >= 0;) {
         try {
-          (*task)(index);
+          (*task)(part);
         } catch (...) {
           std::lock_guard lock(mutex_);
           if (!worker_error_) worker_error_ = std::current_exception();
         }
+        if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == parts) done_.notify_one();
       }
-      if (pending_.fetch_sub(1, std::memory_order_release) == 1) pending_.notify_one();
     }
   }
 
-  /// Waits until every worker has finished its part: spinning briefly (the parts are of equal
-  /// size, so they usually end together), then sleeping. Spinning on: a worker that another
-  /// process's thread has pushed off its core would then cost the caller a whole time slice,
-  /// for every parallel kernel (a step of an LSTM ran 6x slower beside a compiler).
-  void wait_for_workers() {
-    spin_briefly([&] { return pending_.load(std::memory_order_acquire) == 0; }, kCallerSpin);
-    for (int left; (left = pending_.load(std::memory_order_acquire)) > 0;) pending_.wait(left, std::memory_order_acquire);
+  /// Waits until every part is done: spinning briefly (the parts are of equal size, so they
+  /// usually end together), then sleeping. Spinning on: a worker that another process's thread
+  /// has pushed off its core would then cost the caller a whole time slice, for every parallel
+  /// kernel (a step of an LSTM ran 6x slower beside a compiler).
+  void wait_for_parts(int parts) {
+    spin_briefly([&] { return done_.load(std::memory_order_acquire) == parts; }, kCallerSpin);
+    for (int now; (now = done_.load(std::memory_order_acquire)) < parts;) done_.wait(now, std::memory_order_acquire);
   }
 
   const int forks_;  // forks_so_far() when the workers started
@@ -143,9 +163,11 @@ class Pool {
   std::mutex mutex_, busy_;
   std::condition_variable wake_;
   std::atomic<std::uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<std::uint64_t> claims_{0};  // the run's number (high 32 bits) and its next part
+  std::atomic<int> done_{0};              // parts of the run finished
   const std::function<void(int)>* task_ = nullptr;
   int parts_ = 0;
+  std::uint32_t runs_ = 0;  // numbers the runs (under mutex_); wraps, as the claims' high bits
   bool stop_ = false;
   std::exception_ptr worker_error_;  // the first exception a worker's part threw
 };

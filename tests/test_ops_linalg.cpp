@@ -247,6 +247,32 @@ TEST_CASE("parallel_for: covers every index once, runs nested calls inline, pass
   set_num_threads(saved);
 }
 
+TEST_CASE("parallel_for: many short runs back to back: each part once, by whichever thread takes it") {
+  // The caller takes the parts no worker has taken yet, so a run's parts race between threads and
+  // the next run starts while a worker may still be reading the last one: every part must run
+  // exactly once, in its own run, and an exception reach the run's caller only.
+  const int saved = num_threads();
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    std::vector<std::atomic<int>> hits(3);
+    for (int run = 0; run < 20000; ++run) {
+      const std::int64_t parts = 2 + run % (threads - 1);
+      for (auto& h : hits) h = 0;
+      auto each = [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) ++hits[i];
+        if (run % 997 == 1 && begin == parts - 1) fail("parallel_for test: the last part of run {}", run);
+      };
+      if (run % 997 == 1) {
+        CHECK_THROWS_AS(parallel_for(parts, 1, each), Error);
+      } else {
+        parallel_for(parts, 1, each);
+      }
+      for (std::int64_t i = 0; i < 3; ++i) REQUIRE(hits[i].load() == (i < parts ? 1 : 0));
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE("matmul: errors") {
   Tensor a = ones({2, 3}, f64), b = ones({4, 5}, f64);
   CHECK(matches(error_of([&] { matmul(a, b); }), R"(matmul: inner dimensions differ: \[2, 3\] x \[4, 5\])"));
