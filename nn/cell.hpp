@@ -33,9 +33,10 @@ class Cell : public Module {
   virtual State initial_state(std::int64_t batch, Dtype dtype) const;
 
   /// The part of a step that depends on the input alone, for many steps at once (one large GEMM
-  /// instead of one per step): x [B, T, I] -> [B, T, G], each step's row from its own input
-  /// alone (the driver calls it on chunks of 32 steps). By default the cell's
-  /// input_gates (x W_ih^T + b_ih) when it registered gate weights, else x itself.
+  /// instead of one per step): x [..., I] -> [..., G], each row from its own input alone (the
+  /// driver calls it on chunks of 32 steps, steps first: [k, B, I] -> [k, B, G]; a decoder on one
+  /// step's [B, I]). By default the cell's input_gates (x W_ih^T + b_ih) when it registered gate
+  /// weights, else x itself.
   virtual Tensor project_input(const Tensor& x);
   /// One step: the projected input at time t [B, G] and the previous state -> the new state.
   virtual State step(const Tensor& x, const State& state) = 0;

@@ -126,20 +126,23 @@ Unrolled unroll(Cell& cell, const Tensor& x, const State& initial, const UnrollO
   // The input projection (the part of a step that reads the input alone) runs in chunks of
   // kProjectionChunk steps in the order they run, one GEMM each, not step by step. The chunks are
   // the same with and without checkpointing, so both sum the projection weights' gradients in one
-  // order (bit-identical), and a checkpointed piece holds only its own chunks' [B, k, G].
+  // order (bit-identical), and a checkpointed piece holds only its own chunks' [k, B, G].
+  // Steps first: a chunk is then a contiguous range of the input, and each step's projected input
+  // [B, G] a contiguous range of its chunk's projection (views, no copies; backward joins whole
+  // runs), where batch first would copy every step's B rows out and back.
   const std::int64_t chunks = ceil_div(T, kProjectionChunk);
-  std::vector<Tensor> x_chunks;  // input [B, steps of chunk c, I], c in the order the steps run
+  std::vector<Tensor> x_chunks;  // input [steps of chunk c, B, I], c in the order the steps run
   if (T > 0) {
     std::vector<std::int64_t> sizes(static_cast<std::size_t>(chunks), kProjectionChunk);
     sizes.back() = T - (chunks - 1) * kProjectionChunk;
     if (options.reverse) std::reverse(sizes.begin(), sizes.end());  // the last chunk to run is the first in time
-    x_chunks = split(input, sizes, 1);
+    x_chunks = split(permute(input, {1, 0, 2}), sizes, 0);
     if (options.reverse) std::reverse(x_chunks.begin(), x_chunks.end());
   }
   const std::shared_ptr<Cell> cell_ptr(std::shared_ptr<Cell>{}, &cell);  // non-owning, for the closures below
   // A chunk's projected inputs [B, G], one per step in the order they run.
   auto project = [cell_ptr, reverse = options.reverse](const Tensor& x_chunk) {
-    std::vector<Tensor> g = unbind(cell_ptr->project_input(x_chunk), 1);
+    std::vector<Tensor> g = unbind(cell_ptr->project_input(x_chunk), 0);
     if (reverse) std::reverse(g.begin(), g.end());
     return g;
   };
