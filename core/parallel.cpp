@@ -103,6 +103,7 @@ class Pool {
       done_.fetch_add(1, std::memory_order_acq_rel);
     }
     wait_for_parts(parts);  // the task lives on our stack
+    // Taken even when our part threw too: left behind, it would be thrown by a later run.
     std::exception_ptr from_worker = std::exchange(worker_error_, nullptr);
     if (!error) error = from_worker;
     if (error) std::rethrow_exception(error);

@@ -20,8 +20,9 @@ void parallel_run(std::int64_t n, std::int64_t grain, const std::function<void(s
 
 /// Calls f(begin, end) on disjoint ranges that cover [0, n), in parallel when n is at least
 /// 2 * grain (each range holds at least `grain` items). The calling thread runs one range, and
-/// any that no worker has started yet, and returns when all are done. Nested calls, and calls while another thread uses the pool, run
-/// on the calling thread alone. Small work costs one comparison (no std::function is built).
+/// any that no worker has started yet, and returns when all are done. Nested calls, and calls
+/// while another thread uses the pool, run on the calling thread alone. Small work costs one
+/// comparison (no std::function is built).
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
   if (n <= 0) return;
