@@ -143,19 +143,27 @@ Tensor Node::saved_output() {
   return Tensor(std::move(impl));
 }
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
-    : Node("AccumulateGrad", Last{}), leaf_(std::move(leaf)) {}
+AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("AccumulateGrad", Last{}), leaf_(leaf) {
+  follow_leaf(*leaf);
+}
+
+void AccumulateGrad::follow_leaf(const TensorImpl& leaf) {
+  shape_ = leaf.shape;
+  dtype_ = leaf.dtype;
+}
 
 Grads AccumulateGrad::apply(const std::vector<Tensor>& output_grads) {
+  const std::shared_ptr<TensorImpl> leaf = leaf_.lock();
+  if (!leaf) return {};  // the leaf is gone: nobody can read its gradient
   decltype(hooks_) hooks;
   {
     std::lock_guard lock(mutex_);
-    accumulate(output_grads[0]);
+    accumulate(*leaf, output_grads[0]);
     if (!hooks_.empty()) hooks = hooks_;  // run unlocked: a hook may take long (an allreduce) or touch the leaf
   }
   if (!hooks.empty()) {
-    const Tensor leaf(leaf_);
-    for (const auto& [id, hook] : hooks) hook(leaf);
+    const Tensor leaf_tensor(leaf);
+    for (const auto& [id, hook] : hooks) hook(leaf_tensor);
   }
   return {};
 }
@@ -173,12 +181,12 @@ void AccumulateGrad::remove_hook(std::uint64_t id) {
   hook_count_.store(hooks_.size(), std::memory_order_relaxed);
 }
 
-void AccumulateGrad::accumulate(const Tensor& grad) {
-  if (grad.shape() != leaf_->shape || grad.dtype() != leaf_->dtype)
+void AccumulateGrad::accumulate(TensorImpl& leaf, const Tensor& grad) {
+  if (grad.shape() != leaf.shape || grad.dtype() != leaf.dtype)
     fail("backward: a gradient {} {} reached a leaf of shape {} {} (AccumulateGrad); was the leaf's data "
          "replaced by set_data after the graph was recorded?",
-         grad.shape(), dtype_name(grad.dtype()), leaf_->shape, dtype_name(leaf_->dtype));
-  Tensor& acc = leaf_->grad;
+         grad.shape(), dtype_name(grad.dtype()), leaf.shape, dtype_name(leaf.dtype));
+  Tensor& acc = leaf.grad;
   if (!acc.defined()) {
     // Keep the incoming buffer when nobody else can see it; otherwise copy, so that later
     // in-place accumulation never writes into another tensor.
@@ -239,13 +247,21 @@ Edge gradient_edge(const Tensor& t) {
   auto& impl = t.impl();
   if (impl.grad_fn) return {impl.grad_fn, impl.output_nr};
   if (!impl.requires_grad) return {};
-  std::lock_guard lock(accumulator_mutex(&impl));
-  auto acc = impl.grad_accumulator.lock();
-  if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
-    impl.grad_accumulator = acc;
+  // Once made, the accumulator is never replaced: read without the lock.
+  const auto matches_leaf = [&impl] {
+    const auto& acc = static_cast<const AccumulateGrad&>(*impl.grad_accumulator);
+    return acc.output_shape(0) == impl.shape && acc.output_dtype(0) == impl.dtype;
+  };
+  if (!impl.has_accumulator.load(std::memory_order_acquire) || !matches_leaf()) {
+    std::lock_guard lock(accumulator_mutex(&impl));
+    if (!impl.grad_accumulator) {
+      impl.grad_accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
+      impl.has_accumulator.store(true, std::memory_order_release);
+    } else if (!matches_leaf()) {  // set_data gave the leaf another shape or dtype
+      static_cast<AccumulateGrad&>(*impl.grad_accumulator).follow_leaf(impl);
+    }
   }
-  return {acc, 0};
+  return {impl.grad_accumulator, 0};
 }
 
 namespace {

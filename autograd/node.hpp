@@ -247,29 +247,36 @@ class MultiOutputNode final : public Node {
   Closure<F> fn_;
 };
 
-/// The node that adds a leaf's incoming gradient into its .grad. A leaf has one accumulator at
-/// a time, shared by every graph the leaf joins; it adds under a lock, so threads that
-/// back-propagate graphs sharing the leaf sum into its .grad without losing a contribution.
+/// The node that adds a leaf's incoming gradient into its .grad. A leaf has one accumulator,
+/// made when it first joins a graph and kept while it lives (so that recording an op on a leaf
+/// allocates nothing), shared by every graph the leaf joins; it adds under a lock, so threads
+/// that back-propagate graphs sharing the leaf sum into its .grad without losing a contribution.
+/// It refers to the leaf weakly: a graph that outlives its leaf adds into nothing.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf);
   Grads apply(const std::vector<Tensor>& output_grads) override;
   void release() override {}  // a leaf's accumulator serves every graph the leaf joins
-  const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
-  const Shape& output_shape(std::uint32_t) const override { return leaf_->shape; }
-  Dtype output_dtype(std::uint32_t) const override { return leaf_->dtype; }
+  /// The leaf, or null once it is gone.
+  std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
+  /// Takes the leaf's shape and dtype again (set_data replaced its data by another shape).
+  void follow_leaf(const TensorImpl& leaf);
+  const Shape& output_shape(std::uint32_t) const override { return shape_; }
+  Dtype output_dtype(std::uint32_t) const override { return dtype_; }
   /// Hooks run after each accumulation (register_post_accumulate_grad_hook); ids for removal.
   std::uint64_t add_hook(std::function<void(const Tensor&)> hook);
   void remove_hook(std::uint64_t id);
   bool has_hooks() const override { return hook_count_.load(std::memory_order_relaxed) > 0; }
 
  private:
-  std::shared_ptr<TensorImpl> leaf_;
+  std::weak_ptr<TensorImpl> leaf_;
+  Shape shape_;  // the leaf's, kept here for a graph that outlives it
+  Dtype dtype_;
   std::mutex mutex_;  // guards .grad and the hooks
   std::vector<std::pair<std::uint64_t, std::function<void(const Tensor&)>>> hooks_;
   std::uint64_t next_hook_id_ = 1;
   std::atomic<std::size_t> hook_count_{0};  // read without the lock by the engine
-  void accumulate(const Tensor& grad);  // into .grad, under mutex_
+  void accumulate(TensorImpl& leaf, const Tensor& grad);  // into .grad, under mutex_
 };
 
 /// Where tensor t's gradient goes: its grad_fn's output, or a leaf's accumulator (empty when t

@@ -10,6 +10,7 @@ extern "C" void openblas_set_num_threads(int);  // declared by OpenBLAS's cblas.
 
 #include "xgrad/core/error.hpp"
 #include "xgrad/core/parallel.hpp"
+#include "xgrad/core/shape.hpp"
 
 namespace xgrad {
 
@@ -119,6 +120,9 @@ constexpr std::int64_t kTallBlockRows = 64;
 // 32 x 160 x 2368 0.39 -> 0.35; 32 x 70 x 7552 loses, 0.60 -> 0.74 (70 columns fill LIBXSMM's
 // 8-wide vectors unevenly), and is kept for one simple rule.
 constexpr std::int64_t kDeepBlockRows = 64;
+// A product that goes to LIBXSMM and is split across the pool runs in tiles of this many rows
+// (or columns) of C, one kernel call each (see gemm).
+constexpr std::int64_t kSplitTile = 64;
 // x W^T with at least this many rows takes a transposed copy of W to reach LIBXSMM (measured per
 // call without a kept copy at 8 x 256 x 64: copy + kernel about even with OpenBLAS; 2 rows: 2x slower).
 constexpr std::int64_t kTransposedCopyRows = 8;
@@ -255,13 +259,24 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
     if (deep && deep_gemm(rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n)) return;
     blas(transpose_a, transpose_b, rows, cols, k, alpha, a_part, lda, b_part, ldb, beta, c_part, n);
   };
+  // rows [begin, end) of op(A) and of C, or columns of op(B) and of C
+  auto span = [&](std::int64_t begin, std::int64_t end) {
+    if (split_rows) part(end - begin, n, a + begin * (transpose_a ? 1 : lda), b, c + begin * n);
+    else part(m, end - begin, a, b + begin * (transpose_b ? ldb : 1), c + begin);
+  };
   const std::int64_t side = split_rows ? m : n;
-  const std::int64_t grain = work(m, n, k) >= kParallelWork ? std::max(kMinShare, side / num_threads()) : side;
-  parallel_for(side, grain, [&](std::int64_t begin, std::int64_t end) {
-    if (split_rows)  // rows of op(A) and of C
-      part(end - begin, n, a + begin * (transpose_a ? 1 : lda), b, c + begin * n);
-    else  // columns of op(B) and of C
-      part(m, end - begin, a, b + begin * (transpose_b ? ldb : 1), c + begin);
+  if (work(m, n, k) < kParallelWork) return span(0, side);
+  if (!(small || tall || deep)) {
+    parallel_for(side, std::max(kMinShare, side / num_threads()), span);
+    return;
+  }
+  // A LIBXSMM kernel's summation order can depend on its sizes (on AVX-512, a 2-row tail kernel
+  // sums k = 1000 otherwise than a 4-row one), so a split product runs in tiles of kSplitTile
+  // along the split side, one kernel (or tall/deep block) each, whatever the thread count: an
+  // element of C gets the same bits on any number of threads.
+  const std::int64_t tiles = ceil_div(side, kSplitTile);
+  parallel_for(tiles, std::max<std::int64_t>(1, tiles / num_threads()), [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t t = first; t < last; ++t) span(t * kSplitTile, std::min(side, (t + 1) * kSplitTile));
   });
 }
 

@@ -135,7 +135,11 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<autograd::Node> grad_fn;            ///< null for leaves
   std::uint32_t output_nr = 0;                        ///< which output of grad_fn this is
-  std::weak_ptr<autograd::Node> grad_accumulator;     ///< leaves: the node adding into grad
+  /// Leaves: the node adding into grad (an autograd::AccumulateGrad), made when the leaf first
+  /// joins a graph and kept while the leaf lives; it refers back to the leaf weakly. Set once:
+  /// `has_accumulator` publishes it to threads that record ops on the leaf at the same time.
+  std::shared_ptr<autograd::Node> grad_accumulator;
+  std::atomic<bool> has_accumulator{false};
   Tensor grad;
 
   TensorImpl(std::shared_ptr<Storage> s, std::int64_t off, Shape sh, Dtype dt)

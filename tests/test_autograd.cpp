@@ -199,17 +199,36 @@ TEST_CASE("NoGradGuard, detach and requires_grad_") {
 
 TEST_CASE("graph lifetime: backward frees the graph") {
   const auto before = autograd::live_nodes();
-  Tensor w = input({4, 4});
   {
-    Tensor h = zeros({1, 4}, f64);
-    for (int t = 0; t < 20; ++t) h = tanh(matmul(h + 1.0, w));
-    Tensor loss = sum(h);
-    CHECK(autograd::live_nodes() - before > 40);
-    loss.backward();
-    // the root stays alive with `loss` (released), and so does the node of `h`, which `loss` no longer needs
-    CHECK(autograd::live_nodes() - before <= 2);
+    Tensor w = input({4, 4});
+    {
+      Tensor h = zeros({1, 4}, f64);
+      for (int t = 0; t < 20; ++t) h = tanh(matmul(h + 1.0, w));
+      Tensor loss = sum(h);
+      CHECK(autograd::live_nodes() - before > 40);
+      loss.backward();
+      // the root stays alive with `loss` (released), and so does the node of `h`, which `loss`
+      // no longer needs; w's accumulator lives with w
+      CHECK(autograd::live_nodes() - before <= 3);
+    }
+    CHECK(autograd::live_nodes() - before == 1);
   }
   CHECK(autograd::live_nodes() == before);
+}
+
+TEST_CASE("graph lifetime: a leaf keeps one accumulator; a graph that outlives its leaf adds into nothing") {
+  Tensor x = tensor({1, 2}).requires_grad_();
+  Tensor a = x + 1.0, b = x + 2.0;  // add saves no input: b's graph does not keep x alive
+  REQUIRE(!a.grad_fn()->next().empty());  // x first (then the scalar)
+  const auto accumulator = a.grad_fn()->next()[0].node;
+  CHECK(b.grad_fn()->next()[0].node == accumulator);  // one per leaf, not one per graph
+  sum(a).backward();
+  CHECK((x * 1.0).grad_fn()->next()[0].node == accumulator);  // still the same after backward
+  const auto& leaf_of = static_cast<const autograd::AccumulateGrad&>(*accumulator);
+  CHECK(leaf_of.leaf().get() == &x.impl());
+  x = Tensor();  // the leaf goes; b's graph still holds its accumulator
+  CHECK(leaf_of.leaf() == nullptr);
+  CHECK_NOTHROW(sum(b).backward());  // runs, and adds into no tensor
 }
 
 TEST_CASE("graph lifetime: a 150 000-node chain is destroyed (and differentiated) without recursion") {

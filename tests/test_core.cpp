@@ -206,17 +206,17 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
 
 TEST_CASE_TEMPLATE("gemm: tall and deep products, the panel's extremes included, are right and have the same bits on 1 and 2 threads",
                    T, float, double) {
-  // 700 rows split across two threads at row 350, which LIBXSMM then takes 64 at a time from
-  // there (a tail of 30); one thread takes blocks from row 0. A row of C never depends on where
-  // its block starts. A deep product (transpose_a, 40 x 100 x 3000) splits its columns and sums
-  // every column in the same blocks. (OpenBLAS's larger products make no such promise: at
-  // 700 x 300 x 64 in float the two splits differ in the last bits.)
+  // A split LIBXSMM product runs in tiles of 64 rows (or columns) of C on any thread count, so
+  // that every element is summed by the same kernel: 4100 x 8 x 1000 (a 4-row tail tile), a
+  // deep product (transpose_a, 40 x 100 x 3000) split by columns, a step's weight gradient
+  // (512 x 128 x 32, 100 x 512 x 32: one small kernel per tile). (OpenBLAS's larger products make
+  // no such promise: at 700 x 300 x 64 in float the two splits differ in the last bits.)
   Generator g(8);
   // {m, n, k, which transposes of A: 1 plain, 2 transposed, 3 both}
   for (const std::array<int, 4>& size :
        {std::array{700, 32, 64, 3}, std::array{1000, 96, 32, 3}, std::array{4100, 8, 1000, 3},
         std::array{1100, 1024, 8, 3}, std::array{300, 256, 32, 3}, std::array{40, 100, 3000, 2},
-        std::array{96, 32, 16000, 2}})
+        std::array{96, 32, 16000, 2}, std::array{512, 128, 32, 2}, std::array{100, 512, 32, 2}})
     for (bool ta : {false, true}) {
       if (!(size[3] & (ta ? 2 : 1))) continue;
       const int m = size[0], n = size[1], k = size[2];
