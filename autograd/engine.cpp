@@ -6,6 +6,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "xgrad/autograd/engine_detail.hpp"
@@ -211,7 +212,7 @@ struct Engine {
   /// its own later ops add: the outer backward runs those). With `contributions` (stop_at_targets),
   /// also lists each gradient that reaches a target edge, separately and in the order they arrive
   /// (checkpoint's exact replay of the accumulation).
-  static std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
+  static std::vector<Tensor> run(std::span<const Edge> roots, std::span<const Tensor> root_grads,
                                  bool retain_graph, bool create_graph, const std::vector<Edge>* targets,
                                  bool stop_at_targets = false,
                                  std::vector<std::vector<detail::Contribution>>* contributions = nullptr) {
@@ -527,44 +528,61 @@ void HookHandle::remove() {
 
 namespace {
 
-/// The gradients that seed a backward: as given, or 1 for a one-element output.
-std::vector<Tensor> seed_grads(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, const char* op) {
+/// The gradient that seeds a backward at `root`: `grad` as given, or 1 for a one-element output.
+Tensor seed_grad(const Tensor& root, const Tensor& grad, const char* op) {
+  if (grad.defined()) {
+    if (grad.shape() != root.shape() || grad.dtype() != root.dtype())
+      fail("{}: gradient {} {} does not match output {} {}", op, grad.shape(), dtype_name(grad.dtype()), root.shape(),
+           dtype_name(root.dtype()));
+    return grad;
+  }
+  if (root.numel() != 1)
+    fail("{}: a gradient can be implied only for one-element outputs; pass one for shape {}", op, root.shape());
+  return ones(root.shape(), root.dtype());
+}
+
+std::vector<Tensor> seed_grads(std::span<const Tensor> roots, std::span<const Tensor> grads, const char* op) {
   if (!grads.empty() && grads.size() != roots.size())
     fail("{}: {} gradients given for {} outputs", op, grads.size(), roots.size());
   std::vector<Tensor> seeds;
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    const Tensor& r = roots[i];
-    Tensor g = grads.empty() ? Tensor() : grads[i];
-    if (!g.defined()) {
-      if (r.numel() != 1)
-        fail("{}: a gradient can be implied only for one-element outputs; pass one for shape {}", op, r.shape());
-      g = ones(r.shape(), r.dtype());
-    } else if (g.shape() != r.shape() || g.dtype() != r.dtype()) {
-      fail("{}: gradient {} {} does not match output {} {}", op, g.shape(), dtype_name(g.dtype()), r.shape(),
-           dtype_name(r.dtype()));
-    }
-    seeds.push_back(g);
-  }
+  for (std::size_t i = 0; i < roots.size(); ++i) seeds.push_back(seed_grad(roots[i], grads.empty() ? Tensor() : grads[i], op));
   return seeds;
 }
 
-std::vector<Edge> root_nodes(const std::vector<Tensor>& roots, const char* op) {
+/// Where a backward starts at `root`.
+Edge root_node(const Tensor& root, const char* op) {
+  Edge n = root.defined() ? gradient_edge(root) : Edge{};
+  if (!n)
+    fail("{}: an output does not require grad and has no grad_fn (shape {})", op,
+         root.defined() ? to_string(root.shape()) : "undefined");
+  return n;
+}
+
+std::vector<Edge> root_nodes(std::span<const Tensor> roots, const char* op) {
   std::vector<Edge> nodes;
-  for (const auto& r : roots) {
-    Edge n = r.defined() ? gradient_edge(r) : Edge{};
-    if (!n) fail("{}: an output does not require grad and has no grad_fn (shape {})", op, r.defined() ? to_string(r.shape()) : "undefined");
-    nodes.push_back(std::move(n));
-  }
+  for (const auto& r : roots) nodes.push_back(root_node(r, op));
   return nodes;
 }
 
 }  // namespace
 
+void detail::backward(std::span<const Tensor> roots, std::span<const Tensor> grads, bool retain_graph,
+                      bool create_graph) {
+  const bool retain = retain_graph || create_graph;
+  if (roots.size() == 1 && grads.size() <= 1) {  // Tensor::backward: no vectors
+    const Edge node = root_node(roots[0], "backward");
+    const Tensor seed = seed_grad(roots[0], grads.empty() ? Tensor() : grads[0], "backward");
+    Engine::run({&node, 1}, {&seed, 1}, retain, create_graph, nullptr);
+    return;
+  }
+  const std::vector<Edge> nodes = root_nodes(roots, "backward");
+  const std::vector<Tensor> seeds = seed_grads(roots, grads, "backward");
+  Engine::run(nodes, seeds, retain, create_graph, nullptr);
+}
+
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
               bool create_graph) {
-  auto nodes = root_nodes(roots, "backward");
-  auto seeds = seed_grads(roots, grads, "backward");
-  Engine::run(nodes, seeds, retain_graph || create_graph, create_graph, nullptr);
+  detail::backward(roots, grads, retain_graph, create_graph);
 }
 
 std::vector<Tensor> detail::grad_to_boundary(const std::vector<Tensor>& outputs, const std::vector<Edge>& targets,
@@ -595,5 +613,6 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 }  // namespace xgrad::autograd
 
 void xgrad::Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  autograd::backward({*this}, {gradient}, retain_graph, create_graph);
+  autograd::detail::backward(std::span<const Tensor>(this, 1), std::span<const Tensor>(&gradient, 1), retain_graph,
+                             create_graph);
 }

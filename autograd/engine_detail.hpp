@@ -2,6 +2,7 @@
 // The engine's interface to backward formulas and to nodes that run a backward of their own
 // (checkpoint, parallel_branches). Not part of the public API.
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "xgrad/autograd/node.hpp"
@@ -22,6 +23,9 @@ Tensor weight_gradient(std::size_t input, const Tensor& a, const Tensor& b);
 struct Contribution {
   Tensor grad, a, b;
 };
+
+/// backward() from these roots, with spans (Tensor::backward passes its one root without a vector).
+void backward(std::span<const Tensor> roots, std::span<const Tensor> grads, bool retain_graph, bool create_graph);
 
 /// grad() over the part of the graph between the outputs and the targets: nothing behind a target
 /// is collected or run, and each target gets the gradients that arrived there, summed in arrival
