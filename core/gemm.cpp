@@ -105,24 +105,33 @@ constexpr std::int64_t kSmallWork = 64 * 64 * 64;
 // 1024 x 128 x 32 1.1x; 1024 x 256 x 32 even).
 constexpr std::int64_t kSmallWeightGradientWork = std::int64_t{1} << 22;
 constexpr std::int64_t kWeightGradientRows = 32;
+// A product too large for one kernel runs LIBXSMM in blocks of 64 rows or columns of C, or of
+// its sum; a product that goes to LIBXSMM and is split across the pool runs in tiles of the same
+// 64 along the split side, one kernel (or blocked call) each (see gemm).
+constexpr std::int64_t kBlock = 64;
 // A taller product whose op(B) is a small panel (n x k up to 8192 elements, 32 KiB of floats,
-// which stays in cache) runs LIBXSMM 64 rows of C at a time, one kernel for every block: OpenBLAS
-// packs for such tall-skinny shapes what a kernel keeps in cache anyway. Measured one core, ms
-// per call: 7552 x 32 x 70 (a convolution's im2col) 0.71 -> 0.38, 2368 x 160 x 32 0.41 -> 0.27,
+// which stays in cache) runs LIBXSMM a block of rows of C at a time: OpenBLAS packs for such
+// tall-skinny shapes what a kernel keeps in cache anyway. Measured one core, ms per call:
+// 7552 x 32 x 70 (a convolution's im2col) 0.71 -> 0.38, 2368 x 160 x 32 0.41 -> 0.27,
 // 16000 x 96 x 32 (a GRU's input projection) 1.96 -> 1.06, 400 x 256 x 32 0.12 -> 0.08;
 // 1280 x 512 x 128 (a 256 KiB panel) would lose, 2.0 -> 3.0.
 constexpr std::int64_t kTallPanel = 8192;
-constexpr std::int64_t kTallBlockRows = 64;
-// A weight gradient over many rows, dW = dY^T X with C (m x n) at most such a panel, runs LIBXSMM
-// 64 rows of the sum at a time, each block accumulating onto C (beta 1): a sequential sum over
-// the rows, whatever the threads. Measured one core, ms per call: 96 x 32 x 16000 (gru_imdb's
-// dW_ih) 2.22 -> 1.37, 96 x 32 x 1024 0.107 -> 0.072, 256 x 32 x 400 0.102 -> 0.080,
-// 32 x 160 x 2368 0.39 -> 0.35; 32 x 70 x 7552 loses, 0.60 -> 0.74 (70 columns fill LIBXSMM's
-// 8-wide vectors unevenly), and is kept for one simple rule.
-constexpr std::int64_t kDeepBlockRows = 64;
-// A product that goes to LIBXSMM and is split across the pool runs in tiles of this many rows
-// (or columns) of C, one kernel call each (see gemm).
-constexpr std::int64_t kSplitTile = 64;
+// A wide product of at most a block of rows, as a recurrent step's h W_hh^T (from a transposed
+// copy) and dh = dG W_hh, runs LIBXSMM a block of columns of C at a time, each over the whole
+// sum: OpenBLAS packs all of B for a few rows of A. Measured one core (AMD EPYC, OpenBLAS's
+// Haswell kernels, LIBXSMM's AVX-512 ones), us per call: 32 x 512 x 128 54 -> 22,
+// 32 x 128 x 512 57 -> 24, 32 x 1024 x 256 221 -> 115, 8 x 512 x 128 21 -> 5,
+// 64 x 4096 x 256 1524 -> 763, 32 x 512 x 1024 419 -> 259 (best of 7, a build running beside);
+// it won at 119 of the 120 shapes tried with 8 <= m <= 64, n <= 4096, k <= 1024, by 1.4x or more
+// at 116 (the one loss: 32 x 4096 x 128, 0.9x). A block of B (k x 64) stays in L2 up to
+// k = 1024. In the benchmark (2 threads) dglstm ran 15 % faster and bilstm_tagger about 10 %.
+constexpr std::int64_t kWideDepth = 1024;
+// A weight gradient over many rows, dW = dY^T X with C (m x n) at most a tall panel, runs
+// LIBXSMM a block of rows of the sum at a time, each block accumulating onto C (beta 1): a
+// sequential sum over the rows, whatever the threads. Measured one core, ms per call:
+// 96 x 32 x 16000 (gru_imdb's dW_ih) 2.22 -> 1.37, 96 x 32 x 1024 0.107 -> 0.072,
+// 256 x 32 x 400 0.102 -> 0.080, 32 x 160 x 2368 0.39 -> 0.35; 32 x 70 x 7552 loses,
+// 0.60 -> 0.74 (70 columns fill LIBXSMM's 8-wide vectors unevenly), and is kept for one simple rule.
 // x W^T with at least this many rows takes a transposed copy of W to reach LIBXSMM (measured per
 // call without a kept copy at 8 x 256 x 64: copy + kernel about even with OpenBLAS; 2 rows: 2x slower).
 constexpr std::int64_t kTransposedCopyRows = 8;
@@ -162,8 +171,15 @@ bool tall_product(bool transpose_b, std::int64_t n, std::int64_t k, T alpha, T b
   return panel && !transpose_b && alpha == T(1) && (beta == T(0) || beta == T(1));
 }
 
+/// Whether a product too large for one LIBXSMM kernel goes to LIBXSMM in blocks of columns (see
+/// kWideDepth).
+template <class T>
+bool wide_product(bool transpose_b, std::int64_t m, std::int64_t k, T alpha, T beta) {
+  return m <= kBlock && k <= kWideDepth && !transpose_b && alpha == T(1) && (beta == T(0) || beta == T(1));
+}
+
 /// Whether a transposed-A product too large for one kernel goes to LIBXSMM in blocks of its sum
-/// (see kDeepBlockRows).
+/// (see kBlock).
 template <class T>
 bool deep_product(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, T alpha, T beta) {
   return transpose_a && !transpose_b && work(m, n, 1) <= kTallPanel && alpha == T(1) && (beta == T(0) || beta == T(1));
@@ -185,7 +201,7 @@ bool small_gemm(bool transpose_a, std::int64_t m, std::int64_t n, std::int64_t k
   return true;
 }
 
-/// The same for a deep product A^T B (A [k, m], B [k, n]), kDeepBlockRows rows of A and B per
+/// The same for a deep product A^T B (A [k, m], B [k, n]), kBlock rows of A and B per
 /// kernel call, each adding onto C after the first; false, with nothing done, when LIBXSMM has no
 /// kernel.
 template <class T>
@@ -197,38 +213,43 @@ bool deep_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::
     return small_kernel(static_cast<int>(n), static_cast<int>(m), static_cast<int>(depth), static_cast<int>(ldb),
                         static_cast<int>(lda), static_cast<int>(ldc), kernel_beta, LIBXSMM_GEMM_FLAG_TRANS_B);
   };
-  const std::int64_t first = std::min(k, kDeepBlockRows), tail = (k - first) % kDeepBlockRows;
+  const std::int64_t first = std::min(k, kBlock), tail = (k - first) % kBlock;
   const auto start = kernel_for(first, &beta);
-  const auto block = k - first >= kDeepBlockRows ? kernel_for(kDeepBlockRows, &one) : start;
+  const auto block = k - first >= kBlock ? kernel_for(kBlock, &one) : start;
   const auto last = tail > 0 ? kernel_for(tail, &one) : start;
   if (!start || !block || !last) return false;
   start(b, a, c);
   std::int64_t p = first;
-  for (; p + kDeepBlockRows <= k; p += kDeepBlockRows) block(b + p * ldb, a + p * lda, c);
+  for (; p + kBlock <= k; p += kBlock) block(b + p * ldb, a + p * lda, c);
   if (p < k) last(b + p * ldb, a + p * lda, c);
   return true;
 }
 
-/// The same for a tall product, kTallBlockRows rows of C (and of op(A)) per kernel call; false,
-/// with nothing done, when LIBXSMM has no kernel.
+/// The same for a tall or a wide product, in blocks of kBlock rows of C (and of op(A)) or
+/// kBlock columns of C (and of B), one kernel call each; false, with nothing done, when LIBXSMM
+/// has no kernel.
 template <class T>
-bool tall_gemm(bool transpose_a, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
-               const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+bool blocked_gemm(bool by_columns, bool transpose_a, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   libxsmm_ready();
   const int flags = transpose_a ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
-  const auto kernel_for = [&](std::int64_t rows) {
-    return small_kernel(static_cast<int>(n), static_cast<int>(rows), static_cast<int>(k), static_cast<int>(ldb),
-                        static_cast<int>(lda), static_cast<int>(ldc), &beta, flags);
+  const std::int64_t side = by_columns ? n : m;
+  const auto kernel_for = [&](std::int64_t size) {
+    return small_kernel(static_cast<int>(by_columns ? size : n), static_cast<int>(by_columns ? m : size),
+                        static_cast<int>(k), static_cast<int>(ldb), static_cast<int>(lda), static_cast<int>(ldc),
+                        &beta, flags);
   };
-  const std::int64_t tail = m % kTallBlockRows;
-  const auto block = kernel_for(std::min(m, kTallBlockRows));
-  const auto last = tail > 0 && m > kTallBlockRows ? kernel_for(tail) : block;
+  const std::int64_t tail = side % kBlock;
+  const auto block = kernel_for(std::min(side, kBlock));
+  const auto last = tail > 0 && side > kBlock ? kernel_for(tail) : block;
   if (!block || !last) return false;
-  // the next rows of op(A): down a row-major A, or across a transposed one
-  const std::int64_t a_step = transpose_a ? 1 : lda;
+  // the next rows of op(A) and C (down a row-major A, or across a transposed one), or the next
+  // columns of B and C
+  const std::int64_t a_step = by_columns ? 0 : transpose_a ? 1 : lda, b_step = by_columns ? 1 : 0;
+  const std::int64_t c_step = by_columns ? 1 : ldc;
   std::int64_t i = 0;
-  for (; i + kTallBlockRows <= m; i += kTallBlockRows) block(b, a + i * a_step, c + i * ldc);
-  if (i < m) last(b, a + i * a_step, c + i * ldc);
+  for (; i + kBlock <= side; i += kBlock) block(b + i * b_step, a + i * a_step, c + i * c_step);
+  if (i < side) last(b + i * b_step, a + i * a_step, c + i * c_step);
   return true;
 }
 
@@ -252,10 +273,12 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   const bool split_rows = m >= n;  // split the longer side of C
   const bool tall = !small && split_rows && tall_product(transpose_b, n, k, alpha, beta);
   const bool deep = !small && !tall && deep_product(transpose_a, transpose_b, m, n, alpha, beta);
+  const bool wide = !small && !split_rows && !deep && wide_product(transpose_b, m, k, alpha, beta);
   // one part of C, [rows, cols] at c_part, from the matching parts of A and B
   auto part = [&](std::int64_t rows, std::int64_t cols, const T* a_part, const T* b_part, T* c_part) {
     if (small && small_gemm(transpose_a, rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n)) return;
-    if (tall && tall_gemm(transpose_a, rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n)) return;
+    if ((tall || wide) && blocked_gemm(wide, transpose_a, rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n))
+      return;
     if (deep && deep_gemm(rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n)) return;
     blas(transpose_a, transpose_b, rows, cols, k, alpha, a_part, lda, b_part, ldb, beta, c_part, n);
   };
@@ -266,17 +289,17 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   };
   const std::int64_t side = split_rows ? m : n;
   if (work(m, n, k) < kParallelWork) return span(0, side);
-  if (!(small || tall || deep)) {
+  if (!(small || tall || deep || wide)) {
     parallel_for(side, std::max(kMinShare, side / num_threads()), span);
     return;
   }
   // A LIBXSMM kernel's summation order can depend on its sizes (on AVX-512, a 2-row tail kernel
-  // sums k = 1000 otherwise than a 4-row one), so a split product runs in tiles of kSplitTile
-  // along the split side, one kernel (or tall/deep block) each, whatever the thread count: an
+  // sums k = 1000 otherwise than a 4-row one), so a split product runs in tiles of kBlock
+  // along the split side, one kernel (or blocked call) each, whatever the thread count: an
   // element of C gets the same bits on any number of threads.
-  const std::int64_t tiles = ceil_div(side, kSplitTile);
+  const std::int64_t tiles = ceil_div(side, kBlock);
   parallel_for(tiles, std::max<std::int64_t>(1, tiles / num_threads()), [&](std::int64_t first, std::int64_t last) {
-    for (std::int64_t t = first; t < last; ++t) span(t * kSplitTile, std::min(side, (t + 1) * kSplitTile));
+    for (std::int64_t t = first; t < last; ++t) span(t * kBlock, std::min(side, (t + 1) * kBlock));
   });
 }
 
@@ -298,7 +321,8 @@ bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k
   // Below 8 rows the copy costs about what it saves when it is not kept (a loop without a scope
   // of TransposedCopies); n of 1 is a GEMV, which reads B^T as it is stored.
   return m >= kTransposedCopyRows && n > 1 && k > 0 &&
-         (small_product(false, false, m, n, k, 1.0, 0.0) || (m >= n && tall_product(false, n, k, 1.0, 0.0)));
+         (small_product(false, false, m, n, k, 1.0, 0.0) || (m >= n && tall_product(false, n, k, 1.0, 0.0)) ||
+          (m < n && wide_product(false, m, k, 1.0, 0.0)));
 }
 
 template <class T>

@@ -174,7 +174,8 @@ TEST_CASE_TEMPLATE("gemm: every transpose combination, alpha and beta", T, float
 // products (up to 64^3 multiply-adds, or 2^22 for a weight gradient A^T B over at most 32 rows;
 // alpha 1, beta 0 or 1, no transposed right operand), LIBXSMM in blocks of 64 rows for taller
 // ones whose op(B) has at most 8192 elements, LIBXSMM in blocks of 64 rows of the sum for A^T B
-// with at most 8192 elements of C (the same conditions), OpenBLAS otherwise. Every transpose
+// with at most 8192 elements of C, LIBXSMM in blocks of 64 columns for wider ones with at most 64
+// rows and k <= 1024 (the same conditions), OpenBLAS otherwise. Every transpose
 // combination at shapes on both sides of each bound, with beta = 0 over a C full of NaN (beta = 0
 // means C is not read), 0.5 and 1.
 TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpose, beta 0 over NaN", T, float, double) {
@@ -185,7 +186,10 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
                                          std::array{65, 64, 64}, std::array{3, 2, 1}, std::array{512, 128, 32},
                                          std::array{512, 128, 33}, std::array{200, 64, 64}, std::array{130, 32, 256},
                                          std::array{130, 33, 256}, std::array{192, 16, 100}, std::array{700, 32, 64},
-                                         std::array{64, 128, 100}, std::array{40, 100, 300}})
+                                         std::array{64, 128, 100}, std::array{40, 100, 300},
+                                         std::array{64, 300, 100}, std::array{65, 300, 100},
+                                         std::array{32, 200, 1024}, std::array{32, 200, 1025},
+                                         std::array{8, 513, 70}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (T alpha : {T(1), T(2)})
@@ -204,19 +208,21 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
           }
 }
 
-TEST_CASE_TEMPLATE("gemm: tall and deep products, the panel's extremes included, are right and have the same bits on 1 and 2 threads",
+TEST_CASE_TEMPLATE("gemm: tall, deep and wide products, the panel's extremes included, are right and have the same bits on 1 and 2 threads",
                    T, float, double) {
   // A split LIBXSMM product runs in tiles of 64 rows (or columns) of C on any thread count, so
   // that every element is summed by the same kernel: 4100 x 8 x 1000 (a 4-row tail tile), a
   // deep product (transpose_a, 40 x 100 x 3000) split by columns, a step's weight gradient
-  // (512 x 128 x 32, 100 x 512 x 32: one small kernel per tile). (OpenBLAS's larger products make
+  // (512 x 128 x 32, 100 x 512 x 32: one small kernel per tile), wide products split by columns
+  // with a tail tile (32 x 1000 x 128, 8 x 2000 x 100). (OpenBLAS's larger products make
   // no such promise: at 700 x 300 x 64 in float the two splits differ in the last bits.)
   Generator g(8);
   // {m, n, k, which transposes of A: 1 plain, 2 transposed, 3 both}
   for (const std::array<int, 4>& size :
        {std::array{700, 32, 64, 3}, std::array{1000, 96, 32, 3}, std::array{4100, 8, 1000, 3},
         std::array{1100, 1024, 8, 3}, std::array{300, 256, 32, 3}, std::array{40, 100, 3000, 2},
-        std::array{96, 32, 16000, 2}, std::array{512, 128, 32, 2}, std::array{100, 512, 32, 2}})
+        std::array{96, 32, 16000, 2}, std::array{512, 128, 32, 2}, std::array{100, 512, 32, 2},
+        std::array{32, 1000, 128, 3}, std::array{8, 2000, 100, 3}})
     for (bool ta : {false, true}) {
       if (!(size[3] & (ta ? 2 : 1))) continue;
       const int m = size[0], n = size[1], k = size[2];
@@ -291,7 +297,7 @@ TEST_CASE("TransposedCopies: kept while the values stand, made again after an in
   CHECK(matches(error_of([&] { TransposedCopies::transposed(zeros({3})); }), R"(transposed copy: expects a matrix, got \[3\])"));
 }
 
-TEST_CASE("gemm_prefers_transposed_copy: the products LIBXSMM takes (small, or tall with a small panel) from 8 rows") {
+TEST_CASE("gemm_prefers_transposed_copy: the products LIBXSMM takes (small, tall with a small panel, wide) from 8 rows") {
   CHECK(gemm_prefers_transposed_copy(32, 96, 32));  // a GRU step at B = 32, H = 32
   CHECK(gemm_prefers_transposed_copy(8, 256, 64));   // an LSTM step at B = 8, H = 64
   CHECK(gemm_prefers_transposed_copy(64, 64, 64));
@@ -299,7 +305,11 @@ TEST_CASE("gemm_prefers_transposed_copy: the products LIBXSMM takes (small, or t
   CHECK(gemm_prefers_transposed_copy(7552, 32, 70));   // a convolution's im2col product
   CHECK(gemm_prefers_transposed_copy(16000, 96, 32));  // a GRU's input projection over a sequence
   CHECK_FALSE(gemm_prefers_transposed_copy(1280, 512, 128));  // a 64 Ki-element panel: OpenBLAS
-  CHECK_FALSE(gemm_prefers_transposed_copy(100, 200, 64));    // wider than tall: OpenBLAS
+  CHECK(gemm_prefers_transposed_copy(32, 512, 128));    // wide: an LSTM step at B = 32, H = 128
+  CHECK(gemm_prefers_transposed_copy(64, 4096, 1024));  // wide: at most 64 rows, k up to 1024
+  CHECK_FALSE(gemm_prefers_transposed_copy(65, 4096, 1024));  // more rows: OpenBLAS
+  CHECK_FALSE(gemm_prefers_transposed_copy(64, 4096, 1025));  // a deeper sum: OpenBLAS
+  CHECK_FALSE(gemm_prefers_transposed_copy(100, 200, 64));    // wider than tall, over 64 rows: OpenBLAS
   CHECK_FALSE(gemm_prefers_transposed_copy(7, 96, 32));  // a copy made per call would cost what it saves
   CHECK_FALSE(gemm_prefers_transposed_copy(1, 96, 32));  // GEMV reads x W^T as stored
   CHECK_FALSE(gemm_prefers_transposed_copy(32, 1, 32));
@@ -310,7 +320,8 @@ TEST_CASE("linear and x W^T: the same bits inside and outside a loop's scope of 
   // Whether a product takes the transposed copy depends on its shape alone, so a layer's output
   // does not depend on whether a recurrent loop kept the copy.
   for (Dtype dtype : {f32, f64})
-    for (const std::array<std::int64_t, 3>& size : {std::array<std::int64_t, 3>{32, 96, 32}, {8, 7, 3}, {5, 7, 3}, {70, 70, 70}}) {
+    for (const std::array<std::int64_t, 3>& size :
+         {std::array<std::int64_t, 3>{32, 96, 32}, {8, 7, 3}, {5, 7, 3}, {70, 70, 70}, {32, 512, 128}}) {
       const std::int64_t m = size[0], n = size[1], k = size[2];
       INFO(dtype_name(dtype), " ", m, " x ", n, " x ", k);
       const Tensor x = input({m, k}, -1, 1, 1).to(dtype), w = input({n, k}, -1, 1, 2).to(dtype),
