@@ -1,7 +1,7 @@
 #pragma once
 // The one place that calls BLAS (CBLAS, single-threaded) and LIBXSMM (small products, and larger
-// ones in blocks where one operand is a small panel). Everything that multiplies matrices goes
-// through gemm / gemm_batched; large ones split across xgrad's thread pool.
+// ones in blocks where one operand is a small panel or C has a few rows). Everything that
+// multiplies matrices goes through gemm / gemm_batched; large ones split across xgrad's pool.
 #include <cstdint>
 
 #include "xgrad/core/parallel.hpp"  // set_num_threads: GEMMs split across xgrad's pool
@@ -22,9 +22,10 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
                   std::int64_t stride_c, std::int64_t count);
 
 /// Whether the product op(A) B^T (B stored [n, k]; alpha 1, beta 0 or 1) is faster as
-/// op(A) (B^T) from a contiguous copy of B^T: where that product goes to LIBXSMM (small, or tall
-/// with at most 8192 elements of B), which has no kernel for a transposed B, from 8 rows of A
-/// (x W^T at a small recurrent step: 2x per call with the copy made once, measured). See detail::TransposedCopies, which keeps such copies.
+/// op(A) (B^T) from a contiguous copy of B^T: where that product goes to LIBXSMM (small, tall
+/// with at most 8192 elements of B, or wide with at most 64 rows and k <= 1024), which has no
+/// kernel for a transposed B, from 8 rows of A (x W^T at a recurrent step: 2x per call with the
+/// copy made once, measured). See detail::TransposedCopies, which keeps such copies.
 bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k);
 
 /// out [cols, rows] = in^T for a row-major contiguous [rows, cols] matrix (float and double).

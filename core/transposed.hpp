@@ -1,6 +1,7 @@
 #pragma once
-// Transposed copies of the right operand of small products x W^T (see gemm_prefers_transposed_copy),
-// kept while a loop reads the same W at every step (nn::unroll: h W_hh^T at each time step).
+// Transposed copies of the right operand of products x W^T that LIBXSMM takes (see
+// gemm_prefers_transposed_copy), kept while a loop reads the same W at every step (nn::unroll:
+// h W_hh^T at each time step).
 #include <cstdint>
 #include <memory>
 #include <vector>
