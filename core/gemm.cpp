@@ -126,12 +126,6 @@ constexpr std::int64_t kTallPanel = 8192;
 // at 116 (the one loss: 32 x 4096 x 128, 0.9x). A block of B (k x 64) stays in L2 up to
 // k = 1024. In the benchmark (2 threads) dglstm ran 15 % faster and bilstm_tagger about 10 %.
 constexpr std::int64_t kWideDepth = 1024;
-// A weight gradient over many rows, dW = dY^T X with C (m x n) at most a tall panel, runs
-// LIBXSMM a block of rows of the sum at a time, each block accumulating onto C (beta 1): a
-// sequential sum over the rows, whatever the threads. Measured one core, ms per call:
-// 96 x 32 x 16000 (gru_imdb's dW_ih) 2.22 -> 1.37, 96 x 32 x 1024 0.107 -> 0.072,
-// 256 x 32 x 400 0.102 -> 0.080, 32 x 160 x 2368 0.39 -> 0.35; 32 x 70 x 7552 loses,
-// 0.60 -> 0.74 (70 columns fill LIBXSMM's 8-wide vectors unevenly), and is kept for one simple rule.
 // x W^T with at least this many rows takes a transposed copy of W to reach LIBXSMM (measured per
 // call without a kept copy at 8 x 256 x 64: copy + kernel about even with OpenBLAS; 2 rows: 2x slower).
 constexpr std::int64_t kTransposedCopyRows = 8;
@@ -178,8 +172,13 @@ bool wide_product(bool transpose_b, std::int64_t m, std::int64_t k, T alpha, T b
   return m <= kBlock && k <= kWideDepth && !transpose_b && alpha == T(1) && (beta == T(0) || beta == T(1));
 }
 
-/// Whether a transposed-A product too large for one kernel goes to LIBXSMM in blocks of its sum
-/// (see kBlock).
+/// Whether a transposed-A product too large for one kernel goes to LIBXSMM in blocks of its sum.
+/// A weight gradient over many rows, dW = dY^T X with C (m x n) at most a tall panel, runs
+/// LIBXSMM a block of rows of the sum at a time, each block accumulating onto C (beta 1): a
+/// sequential sum over the rows, whatever the threads. Measured one core, ms per call:
+/// 96 x 32 x 16000 (gru_imdb's dW_ih) 2.22 -> 1.37, 96 x 32 x 1024 0.107 -> 0.072,
+/// 256 x 32 x 400 0.102 -> 0.080, 32 x 160 x 2368 0.39 -> 0.35; 32 x 70 x 7552 loses,
+/// 0.60 -> 0.74 (70 columns fill LIBXSMM's 8-wide vectors unevenly), kept for one simple rule.
 template <class T>
 bool deep_product(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, T alpha, T beta) {
   return transpose_a && !transpose_b && work(m, n, 1) <= kTallPanel && alpha == T(1) && (beta == T(0) || beta == T(1));
