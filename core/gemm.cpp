@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <vector>
 
 #include <cblas.h>
 #include <libxsmm.h>
@@ -252,6 +253,15 @@ bool blocked_gemm(bool by_columns, bool transpose_a, std::int64_t m, std::int64_
   return true;
 }
 
+/// Whether a batched A B^T runs as A B from a transposed copy of each B: where LIBXSMM takes
+/// the untransposed product (see gemm_prefers_transposed_copy) with alpha 1 and beta 0 or 1.
+template <class T>
+bool transposed_batch_copy(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+                           T beta) {
+  return transpose_b && !transpose_a && alpha == T(1) && (beta == T(0) || beta == T(1)) &&
+         gemm_prefers_transposed_copy(m, n, k);
+}
+
 }  // namespace
 
 template <class T>
@@ -310,9 +320,17 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
   if (count < 0) fail("gemm: negative batch count {}", count);
   // Whole matrices to each thread; a single large one splits inside gemm instead.
   const std::int64_t grain = count > 1 && work(m, n, k, count) >= kParallelWork ? 1 : count;
+  // A B^T that LIBXSMM would take as A B (attention's Q K^T and dS V^T per head) runs from a
+  // transposed copy of each B: LIBXSMM has no kernel for a transposed B (see kSmallWork), and
+  // the copy costs little next to the product (measured in transposed_batch_copy's comment).
+  const bool copy_b = transposed_batch_copy(transpose_a, transpose_b, m, n, k, alpha, beta);
   parallel_for(count, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i)
-      gemm(transpose_a, transpose_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+    std::vector<T> bt(copy_b ? static_cast<std::size_t>(n * k) : 0);
+    for (std::int64_t i = begin; i < end; ++i) {
+      if (copy_b) transpose_copy(n, k, b + i * stride_b, bt.data());
+      gemm(transpose_a, transpose_b && !copy_b, m, n, k, alpha, a + i * stride_a, copy_b ? bt.data() : b + i * stride_b,
+           beta, c + i * stride_c);
+    }
   });
 }
 

@@ -350,3 +350,45 @@ TEST_CASE("gemm_batched: strides, including a shared matrix (stride 0)") {
     for (int j = 0; j < m * n; ++j) CHECK(c[i * m * n + j] == doctest::Approx(want[j]).epsilon(1e-12));
   }
 }
+
+TEST_CASE_TEMPLATE("gemm_batched: A B^T that LIBXSMM takes as A B (attention's Q K^T) is right, with alpha and beta, on 1 and 2 threads",
+                   T, float, double) {
+  // 128 x 128 x 64 per head runs from a transposed copy of each B; 7 x 5 x 3 (too few rows),
+  // alpha 2 and a 300 x 300 x 300 (OpenBLAS's) do not. Each is the naive product, and the copy
+  // path has the bits of the untransposed product A (B^T) on any thread count.
+  Generator g(10);
+  for (const std::array<int, 4>& size : {std::array{128, 128, 64, 1}, std::array{64, 200, 32, 1},
+                                          std::array{7, 5, 3, 1}, std::array{128, 128, 64, 2},
+                                          std::array{300, 300, 300, 1}}) {
+    const int m = size[0], n = size[1], k = size[2], batch = 3;
+    const T alpha = T(size[3]);
+    INFO(m, " x ", n, " x ", k, " alpha ", alpha);
+    const auto a = uniform({batch * m * k}, -1, 1, f64, &g).to_vector<T>();
+    const auto b = uniform({batch * n * k}, -1, 1, f64, &g).to_vector<T>();
+    std::vector<T> bt(b.size());  // each B transposed, for the untransposed product
+    for (int i = 0; i < batch; ++i) transpose_copy<T>(n, k, b.data() + i * n * k, bt.data() + i * n * k);
+    std::vector<std::vector<T>> results;
+    const int before = num_threads();
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<T> c(static_cast<std::size_t>(batch * m * n), T(0.5));
+      gemm_batched<T>(false, true, m, n, k, alpha, a.data(), m * k, b.data(), n * k, T(1), c.data(), m * n, batch);
+      results.push_back(c);
+    }
+    set_num_threads(before);
+    CHECK(results[0] == results[1]);
+    if (alpha == T(1) && m >= 8 && m < 300) {
+      std::vector<T> plain(results[0].size(), T(0.5));
+      gemm_batched<T>(false, false, m, n, k, T(1), a.data(), m * k, bt.data(), n * k, T(1), plain.data(), m * n, batch);
+      CHECK(results[0] == plain);
+    }
+    const double tolerance = (std::is_same_v<T, float> ? 1e-5 : 1e-12) * std::sqrt(double(k));
+    for (int i = 0; i < batch; ++i) {
+      const std::vector<T> ai(a.begin() + i * m * k, a.begin() + (i + 1) * m * k);
+      const std::vector<T> bi(b.begin() + i * n * k, b.begin() + (i + 1) * n * k);
+      const auto want = naive_gemm<T>(false, true, m, n, k, ai, bi);
+      for (int j = 0; j < m * n; ++j)
+        REQUIRE(results[0][i * m * n + j] == doctest::Approx(alpha * want[j] + T(0.5)).epsilon(tolerance));
+    }
+  }
+}
