@@ -5,9 +5,11 @@
 #include <vector>
 
 #include <cblas.h>
+#include <strings.h>  // strcasecmp
 #include <libxsmm.h>
 
 extern "C" void openblas_set_num_threads(int);  // declared by OpenBLAS's cblas.h, not netlib's
+extern "C" char* openblas_get_corename(void);
 
 #include "xgrad/core/error.hpp"
 #include "xgrad/core/parallel.hpp"
@@ -139,6 +141,23 @@ void libxsmm_ready() {
   (void)initialised;
 }
 
+// Where LIBXSMM compiles AVX-512 kernels and OpenBLAS runs its AVX2 ones (Debian's OpenBLAS 0.3.21
+// on an AMD EPYC takes the Haswell kernels), any larger product with k <= kWideDepth runs LIBXSMM
+// in 64 x 64 tiles of C, each over the whole sum. Measured one core, us per call, OpenBLAS ->
+// tiles (best of 7, 2026-12-05): 1280 x 512 x 128 1672 -> 880, 1600 x 640 x 128 2787 -> 1338,
+// 1120 x 1024 x 256 5827 -> 3059, 1120 x 256 x 1024 5835 -> 3593, 4096 x 256 x 64 1530 -> 688,
+// 256 x 256 x 256 355 -> 168 (2048 x 1024 x 1024: 43424 -> 35235). On an AVX2-only machine both
+// run AVX2 and OpenBLAS won such shapes (1280 x 512 x 128 as a tall product: 2.0 -> 3.0 ms).
+bool tiles_large_products() {
+  static const bool tiles = [] {
+    libxsmm_ready();
+    const char* core = openblas_get_corename();
+    const bool avx2_blas = core && (strcasecmp(core, "Haswell") == 0 || strcasecmp(core, "Zen") == 0);
+    return avx2_blas && libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512;
+  }();
+  return tiles;
+}
+
 libxsmm_smmfunction small_kernel(int m, int n, int k, int lda, int ldb, int ldc, const float* beta, int flags) {
   const float alpha = 1;
   return libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, beta, &flags, nullptr);
@@ -171,6 +190,14 @@ bool tall_product(bool transpose_b, std::int64_t n, std::int64_t k, T alpha, T b
 template <class T>
 bool wide_product(bool transpose_b, std::int64_t m, std::int64_t k, T alpha, T beta) {
   return m <= kBlock && k <= kWideDepth && !transpose_b && alpha == T(1) && (beta == T(0) || beta == T(1));
+}
+
+/// Whether a product too large for the paths above goes to LIBXSMM in 64 x 64 tiles of C (see
+/// tiles_large_products). Not for transpose_a: weight gradients were not measured that way.
+template <class T>
+bool tiled_product(bool transpose_a, bool transpose_b, std::int64_t k, T alpha, T beta) {
+  return !transpose_a && !transpose_b && k <= kWideDepth && alpha == T(1) && (beta == T(0) || beta == T(1)) &&
+         tiles_large_products();
 }
 
 /// Whether a transposed-A product too large for one kernel goes to LIBXSMM in blocks of its sum.
@@ -262,6 +289,18 @@ bool transposed_batch_copy(bool transpose_a, bool transpose_b, std::int64_t m, s
          gemm_prefers_transposed_copy(m, n, k);
 }
 
+/// The same in tiles: blocks of kBlock rows of C, each a blocked_gemm over columns; a block that
+/// LIBXSMM has no kernel for goes to BLAS.
+template <class T>
+void tiled_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda, const T* b,
+                std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  for (std::int64_t i = 0; i < m; i += kBlock) {
+    const std::int64_t rows = std::min(kBlock, m - i);
+    if (!blocked_gemm(true, false, rows, n, k, a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc))
+      blas(false, false, rows, n, k, T(1), a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -283,12 +322,14 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   const bool tall = !small && split_rows && tall_product(transpose_b, n, k, alpha, beta);
   const bool deep = !small && !tall && deep_product(transpose_a, transpose_b, m, n, alpha, beta);
   const bool wide = !small && !split_rows && !deep && wide_product(transpose_b, m, k, alpha, beta);
+  const bool tiled = !(small || tall || deep || wide) && tiled_product(transpose_a, transpose_b, k, alpha, beta);
   // one part of C, [rows, cols] at c_part, from the matching parts of A and B
   auto part = [&](std::int64_t rows, std::int64_t cols, const T* a_part, const T* b_part, T* c_part) {
     if (small && small_gemm(transpose_a, rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n)) return;
     if ((tall || wide) && blocked_gemm(wide, transpose_a, rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n))
       return;
     if (deep && deep_gemm(rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n)) return;
+    if (tiled) return tiled_gemm(rows, cols, k, a_part, lda, b_part, ldb, beta, c_part, n);
     blas(transpose_a, transpose_b, rows, cols, k, alpha, a_part, lda, b_part, ldb, beta, c_part, n);
   };
   // rows [begin, end) of op(A) and of C, or columns of op(B) and of C
@@ -298,7 +339,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   };
   const std::int64_t side = split_rows ? m : n;
   if (work(m, n, k) < kParallelWork) return span(0, side);
-  if (!(small || tall || deep || wide)) {
+  if (!(small || tall || deep || wide || tiled)) {
     parallel_for(side, std::max(kMinShare, side / num_threads()), span);
     return;
   }
@@ -339,7 +380,7 @@ bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k
   // of TransposedCopies); n of 1 is a GEMV, which reads B^T as it is stored.
   return m >= kTransposedCopyRows && n > 1 && k > 0 &&
          (small_product(false, false, m, n, k, 1.0, 0.0) || (m >= n && tall_product(false, n, k, 1.0, 0.0)) ||
-          (m < n && wide_product(false, m, k, 1.0, 0.0)));
+          (m < n && wide_product(false, m, k, 1.0, 0.0)) || tiled_product(false, false, k, 1.0, 0.0));
 }
 
 template <class T>

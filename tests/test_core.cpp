@@ -1,7 +1,10 @@
 // core/: tensor creation, dtypes, printing, broadcasting, RNG, GEMM, errors.
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <thread>
 
 #include "testing.hpp"
@@ -208,23 +211,36 @@ TEST_CASE_TEMPLATE("gemm: every path (vector, small kernel, BLAS), every transpo
           }
 }
 
+extern "C" char* openblas_get_corename(void);  // OpenBLAS's, which xgrad links
+
+// The machines where gemm runs the larger products with k <= 1024 through LIBXSMM in 64 x 64 tiles
+// (core/gemm.cpp): LIBXSMM compiles AVX-512 kernels, OpenBLAS runs its AVX2 (Haswell, Zen) ones.
+bool tiles_large_products() {
+  std::string core = openblas_get_corename();
+  std::transform(core.begin(), core.end(), core.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return __builtin_cpu_supports("avx512f") && (core == "haswell" || core == "zen");
+}
+
 TEST_CASE_TEMPLATE("gemm: tall, deep and wide products, the panel's extremes included, are right and have the same bits on 1 and 2 threads",
                    T, float, double) {
   // A split LIBXSMM product runs in tiles of 64 rows (or columns) of C on any thread count, so
   // that every element is summed by the same kernel: 4100 x 8 x 1000 (a 4-row tail tile), a
   // deep product (transpose_a, 40 x 100 x 3000) split by columns, a step's weight gradient
   // (512 x 128 x 32, 100 x 512 x 32: one small kernel per tile), wide products split by columns
-  // with a tail tile (32 x 1000 x 128, 8 x 2000 x 100). (OpenBLAS's larger products make
+  // with a tail tile (32 x 1000 x 128, 8 x 2000 x 100), larger ones in 64 x 64 tiles with tails on
+  // both sides where the machine tiles them (1300 x 520 x 130, 130 x 700 x 1024, 100 x 200 x 64;
+  // elsewhere OpenBLAS's). (OpenBLAS's larger products make
   // no such promise: at 700 x 300 x 64 in float the two splits differ in the last bits.)
   Generator g(8);
-  // {m, n, k, which transposes of A: 1 plain, 2 transposed, 3 both}
+  // {m, n, k, which transposes of A: 1 plain, 2 transposed, 3 both; + 4: only where tiled}
   for (const std::array<int, 4>& size :
        {std::array{700, 32, 64, 3}, std::array{1000, 96, 32, 3}, std::array{4100, 8, 1000, 3},
         std::array{1100, 1024, 8, 3}, std::array{300, 256, 32, 3}, std::array{40, 100, 3000, 2},
         std::array{96, 32, 16000, 2}, std::array{512, 128, 32, 2}, std::array{100, 512, 32, 2},
-        std::array{32, 1000, 128, 3}, std::array{8, 2000, 100, 3}})
+        std::array{32, 1000, 128, 3}, std::array{8, 2000, 100, 3}, std::array{1300, 520, 130, 5},
+        std::array{130, 700, 1024, 5}, std::array{100, 200, 64, 5}})
     for (bool ta : {false, true}) {
-      if (!(size[3] & (ta ? 2 : 1))) continue;
+      if (!(size[3] & (ta ? 2 : 1)) || ((size[3] & 4) && !tiles_large_products())) continue;
       const int m = size[0], n = size[1], k = size[2];
       INFO(m, " x ", n, " x ", k, " transpose_a ", ta);
       const auto a = uniform({m * k}, -1, 1, f64, &g).to_vector<T>();
@@ -297,19 +313,22 @@ TEST_CASE("TransposedCopies: kept while the values stand, made again after an in
   CHECK(matches(error_of([&] { TransposedCopies::transposed(zeros({3})); }), R"(transposed copy: expects a matrix, got \[3\])"));
 }
 
-TEST_CASE("gemm_prefers_transposed_copy: the products LIBXSMM takes (small, tall with a small panel, wide) from 8 rows") {
+TEST_CASE("gemm_prefers_transposed_copy: the products LIBXSMM takes (small, tall with a small panel, wide, tiled) from 8 rows") {
+  const bool tiles = tiles_large_products();
+  INFO("larger products in tiles: ", tiles);
   CHECK(gemm_prefers_transposed_copy(32, 96, 32));  // a GRU step at B = 32, H = 32
   CHECK(gemm_prefers_transposed_copy(8, 256, 64));   // an LSTM step at B = 8, H = 64
   CHECK(gemm_prefers_transposed_copy(64, 64, 64));
   CHECK(gemm_prefers_transposed_copy(65, 64, 64));     // tall: a 64 x 64 panel, in blocks of rows
   CHECK(gemm_prefers_transposed_copy(7552, 32, 70));   // a convolution's im2col product
   CHECK(gemm_prefers_transposed_copy(16000, 96, 32));  // a GRU's input projection over a sequence
-  CHECK_FALSE(gemm_prefers_transposed_copy(1280, 512, 128));  // a 64 Ki-element panel: OpenBLAS
+  CHECK(gemm_prefers_transposed_copy(1280, 512, 128) == tiles);  // a 64 Ki-element panel: tiles or OpenBLAS
   CHECK(gemm_prefers_transposed_copy(32, 512, 128));    // wide: an LSTM step at B = 32, H = 128
   CHECK(gemm_prefers_transposed_copy(64, 4096, 1024));  // wide: at most 64 rows, k up to 1024
-  CHECK_FALSE(gemm_prefers_transposed_copy(65, 4096, 1024));  // more rows: OpenBLAS
+  CHECK(gemm_prefers_transposed_copy(65, 4096, 1024) == tiles);  // more rows: tiles or OpenBLAS
   CHECK_FALSE(gemm_prefers_transposed_copy(64, 4096, 1025));  // a deeper sum: OpenBLAS
-  CHECK_FALSE(gemm_prefers_transposed_copy(100, 200, 64));    // wider than tall, over 64 rows: OpenBLAS
+  CHECK_FALSE(gemm_prefers_transposed_copy(2000, 3000, 1025));
+  CHECK(gemm_prefers_transposed_copy(100, 200, 64) == tiles);  // wider than tall, over 64 rows
   CHECK_FALSE(gemm_prefers_transposed_copy(7, 96, 32));  // a copy made per call would cost what it saves
   CHECK_FALSE(gemm_prefers_transposed_copy(1, 96, 32));  // GEMV reads x W^T as stored
   CHECK_FALSE(gemm_prefers_transposed_copy(32, 1, 32));
