@@ -43,8 +43,8 @@ compare: build
 
 # Issue 17's measurements beside libtorch (bench/scaling.py; its twin bench/torch_twin is built once under
 # build/torch-twin): the LSTM/GRU train-step sweep over T, H and B (markdown table, linearity verdict,
-# PNG at SWEEP_PLOT), then batch-1 decoding latency. About 15 minutes; SWEEP_FLAGS=--quick for less.
-# `make decode` runs the decoding part alone.
+# PNG at SWEEP_PLOT), then batch-1 decoding latency. About 8 minutes a round (SWEEP_FLAGS="--rounds 3":
+# 24); SWEEP_FLAGS=--quick for less. `make decode` runs the decoding part alone.
 SWEEP_FLAGS ?=
 SWEEP_PLOT ?= $(BUILD)/plots/scaling.png
 sweep: build

@@ -1,6 +1,7 @@
 #pragma once
-// The one place that calls BLAS (CBLAS, single-threaded) and LIBXSMM (small products, and larger
-// ones in blocks where one operand is a small panel or C has a few rows). Everything that
+// The one place that calls BLAS (CBLAS, single-threaded) and LIBXSMM (small products, larger
+// ones in blocks where one operand is a small panel or C has a few rows, and, where LIBXSMM's
+// kernels are AVX-512 and OpenBLAS's AVX2, any with k <= 1024 in 64 x 64 tiles). Everything that
 // multiplies matrices goes through gemm / gemm_batched; large ones split across xgrad's pool.
 #include <cstdint>
 
@@ -23,8 +24,8 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
 
 /// Whether the product op(A) B^T (B stored [n, k]; alpha 1, beta 0 or 1) is faster as
 /// op(A) (B^T) from a contiguous copy of B^T: where that product goes to LIBXSMM (small, tall
-/// with at most 8192 elements of B, or wide with at most 64 rows and k <= 1024), which has no
-/// kernel for a transposed B, from 8 rows of A (x W^T at a recurrent step: 2x per call with the
+/// with at most 8192 elements of B, wide with at most 64 rows and k <= 1024, or tiled), which
+/// has no kernel for a transposed B, from 8 rows of A (x W^T at a recurrent step: 2x per call with the
 /// copy made once, measured). See detail::TransposedCopies, which keeps such copies.
 bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k);
 
