@@ -27,6 +27,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -140,11 +141,6 @@ def linear_fit(xs, ys):
     return slope, intercept, 1 - ss_res / ss_tot if ss_tot else 1.0
 
 
-def median(values):
-    v = sorted(values)
-    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
-
-
 def print_linearity(a, best, rounds):
     """Issue 17's criterion on the T axis, T = 50..800: time per token flat within 15 % (max / min - 1)
     of each point's best over the rounds (the machine's load only ever slows a step down, so the
@@ -167,7 +163,7 @@ def print_linearity(a, best, rounds):
                 continue
             us = [1e6 / r["items_per_s"] for r in rows]
             spread = max(us) / min(us) - 1
-            medians = [median(r) for r in runs]
+            medians = [statistics.median(r) for r in runs]
             per_round = [max(r[i] for r in runs) / min(r[i] for r in runs) - 1 for i in range(min(len(r) for r in runs))]
             cells = [side, cell, f"{min(us):.2f}..{max(us):.2f}", f"{100 * spread:.1f} %", "yes" if spread <= 0.15 else "NO",
                      f"{100 * (max(medians) / min(medians) - 1):.1f} %", " ".join(f"{100 * s:.0f} %" for s in per_round)]

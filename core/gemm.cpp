@@ -369,7 +369,7 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
   parallel_for(count, grain, [&](std::int64_t begin, std::int64_t end) {
     std::vector<T> bt(copy_b ? static_cast<std::size_t>(n * k) : 0);
     for (std::int64_t i = begin; i < end; ++i) {
-      if (copy_b) transpose_copy(n, k, b + i * stride_b, bt.data());
+      if (copy_b && (i == begin || stride_b != 0)) transpose_copy(n, k, b + i * stride_b, bt.data());  // one B: once
       gemm(transpose_a, transpose_b && !copy_b, m, n, k, alpha, a + i * stride_a, copy_b ? bt.data() : b + i * stride_b,
            beta, c + i * stride_c);
     }

@@ -410,4 +410,19 @@ TEST_CASE_TEMPLATE("gemm_batched: A B^T that LIBXSMM takes as A B (attention's Q
         REQUIRE(results[0][i * m * n + j] == doctest::Approx(alpha * want[j] + T(0.5)).epsilon(tolerance));
     }
   }
+  // One B for the whole batch (stride 0, a broadcast K): transposed once, the same bits as A (B^T).
+  const int m = 128, n = 128, k = 64, batch = 3;
+  const auto a = uniform({batch * m * k}, -1, 1, f64, &g).to_vector<T>();
+  const auto b = uniform({n * k}, -1, 1, f64, &g).to_vector<T>();
+  std::vector<T> bt(b.size()), shared(static_cast<std::size_t>(batch * m * n)), plain(shared.size());
+  transpose_copy<T>(n, k, b.data(), bt.data());
+  gemm_batched<T>(false, true, m, n, k, T(1), a.data(), m * k, b.data(), 0, T(0), shared.data(), m * n, batch);
+  gemm_batched<T>(false, false, m, n, k, T(1), a.data(), m * k, bt.data(), 0, T(0), plain.data(), m * n, batch);
+  CHECK(shared == plain);
+  for (int i = 0; i < batch; ++i) {
+    const std::vector<T> ai(a.begin() + i * m * k, a.begin() + (i + 1) * m * k);
+    const auto want = naive_gemm<T>(false, true, m, n, k, ai, b);
+    const double tolerance = (std::is_same_v<T, float> ? 1e-5 : 1e-12) * std::sqrt(double(k));
+    for (int j = 0; j < m * n; ++j) REQUIRE(shared[i * m * n + j] == doctest::Approx(want[j]).epsilon(tolerance));
+  }
 }
