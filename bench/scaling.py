@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Issue 17's scaling sweep and decoding latency: xgrad beside libtorch, in the same run.
 
-    /usr/bin/python3 bench/scaling.py [--xgrad build/bench/xgrad_bench] [--only sweep|decode]
+    /usr/bin/python3 bench/scaling.py [--xgrad build/bench/xgrad_bench] [--only sweep|flatness|decode]
                                       [--quick] [--rounds 1] [--cells lstm,gru] [--axes T,H,B]
-                                      [--plot build/plots/scaling.png] [--xgrad-threads 2]
+                                      [--plot build/plots/scaling.png] [--xgrad-threads 2] [--interleave 30]
 
 Sweep: a train step (zero grads, forward, backward, SGD) of x [B, T, H] -> 1-layer LSTM / GRU
 (H -> H) -> mean(y^2), one axis varied at a time around T = 100, H = 128, B = 32
@@ -12,9 +12,11 @@ each side, so that its peak resident memory (VmHWM) is its own, libtorch then xg
 the same machine load. libtorch runs tuned with 1 and 2 threads and keeps its best (as
 ../shared/bench/compare.py does; its smallest peak memory, as bench/peak_memory.py); xgrad runs
 once in the environment as given. Prints a markdown table, the linearity verdict of issue 17 (time
-per token flat within 15 % from T = 50 to 800, from each point's best over the --rounds passes
-over the grid; memory linear in T, with its slope per token) and draws items/s against each axis
-(matplotlib, PNG).
+per token flat within 15 % from T = 50 to 800; memory linear in T, with its slope per token) and
+draws items/s against each axis (matplotlib, PNG). The time verdict comes from a separate paired
+run (--interleave R rounds): one process per side and cell runs all the T back to back in every
+round, so that points compare seconds apart, not minutes; the sweep's own processes, minutes apart
+on a machine that drifts by a third, give the points' best and median over --rounds for reference.
 
 Decode: batch-1 greedy generation from a 2-layer LSTM character model (`decode` workload of both
 binaries); libtorch keeps its best of NoGradGuard / InferenceMode, tuned / as-is, 1 / 2 threads;
@@ -185,6 +187,53 @@ def print_linearity(a, best, rounds):
           "\n neighbouring T; worst point off the line: as a share of the growth 50 -> 800)")
 
 
+def flatness(a, twin):
+    """{(side, config, cell): {T: [ms per step in each round]}} from one process per side, config and
+    cell that times the T axis interleaved (`--sweep --axes T --interleave R`: every round runs all
+    six T back to back, each for about as long as one T = 800 step; bench/timing.hpp)."""
+    out = {}
+    for cell in a.cells:
+        runs = [("libtorch", f"{env}:{threads}", [twin, "--env", env, "--threads", str(threads)])
+                for env, threads in SWEEP_CONFIGS]
+        runs.append(("xgrad", "", [a.xgrad, "--threads", str(a.xgrad_threads)]))
+        for side, config, cmd in runs:
+            rows = run_jsonl(cmd + ["--sweep", "--axes", "T", "--cells", cell, "--interleave", str(a.interleave)])
+            out[(side, config, cell)] = {r["T"]: r["step_ms_rounds"] for r in rows}
+            print(f"  interleaved T axis: {side} {config} {cell}: {len(rows)} points x {a.interleave} rounds", file=sys.stderr)
+    return out
+
+
+def print_flatness(a, runs):
+    """Issue 17's time per token flat within 15 % (T = 50..800), from the interleaved runs: in each
+    round, each point's µs per token over the geometric mean of the round's points (so that what the
+    machine does to a whole round cancels); each point's median of that over the rounds; the spread
+    of those medians (slowest over fastest - 1) is the verdict. For reference, the spread of each
+    point's plain median over the rounds, and the median of the spreads within one round."""
+    ts = [t for t in GRID["T"] if 50 <= t <= 800]
+    print(f"\n### Time per token in T, interleaved (T = 50..800, H = 128, B = 32; {a.interleave} rounds in one process)\n")
+    print("| side | cell | µs/token at T = " + ", ".join(map(str, ts)) + " (medians) | relative to the round (medians) "
+          "| spread, paired | time flat (<= 15 %) | spread of plain medians | median spread within a round |")
+    print("|---|---|---|---|--:|---|--:|--:|")
+    for (side, config, cell), points in runs.items():
+        if not all(t in points for t in ts):
+            continue
+        us = [[1000 * ms / (32 * t) for ms in points[t]] for t in ts]  # [point][round], µs per token
+        rounds = range(min(len(u) for u in us))
+        rel = [[us[i][r] / statistics.geometric_mean([u[r] for u in us]) for r in rounds] for i in range(len(ts))]
+        rel_med = [statistics.median(x) for x in rel]
+        plain_med = [statistics.median(u) for u in us]
+        within = statistics.median(max(u[r] for u in us) / min(u[r] for u in us) - 1 for r in rounds)
+        paired = max(rel_med) / min(rel_med) - 1
+        name = f"{side} ({config})" if config else side
+        print(f"| {name} | {cell} | {' '.join(f'{m:.2f}' for m in plain_med)} | {' '.join(f'{m:.3f}' for m in rel_med)} "
+              f"| {100 * paired:.1f} % | {'yes' if paired <= 0.15 else 'NO'} | {100 * (max(plain_med) / min(plain_med) - 1):.1f} % "
+              f"| {100 * within:.1f} % |")
+    print("\n(each side, config and cell in one process: every round runs the six T (25 included, not in the verdict)"
+          "\n back to back, each repeated to about one T = 800 step's time, the first point rotating; relative: a point's"
+          "\n µs/token over the geometric mean of its round's points 50..800; spread, paired: slowest over fastest of"
+          "\n those medians - 1, the verdict)")
+
+
 def plot(a, best):
     import matplotlib
     matplotlib.use("Agg")
@@ -252,12 +301,15 @@ def print_decode_table(best):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--xgrad", default="build/bench/xgrad_bench")
-    p.add_argument("--only", choices=["sweep", "decode"], help="one of the two measurements (default both)")
+    p.add_argument("--only", choices=["sweep", "flatness", "decode"],
+                   help="one measurement: the sweep (with its flatness run), the flatness run alone, or decoding (default all)")
     p.add_argument("--quick", action="store_true", help="shorter points (about a third of the time)")
     p.add_argument("--rounds", type=int, default=1, help="passes over every point; each side keeps its best")
     p.add_argument("--cells", default="lstm,gru")
     p.add_argument("--axes", default="T,H,B")
     p.add_argument("--xgrad-threads", type=int, default=2)
+    p.add_argument("--interleave", type=int, default=None,
+                   help="rounds of the interleaved T-axis run behind the flatness verdict (default 30, 8 with --quick; 0: none)")
     p.add_argument("--plot", default="build/plots/scaling.png", help="the sweep's PNG")
     a = p.parse_args()
     a.cells, a.axes = a.cells.split(","), a.axes.split(",")
@@ -267,6 +319,12 @@ def main():
     for x in a.axes:
         if x not in GRID:
             p.error(f"unknown axis {x!r} (T, H, B)")
+    if a.interleave is None:
+        a.interleave = 8 if a.quick else 30
+    if a.interleave < 0:
+        p.error("--interleave must be >= 0")
+    if a.only == "flatness" and (a.interleave == 0 or "T" not in a.axes):
+        p.error("--only flatness runs the T axis interleaved: it needs T in --axes and --interleave > 0")
     if a.rounds < 1:
         p.error("--rounds must be >= 1")
     if not os.access(a.xgrad, os.X_OK):
@@ -276,12 +334,15 @@ def main():
     load = os.getloadavg()[0]
     print(f"scaling.py, {datetime.datetime.now():%Y-%m-%d %H:%M}, load average {load:.2f} "
           f"({os.cpu_count()} cores){'; the machine is busy: the ratios are noisy' if load > 1.5 else ''}")
-    if a.only != "decode":
+    if a.only in (None, "sweep"):
         best, rounds = sweep(a, twin)
         print_sweep_table(a, best)
         print_linearity(a, best, rounds)
+    if a.only in (None, "sweep", "flatness") and "T" in a.axes and a.interleave > 0:
+        print_flatness(a, flatness(a, twin))
+    if a.only in (None, "sweep"):
         plot(a, best)
-    if a.only != "sweep":
+    if a.only in (None, "decode"):
         print_decode_table(decode(a, twin))
 
 

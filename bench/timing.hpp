@@ -3,6 +3,7 @@
 // both sides of a comparison measure the same way. Standard C++17 only: the twin is built apart.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <fstream>
 #include <functional>
@@ -38,6 +39,37 @@ inline std::vector<double> sweep_sample_ms(const std::function<void()>& step, bo
   step();
   const bool slow = std::chrono::duration<double>(Clock::now() - t0).count() > 0.5;
   return sample_ms(step, slow ? 0 : 2, slow ? 3 : quick ? 5 : 10, quick ? 0.2 : 2.0);
+}
+
+/// Paired timing of steps that do different amounts of work (the points of one sweep axis, for
+/// issue 17's flatness in T): after two untimed calls of each step, every round runs each step as
+/// many times in a row as make its block about as long as the slowest step's single call, the
+/// starting step rotating from round to round. Returns the milliseconds per call of each step in
+/// each round, [step][round]. A slow or fast spell of the shared machine then falls on all the
+/// points of a round alike, and the points compare within a round (seconds apart) instead of across
+/// separate processes (minutes apart).
+inline std::vector<std::vector<double>> interleaved_ms(const std::vector<std::function<void()>>& steps, int rounds) {
+  const std::size_t n = steps.size();
+  if (n == 0) return {};
+  std::vector<double> probe(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    steps[i]();
+    const auto t0 = Clock::now();
+    steps[i]();
+    probe[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  const double slowest = *std::max_element(probe.begin(), probe.end());
+  std::vector<int> reps(n);
+  for (std::size_t i = 0; i < n; ++i) reps[i] = std::max(1, static_cast<int>(std::lround(slowest / probe[i])));
+  std::vector<std::vector<double>> ms(n, std::vector<double>(static_cast<std::size_t>(rounds)));
+  for (std::size_t r = 0; r < ms[0].size(); ++r)
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (k + r) % n;
+      const auto t0 = Clock::now();
+      for (int j = 0; j < reps[i]; ++j) steps[i]();
+      ms[i][r] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / reps[i];
+    }
+  return ms;
 }
 
 /// Peak resident set size of this process so far (VmHWM), in MiB.

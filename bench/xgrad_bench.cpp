@@ -1,6 +1,6 @@
 // xgrad's side of the benchmark (../shared/bench/README.md): one JSON line per measurement.
 //   xgrad_bench [--workloads a,b] [--threads N] [--quick]
-//   xgrad_bench --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--threads N] [--quick]
+//   xgrad_bench --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R] [--threads N] [--quick]
 // --sweep and the `decode` workload are issue 17's scaling and latency measurements; their
 // libtorch twin is bench/torch_twin, and bench/scaling.py runs both sides.
 #include <algorithm>
@@ -36,6 +36,7 @@ struct Args {
   bool sweep = false;
   std::vector<std::string> cells{"lstm", "gru"}, axes{"T", "H", "B"};
   std::vector<std::int64_t> points;  // --points: these values of each swept axis instead of its grid
+  int interleave = 0;                // --interleave R: the points of an axis timed together, R rounds
 };
 
 double round3(double v) { return std::round(v * 1000) / 1000; }
@@ -166,43 +167,77 @@ void mha(const Args& a) {
 
 /// One sweep point: x [B, T, H] -> 1-layer LSTM or GRU (H -> H, every step's output) -> mean(y^2),
 /// trained like the workloads above (zero grads, forward, backward, SGD lr 0.1). Items are tokens (B * T).
-/// Timed with bench::sweep_sample_ms (bench/timing.hpp), as the twin is.
-void sweep_point(const Args& a, const std::string& cell, const std::string& axis, std::int64_t T, std::int64_t H,
-                 std::int64_t B, bool first_in_process) {
+struct SweepPoint {
+  std::string cell, axis;
+  std::int64_t T, H, B;
   std::unique_ptr<nn::Recurrent> rnn;
-  if (cell == "lstm") rnn = std::make_unique<nn::LSTM>(H, H);
-  else rnn = std::make_unique<nn::GRU>(H, H);
-  Tensor x = randn({B, T, H});
-  optim::SGD sgd(rnn->parameters(), {.lr = 0.1});
-  auto step = [&] {
-    sgd.zero_grad();
+  Tensor x;
+  std::unique_ptr<optim::SGD> sgd;
+
+  SweepPoint(std::string cell_, std::string axis_, std::int64_t v)
+      : cell(std::move(cell_)), axis(std::move(axis_)), T(axis == "T" ? v : 100), H(axis == "H" ? v : 128),
+        B(axis == "B" ? v : 32) {
+    if (cell == "lstm") rnn = std::make_unique<nn::LSTM>(H, H);
+    else rnn = std::make_unique<nn::GRU>(H, H);
+    x = randn({B, T, H});
+    sgd = std::make_unique<optim::SGD>(rnn->parameters(), optim::SGDOptions{.lr = 0.1});
+  }
+  void step() {
+    sgd->zero_grad();
     Tensor y = (*rnn)(x);  // [B, T, H]
     mean(y * y).backward();
-    sgd.step();
-  };
-  const std::vector<double> ms = bench::sweep_sample_ms(step, a.quick);
-  const double median = ms[ms.size() / 2];
-  nlohmann::json row{{"workload", "sweep"}, {"cell", cell},   {"axis", axis}, {"T", T}, {"H", H}, {"B", B},
-                     {"step_ms_median", round3(median)}, {"step_ms_min", round3(ms[0])},
-                     {"items_per_s", round3(static_cast<double>(B * T) / (median / 1000))}, {"item", "tokens"},
-                     {"framework", "xgrad"}, {"threads", a.threads}, {"steps", ms.size()}};
-  // The process's peak is this point's own only while it is the first (scaling.py runs each alone).
-  if (first_in_process) row["peak_rss_mib"] = std::round(peak_rss_mib() * 10) / 10;
-  emit(row);
-}
+    sgd->step();
+  }
+  /// The JSON line for a median step of `ms_median` milliseconds.
+  nlohmann::json row(const Args& a, double ms_median) const {
+    return {{"workload", "sweep"}, {"cell", cell},   {"axis", axis}, {"T", T}, {"H", H}, {"B", B},
+            {"step_ms_median", round3(ms_median)}, {"items_per_s", round3(static_cast<double>(B * T) / (ms_median / 1000))},
+            {"item", "tokens"}, {"framework", "xgrad"}, {"threads", a.threads}};
+  }
+};
 
 /// The sweep: one axis varied at a time around T = 100, H = 128, B = 32. bench/scaling.py holds
-/// the same grid and runs each point in a fresh process.
+/// the same grid and runs each point in a fresh process. Each point is timed with
+/// bench::sweep_sample_ms, or with --interleave R all the points of an axis (one cell) in one
+/// process, R rounds of bench::interleaved_ms, each row then listing its milliseconds per step in
+/// every round. The twin (bench/torch_twin) does the same.
 void sweep(const Args& a) {
   const std::map<std::string, std::vector<std::int64_t>> grid{
       {"T", {25, 50, 100, 200, 400, 800}}, {"H", {32, 64, 128, 256, 512, 1024}}, {"B", {1, 2, 4, 8, 16, 32, 64, 128}}};
   bool first = true;
   for (const auto& axis : a.axes)
-    for (std::int64_t v : a.points.empty() ? grid.at(axis) : a.points)
-      for (const auto& cell : a.cells) {
-        sweep_point(a, cell, axis, axis == "T" ? v : 100, axis == "H" ? v : 128, axis == "B" ? v : 32, first);
-        first = false;
+    for (const auto& cell : a.cells) {
+      const std::vector<std::int64_t>& values = a.points.empty() ? grid.at(axis) : a.points;
+      if (a.interleave > 0) {
+        std::vector<std::unique_ptr<SweepPoint>> points;
+        std::vector<std::function<void()>> steps;
+        for (std::int64_t v : values) {
+          points.push_back(std::make_unique<SweepPoint>(cell, axis, v));
+          steps.emplace_back([&p = *points.back()] { p.step(); });
+        }
+        const auto ms = bench::interleaved_ms(steps, a.interleave);
+        for (std::size_t i = 0; i < points.size(); ++i) {
+          std::vector<double> sorted = ms[i];
+          std::sort(sorted.begin(), sorted.end());
+          nlohmann::json row = points[i]->row(a, sorted[sorted.size() / 2]);
+          row["interleaved"] = true;
+          row["step_ms_rounds"] = ms[i];
+          emit(row);
+        }
+        continue;
       }
+      for (std::int64_t v : values) {
+        SweepPoint p(cell, axis, v);
+        const std::vector<double> ms = bench::sweep_sample_ms([&] { p.step(); }, a.quick);
+        nlohmann::json row = p.row(a, ms[ms.size() / 2]);
+        row["step_ms_min"] = round3(ms[0]);
+        row["steps"] = ms.size();
+        // The process's peak is this point's own only while it is the first (scaling.py runs each alone).
+        if (first) row["peak_rss_mib"] = std::round(peak_rss_mib() * 10) / 10;
+        first = false;
+        emit(row);
+      }
+    }
 }
 
 /// Batch-1 greedy generation from a character LM like examples/char_lm.cpp's: vocab 96,
@@ -272,7 +307,7 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 int main(int argc, char** argv) try {
   Args a;
-  const char* usage = "flags: --workloads a,b --threads N --quick, or --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w]";
+  const char* usage = "flags: --workloads a,b --threads N --quick, or --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R]";
   auto positive = [](const std::string& flag, const std::string& value) {
     std::size_t used = 0;
     long long v = 0;
@@ -293,6 +328,7 @@ int main(int argc, char** argv) try {
     else if (flag == "--threads" && has_value) a.threads = static_cast<int>(positive(flag, argv[++i]));
     else if (flag == "--cells" && has_value) a.cells = split_commas(argv[++i]), sweep_filter = true;
     else if (flag == "--axes" && has_value) a.axes = split_commas(argv[++i]), sweep_filter = true;
+    else if (flag == "--interleave" && has_value) a.interleave = static_cast<int>(positive(flag, argv[++i])), sweep_filter = true;
     else if (flag == "--points" && has_value) {
       a.points.clear();
       for (const auto& v : split_commas(argv[++i])) a.points.push_back(positive(flag, v));

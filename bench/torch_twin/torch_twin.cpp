@@ -1,7 +1,7 @@
 // torch_twin.cpp - the libtorch twin of xgrad_bench's issue-17 measurements (bench/xgrad_bench.cpp):
 // the same JSON lines for the same points, with torch::nn::LSTM / GRU (the fused ATen loop).
 //
-//   torch_twin --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--threads N] [--env tuned|asis] [--quick]
+//   torch_twin --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R] [--threads N] [--env tuned|asis] [--quick]
 //   torch_twin --workloads decode [--threads N] [--env tuned|asis] [--quick]
 //
 // --sweep: x [B, T, H] -> 1-layer LSTM or GRU (H -> H, batch-first, every step's output) -> mean(y^2);
@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ struct Args {
   int threads = 2;
   std::vector<std::string> cells{"lstm", "gru"}, axes{"T", "H", "B"};
   std::vector<int64_t> points;
+  int interleave = 0;  // --interleave R: the points of an axis timed together, R rounds
 };
 
 [[noreturn]] static void fail(const std::string& msg) {
@@ -67,45 +69,79 @@ static int64_t positive(const std::string& flag, const std::string& value) {
   return v;
 }
 
-static void sweep_point(const Args& a, const std::string& cell, const std::string& axis, int64_t T, int64_t H,
-                        int64_t B, bool first_in_process) {
-  torch::manual_seed(0);
+/// One sweep point, the twin of xgrad_bench's SweepPoint.
+struct SweepPoint {
+  std::string cell, axis;
+  int64_t T, H, B;
   nn::LSTM lstm{nullptr};
   nn::GRU gru{nullptr};
   std::vector<torch::Tensor> params;
-  if (cell == "lstm") lstm = nn::LSTM(nn::LSTMOptions(H, H).batch_first(true)), params = lstm->parameters();
-  else gru = nn::GRU(nn::GRUOptions(H, H).batch_first(true)), params = gru->parameters();
-  torch::Tensor x = torch::randn({B, T, H});
-  torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.1));
-  auto step = [&] {
+  torch::Tensor x;
+  std::unique_ptr<torch::optim::SGD> sgd;
+
+  SweepPoint(std::string cell_, std::string axis_, int64_t v)
+      : cell(std::move(cell_)), axis(std::move(axis_)), T(axis == "T" ? v : 100), H(axis == "H" ? v : 128),
+        B(axis == "B" ? v : 32) {
+    torch::manual_seed(0);
+    if (cell == "lstm") lstm = nn::LSTM(nn::LSTMOptions(H, H).batch_first(true)), params = lstm->parameters();
+    else gru = nn::GRU(nn::GRUOptions(H, H).batch_first(true)), params = gru->parameters();
+    x = torch::randn({B, T, H});
+    sgd = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1));
+  }
+  void step() {
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
     torch::Tensor y = lstm ? std::get<0>(lstm->forward(x)) : std::get<0>(gru->forward(x));  // [B, T, H]
     (y * y).mean().backward();
-    sgd.step();
-  };
-  const std::vector<double> ms = bench::sweep_sample_ms(step, a.quick);  // xgrad_bench's schedule
-  const double median = ms[ms.size() / 2];
-  // The process's peak is this point's own only while it is the first (scaling.py runs each alone).
-  char rss[48] = "";
-  if (first_in_process) snprintf(rss, sizeof rss, ", \"peak_rss_mib\": %.1f", peak_rss_mib());
-  printf("{\"workload\": \"sweep\", \"cell\": \"%s\", \"axis\": \"%s\", \"T\": %ld, \"H\": %ld, \"B\": %ld, "
-         "\"step_ms_median\": %.3f, \"step_ms_min\": %.3f, \"items_per_s\": %.3f, \"item\": \"tokens\", "
-         "\"framework\": \"libtorch-cpp\", \"impl\": \"fused\", \"env\": \"%s\", \"threads\": %d, \"steps\": %zu%s}\n",
-         cell.c_str(), axis.c_str(), (long)T, (long)H, (long)B, median, ms[0], (double)(B * T) / (median / 1000),
-         a.env.c_str(), at::get_num_threads(), ms.size(), rss);
-  fflush(stdout);
-}
+    sgd->step();
+  }
+  /// The JSON line for a median step of `median` ms, `extra` appended (", \"key\": value" pieces).
+  void print(const Args& a, double median, const std::string& extra) const {
+    printf("{\"workload\": \"sweep\", \"cell\": \"%s\", \"axis\": \"%s\", \"T\": %ld, \"H\": %ld, \"B\": %ld, "
+           "\"step_ms_median\": %.3f, \"items_per_s\": %.3f, \"item\": \"tokens\", "
+           "\"framework\": \"libtorch-cpp\", \"impl\": \"fused\", \"env\": \"%s\", \"threads\": %d%s}\n",
+           cell.c_str(), axis.c_str(), (long)T, (long)H, (long)B, median, (double)(B * T) / (median / 1000),
+           a.env.c_str(), at::get_num_threads(), extra.c_str());
+    fflush(stdout);
+  }
+};
 
+/// xgrad_bench's sweep, point by point (bench::sweep_sample_ms) or --interleave R (bench::interleaved_ms).
 static void sweep(const Args& a) {
   const std::map<std::string, std::vector<int64_t>> grid{
       {"T", {25, 50, 100, 200, 400, 800}}, {"H", {32, 64, 128, 256, 512, 1024}}, {"B", {1, 2, 4, 8, 16, 32, 64, 128}}};
   bool first = true;
   for (const auto& axis : a.axes)
-    for (int64_t v : a.points.empty() ? grid.at(axis) : a.points)
-      for (const auto& cell : a.cells) {
-        sweep_point(a, cell, axis, axis == "T" ? v : 100, axis == "H" ? v : 128, axis == "B" ? v : 32, first);
-        first = false;
+    for (const auto& cell : a.cells) {
+      const std::vector<int64_t>& values = a.points.empty() ? grid.at(axis) : a.points;
+      if (a.interleave > 0) {
+        std::vector<std::unique_ptr<SweepPoint>> points;
+        std::vector<std::function<void()>> steps;
+        for (int64_t v : values) {
+          points.push_back(std::make_unique<SweepPoint>(cell, axis, v));
+          steps.emplace_back([&p = *points.back()] { p.step(); });
+        }
+        const auto ms = bench::interleaved_ms(steps, a.interleave);
+        for (size_t i = 0; i < points.size(); ++i) {
+          std::vector<double> sorted = ms[i];
+          std::sort(sorted.begin(), sorted.end());
+          std::string rounds;
+          for (double m : ms[i]) rounds += (rounds.empty() ? "" : ", ") + std::to_string(m);
+          points[i]->print(a, sorted[sorted.size() / 2], ", \"interleaved\": true, \"step_ms_rounds\": [" + rounds + "]");
+        }
+        continue;
       }
+      for (int64_t v : values) {
+        SweepPoint p(cell, axis, v);
+        const std::vector<double> ms = bench::sweep_sample_ms([&] { p.step(); }, a.quick);  // xgrad_bench's schedule
+        char extra[96];
+        snprintf(extra, sizeof extra, ", \"step_ms_min\": %.3f, \"steps\": %zu", ms[0], ms.size());
+        std::string more = extra;
+        // The process's peak is this point's own only while it is the first (scaling.py runs each alone).
+        if (first) snprintf(extra, sizeof extra, ", \"peak_rss_mib\": %.1f", peak_rss_mib()), more += extra;
+        first = false;
+        p.print(a, ms[ms.size() / 2], more);
+      }
+    }
 }
 
 static void decode(const Args& a) {
@@ -162,7 +198,7 @@ static void ensure_env(const Args& a, char** argv) {
 
 int main(int argc, char** argv) {
   const std::string usage =
-      "flags: --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w], or --workloads decode; "
+      "flags: --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R], or --workloads decode; "
       "--threads N --env tuned|asis --quick";
   Args a;
   bool sweep_filter = false;
@@ -176,6 +212,7 @@ int main(int argc, char** argv) {
     else if (flag == "--env" && has_value) a.env = argv[++i];
     else if (flag == "--cells" && has_value) a.cells = split(argv[++i]), sweep_filter = true;
     else if (flag == "--axes" && has_value) a.axes = split(argv[++i]), sweep_filter = true;
+    else if (flag == "--interleave" && has_value) a.interleave = (int)positive(flag, argv[++i]), sweep_filter = true;
     else if (flag == "--points" && has_value) {
       a.points.clear();
       for (const auto& v : split(argv[++i])) a.points.push_back(positive(flag, v));
