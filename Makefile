@@ -42,9 +42,11 @@ compare: build
 	@/usr/bin/python3 bench/peak_memory.py --xgrad $(BUILD)/bench/xgrad_bench --anchor $(BUILD)/torch-anchor/torch_anchor_cpp
 
 # Issue 17's measurements beside libtorch (bench/scaling.py; its twin bench/torch_twin is built once under
-# build/torch-twin): the LSTM/GRU train-step sweep over T, H and B (markdown table, linearity verdict,
-# PNG at SWEEP_PLOT), then batch-1 decoding latency. About 8 minutes a round (SWEEP_FLAGS="--rounds 3":
-# 24); SWEEP_FLAGS=--quick for less. `make decode` runs the decoding part alone.
+# build/torch-twin): the LSTM/GRU train-step sweep over T, H and B (markdown table, memory linearity,
+# PNG at SWEEP_PLOT), the T axis again interleaved in one process per side (the verdict on time per
+# token flat in T), then batch-1 decoding latency. About 8 minutes a round (SWEEP_FLAGS="--rounds 3":
+# 24), 8 more for the interleaved run; SWEEP_FLAGS=--quick for less, SWEEP_FLAGS="--only flatness" for
+# the interleaved run alone. `make decode` runs the decoding part alone.
 SWEEP_FLAGS ?=
 SWEEP_PLOT ?= $(BUILD)/plots/scaling.png
 sweep: build

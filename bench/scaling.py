@@ -144,19 +144,19 @@ def linear_fit(xs, ys):
 
 
 def print_linearity(a, best, rounds):
-    """Issue 17's criterion on the T axis, T = 50..800: time per token flat within 15 % (max / min - 1)
-    of each point's best over the rounds (the machine's load only ever slows a step down, so the
-    fastest of several is the least disturbed, as Python's timeit advises), with the spread of the
-    medians over the rounds and within each round for reference; and peak memory linear in T: a line
-    through the points (slope in KiB per token), no point off it by more than 10 % of the growth
-    from T = 50 to 800."""
+    """Issue 17's criteria on the T axis, T = 50..800, from the sweep's separate processes. Peak memory
+    linear in T (the verdict): a line through the points (slope in KiB per token), no point off it
+    by more than 10 % of the growth from T = 50 to 800. Time per token, for reference only (the
+    verdict is print_flatness's paired run): the spread (max / min - 1) of each point's best over
+    the rounds, of its median over the rounds, and within each round. Processes minutes apart on
+    this machine differ by up to a third, which is why they give no verdict on 15 %."""
     if "T" not in a.axes:
         return
     ts = [t for t in GRID["T"] if 50 <= t <= 800]
     print(f"\n### Linearity in T (T = 50..800, H = 128, B = 32; {a.rounds} round{'s' if a.rounds > 1 else ''})\n")
-    print("| side | cell | µs/token min..max | spread | time flat (<= 15 %) | spread of medians | spread in each round | "
+    print("| side | cell | µs/token min..max | spread of bests | spread of medians | spread in each round | "
           "memory slope KiB/token | segment slopes KiB/token | R² | worst point off the line | memory linear (<= 10 %) |")
-    print("|---|---|--:|--:|---|--:|---|--:|---|--:|--:|---|")
+    print("|---|---|--:|--:|--:|---|--:|---|--:|--:|---|")
     for side in SIDES:
         for cell in a.cells:
             rows = [best.get((side, cell, "T", t)) for t in ts]
@@ -167,7 +167,7 @@ def print_linearity(a, best, rounds):
             spread = max(us) / min(us) - 1
             medians = [statistics.median(r) for r in runs]
             per_round = [max(r[i] for r in runs) / min(r[i] for r in runs) - 1 for i in range(min(len(r) for r in runs))]
-            cells = [side, cell, f"{min(us):.2f}..{max(us):.2f}", f"{100 * spread:.1f} %", "yes" if spread <= 0.15 else "NO",
+            cells = [side, cell, f"{min(us):.2f}..{max(us):.2f}", f"{100 * spread:.1f} %",
                      f"{100 * (max(medians) / min(medians) - 1):.1f} %", " ".join(f"{100 * s:.0f} %" for s in per_round)]
             mem = [r["peak_rss_mib"] for r in rows]
             if all(m != float("inf") for m in mem):
@@ -181,8 +181,9 @@ def print_linearity(a, best, rounds):
             else:
                 cells += ["-"] * 5
             print("| " + " | ".join(cells) + " |")
-    print("\n(µs/token: each point's best over the rounds, as in the table above; spread: slowest over fastest of"
-          "\n those; spread of medians, in each round: the same for each point's median over the rounds, and within"
+    print("\n(µs/token: each point's best over the rounds, as in the table above; spread of bests: slowest over"
+          "\n fastest of those - 1; the time spreads are for reference, the verdict on time is the interleaved run's"
+          "\n below; spread of medians, in each round: the same for each point's median over the rounds, and within"
           "\n one pass over T; the memory line is fitted to peak MiB against tokens B*T; segment slopes: between"
           "\n neighbouring T; worst point off the line: as a share of the growth 50 -> 800)")
 
