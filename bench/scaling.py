@@ -189,7 +189,7 @@ def print_linearity(a, best, rounds):
 
 
 def flatness(a, twin):
-    """{(side, config, cell): {T: [ms per step in each round]}} from one process per side, config and
+    """{(side, config, cell): {T: [µs per token in each round]}} from one process per side, config and
     cell that times the T axis interleaved (`--sweep --axes T --interleave R`: every round runs all
     six T back to back, each for about as long as one T = 800 step; bench/timing.hpp)."""
     out = {}
@@ -199,7 +199,7 @@ def flatness(a, twin):
         runs.append(("xgrad", "", [a.xgrad, "--threads", str(a.xgrad_threads)]))
         for side, config, cmd in runs:
             rows = run_jsonl(cmd + ["--sweep", "--axes", "T", "--cells", cell, "--interleave", str(a.interleave)])
-            out[(side, config, cell)] = {r["T"]: r["step_ms_rounds"] for r in rows}
+            out[(side, config, cell)] = {r["T"]: [1000 * ms / (r["B"] * r["T"]) for ms in r["step_ms_rounds"]] for r in rows}
             print(f"  interleaved T axis: {side} {config} {cell}: {len(rows)} points x {a.interleave} rounds", file=sys.stderr)
     return out
 
@@ -218,7 +218,7 @@ def print_flatness(a, runs):
     for (side, config, cell), points in runs.items():
         if not all(t in points for t in ts):
             continue
-        us = [[1000 * ms / (32 * t) for ms in points[t]] for t in ts]  # [point][round], µs per token
+        us = [points[t] for t in ts]  # [point][round]
         rounds = range(min(len(u) for u in us))
         rel = [[us[i][r] / statistics.geometric_mean([u[r] for u in us]) for r in rounds] for i in range(len(ts))]
         rel_med = [statistics.median(x) for x in rel]
@@ -339,10 +339,9 @@ def main():
         best, rounds = sweep(a, twin)
         print_sweep_table(a, best)
         print_linearity(a, best, rounds)
+        plot(a, best)
     if a.only in (None, "sweep", "flatness") and "T" in a.axes and a.interleave > 0:
         print_flatness(a, flatness(a, twin))
-    if a.only in (None, "sweep"):
-        plot(a, best)
     if a.only in (None, "decode"):
         print_decode_table(decode(a, twin))
 

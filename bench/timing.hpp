@@ -50,13 +50,13 @@ inline std::vector<double> sweep_sample_ms(const std::function<void()>& step, bo
 /// separate processes (minutes apart).
 inline std::vector<std::vector<double>> interleaved_ms(const std::vector<std::function<void()>>& steps, int rounds) {
   const std::size_t n = steps.size();
-  if (n == 0) return {};
+  if (n == 0 || rounds < 1) return std::vector<std::vector<double>>(n);
   std::vector<double> probe(n);
   for (std::size_t i = 0; i < n; ++i) {
     steps[i]();
     const auto t0 = Clock::now();
     steps[i]();
-    probe[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+    probe[i] = std::max(1e-9, std::chrono::duration<double>(Clock::now() - t0).count());  // a clock tick at least
   }
   const double slowest = *std::max_element(probe.begin(), probe.end());
   std::vector<int> reps(n);
@@ -70,6 +70,12 @@ inline std::vector<std::vector<double>> interleaved_ms(const std::vector<std::fu
       ms[i][r] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / reps[i];
     }
   return ms;
+}
+
+/// The median of a sample (the upper one of an even count, as sample_ms's callers take it).
+inline double median(std::vector<double> sample) {
+  std::sort(sample.begin(), sample.end());
+  return sample.empty() ? 0 : sample[sample.size() / 2];
 }
 
 /// Peak resident set size of this process so far (VmHWM), in MiB.

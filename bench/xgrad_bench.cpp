@@ -217,9 +217,7 @@ void sweep(const Args& a) {
         }
         const auto ms = bench::interleaved_ms(steps, a.interleave);
         for (std::size_t i = 0; i < points.size(); ++i) {
-          std::vector<double> sorted = ms[i];
-          std::sort(sorted.begin(), sorted.end());
-          nlohmann::json row = points[i]->row(a, sorted[sorted.size() / 2]);
+          nlohmann::json row = points[i]->row(a, bench::median(ms[i]));
           row["interleaved"] = true;
           row["step_ms_rounds"] = ms[i];
           emit(row);

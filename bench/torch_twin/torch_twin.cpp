@@ -122,11 +122,9 @@ static void sweep(const Args& a) {
         }
         const auto ms = bench::interleaved_ms(steps, a.interleave);
         for (size_t i = 0; i < points.size(); ++i) {
-          std::vector<double> sorted = ms[i];
-          std::sort(sorted.begin(), sorted.end());
           std::string rounds;
           for (double m : ms[i]) rounds += (rounds.empty() ? "" : ", ") + std::to_string(m);
-          points[i]->print(a, sorted[sorted.size() / 2], ", \"interleaved\": true, \"step_ms_rounds\": [" + rounds + "]");
+          points[i]->print(a, bench::median(ms[i]), ", \"interleaved\": true, \"step_ms_rounds\": [" + rounds + "]");
         }
         continue;
       }
