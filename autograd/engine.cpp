@@ -339,6 +339,7 @@ struct Engine {
         // The ops inside a backward formula are checked as that formula's result, not one by one.
         AnomalyModeGuard formula_ops(false);
         ProductSink sink(create_graph ? nullptr : &s, at);
+        LastApply last_apply(!retain_graph && !create_graph);
         grads = n.apply(s.grads_out);
       }
       s.grads_out.clear();
@@ -397,6 +398,19 @@ struct Engine {
   /// this thread, in a first-order backward (none under create_graph: the product is recorded).
   class ProductSink;
   static thread_local ProductSink* t_sink;
+  /// Marks the node's apply as its last (the node is released after it), for
+  /// reusable_in_backward; a backward run inside the formula marks its own.
+  static thread_local bool t_last_apply;
+  class LastApply {
+   public:
+    explicit LastApply(bool last) : previous_(t_last_apply) { t_last_apply = last; }
+    ~LastApply() { t_last_apply = previous_; }
+    LastApply(const LastApply&) = delete;
+    LastApply& operator=(const LastApply&) = delete;
+
+   private:
+    bool previous_;
+  };
   class ProductSink {
    public:
     ProductSink(Scratch* s, std::uint32_t at) : s_(s), at_(at), previous_(t_sink) { t_sink = this; }
@@ -488,6 +502,11 @@ thread_local Engine::ScratchLease::Cache Engine::ScratchLease::t_cache;
 thread_local bool Engine::ScratchLease::t_cache_destroyed = false;
 thread_local std::vector<std::function<void()>>* Engine::t_callbacks = nullptr;
 thread_local Engine::ProductSink* Engine::t_sink = nullptr;
+thread_local bool Engine::t_last_apply = false;
+
+bool detail::reusable_in_backward(const Tensor& t) {
+  return Engine::t_last_apply && t.defined() && t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1;
+}
 
 Tensor detail::weight_gradient(std::size_t input, const Tensor& a, const Tensor& b) {
   if (Engine::t_sink && Engine::t_sink->take(input, a, b)) return {};

@@ -381,6 +381,10 @@ void release_node(std::shared_ptr<Node>& node);
 void add_in_place(Tensor& acc, const Tensor& g);
 /// Whether t is the only handle on its buffer (so writing into it changes nothing else).
 bool unshared(const Tensor& t);
+/// Whether the backward formula running now on this thread may write its result into t's
+/// buffer: the engine releases the node right after this call (no retain_graph, no
+/// create_graph), and the formula's own handle is the only one on t and on its buffer.
+bool reusable_in_backward(const Tensor& t);
 }  // namespace detail
 
 }  // namespace xgrad::autograd

@@ -210,14 +210,14 @@ std::int64_t softmax_axis(const Tensor& x, std::int64_t axis, const char* op) {
   return normalize_axis(axis, x.dim(), op, x.shape());
 }
 
-/// A new tensor of `shape` in `dtype`, written row by row across the pool: f(out, r, k, stride)
-/// for each row of `rows` (out: the new tensor's data, r: the offset of the row's first element
-/// in the input, k: the row's index).
+/// A new tensor of `shape` in `dtype` (or `into`, when given, of that shape), written row by row
+/// across the pool: f(out, r, k, stride) for each row of `rows` (out: the tensor's data, r: the
+/// offset of the row's first element in the input, k: the row's index).
 template <class F>
-Tensor by_rows(const Shape& shape, Dtype dtype, const Rows& rows, const char* op, F f) {
+Tensor by_rows(const Shape& shape, Dtype dtype, const Rows& rows, const char* op, F f, Tensor into = {}) {
   return dispatch_floating(dtype, op, [&](auto tag) {
     using T = decltype(tag);
-    Tensor out = empty(shape, dtype);
+    Tensor out = into.defined() ? std::move(into) : empty(shape, dtype);
     T* po = out.data<T>();
     rows.each([&](std::int64_t r, std::int64_t k, auto stride) { f(po, r, k, stride); });
     return out;
@@ -321,19 +321,23 @@ Tensor log_softmax_gather(const Tensor& x, std::int64_t axis, const Tensor& inde
       });
   return record("log_softmax_gather", y, {x}, [x, a, index, rows, row_sums](const Tensor& g, const Tensor&) -> Grads {
     if (autograd::grad_enabled()) return {scatter_add(x.shape(), a, index, g) - softmax(x, a) * g};
-    // one pass per row: -g softmax(x), plus g at the picked element
+    // one pass per row: -g softmax(x), plus g at the picked element. Written over x itself
+    // when nothing will read x again (cross_entropy's logits: at lstm_lm's [1120, 10000] the
+    // step's peak then holds one such tensor, not two); each element is read before it is written.
     const std::int64_t* pi = index.data<std::int64_t>();
     const double* sums = row_sums.data<double>();
-    return {by_rows(x.shape(), x.dtype(), rows, "log_softmax_gather backward",
-                    [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
-                      using T = Elem<decltype(out)>;
-                      const T gk = g.data<T>()[k];
-                      out += r;
-                      // softmax_row(x, out, n, stride, -gk) without finding the shift and the sum again
-                      const T shift = static_cast<T>(sums[2 * k]), scale = static_cast<T>(-gk / sums[2 * k + 1]);
-                      scaled_exp_row(x.data<T>() + r, out, rows.n, stride, shift, scale);
-                      out[pi[k] * stride] += gk;
-                    })};
+    return {by_rows(
+        x.shape(), x.dtype(), rows, "log_softmax_gather backward",
+        [&](auto* out, std::int64_t r, std::int64_t k, auto stride) {
+          using T = Elem<decltype(out)>;
+          const T gk = g.data<T>()[k];
+          out += r;
+          // softmax_row(x, out, n, stride, -gk) without finding the shift and the sum again
+          const T shift = static_cast<T>(sums[2 * k]), scale = static_cast<T>(-gk / sums[2 * k + 1]);
+          scaled_exp_row(x.data<T>() + r, out, rows.n, stride, shift, scale);
+          out[pi[k] * stride] += gk;
+        },
+        autograd::detail::reusable_in_backward(x) ? x.detach() : Tensor())};
   });
 }
 

@@ -408,6 +408,46 @@ TEST_CASE("log_softmax_gather: equals gather(log_softmax), every axis, gradcheck
   CHECK(matches(error_of([] { log_softmax_gather(ones({2, 3}, i64), 1, zeros({2, 1}, i64)); }), R"(log_softmax_gather: .*i64)"));
 }
 
+TEST_CASE("log_softmax_gather: backward writes its gradient over logits that nothing else reads, and over no others") {
+  for (Dtype d : {f64, f32})
+    for (std::int64_t axis : {-1, 0}) {
+      INFO(dtype_name(d), " axis ", axis);
+      const Tensor h = input({64, 48}, -1, 1, 3).detach().to(d), w = input({300, 48}, -1, 1, 5).detach().to(d);
+      const Tensor index = randint(0, axis == 0 ? 64 : 300, axis == 0 ? Shape{1, 300} : Shape{64, 1});
+      const Tensor v = input(index.shape(), -1, 1, 7).detach().to(d);
+      auto loss_of = [&](const Tensor& weight, Tensor* logits) {
+        Tensor z = linear(h, weight);
+        if (logits) *logits = z;
+        return sum(log_softmax_gather(z, axis, index) * v);
+      };
+      const std::size_t logits_bytes = 64 * 300 * dtype_size(d);
+      // The user keeps the logits: backward must leave them as they were.
+      Tensor kept_w = w.detach().requires_grad_(), kept;
+      Tensor loss = loss_of(kept_w, &kept);
+      const std::vector<double> before = kept.to_vector<double>();
+      reset_peak_memory_stats();
+      const std::size_t base_kept = memory_stats().in_use;
+      loss.backward();
+      const std::size_t peak_kept = memory_stats().peak - base_kept;
+      CHECK(kept.to_vector<double>() == before);
+      // Nothing else holds them: the same gradient to the bit, with one [64, 300] buffer less at the peak.
+      Tensor free_w = w.detach().requires_grad_();
+      loss = loss_of(free_w, nullptr);
+      reset_peak_memory_stats();
+      const std::size_t base_free = memory_stats().in_use;
+      loss.backward();
+      const std::size_t peak_free = memory_stats().peak - base_free;
+      CHECK(free_w.grad().to_vector<double>() == kept_w.grad().to_vector<double>());
+      CHECK(peak_free + logits_bytes <= peak_kept);
+      // retain_graph: the second backward reads the logits again, so the first must not overwrite them.
+      Tensor twice_w = w.detach().requires_grad_();
+      loss = loss_of(twice_w, nullptr);
+      loss.backward({}, true);
+      loss.backward();
+      CHECK(twice_w.grad().to_vector<double>() == (kept_w.grad() * 2).to_vector<double>());
+    }
+}
+
 // --- errors -------------------------------------------------------------------------------------
 
 TEST_CASE("reductions: errors name the op and the shape") {
