@@ -14,9 +14,15 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  int batches = 9;
-  if (argc == 3 && std::string(argv[1]) == "--batches") batches = std::max(1, std::atoi(argv[2]));
-  else if (argc != 1) {
+  long batches = 9;
+  if (argc == 3 && std::string(argv[1]) == "--batches") {
+    char* end = nullptr;
+    batches = std::strtol(argv[2], &end, 10);
+    if (*argv[2] == '\0' || *end != '\0' || batches < 1 || batches > 10000) {
+      std::fprintf(stderr, "core_latency: --batches takes a whole number from 1 to 10000, got '%s'\n", argv[2]);
+      return 2;
+    }
+  } else if (argc != 1) {
     std::fprintf(stderr, "usage: core_latency [--batches N]\n");
     return 2;
   }
@@ -40,6 +46,6 @@ int main(int argc, char** argv) {
   }
   answer.join();
   std::sort(ns.begin(), ns.end());
-  std::printf("{\"round_trip_ns_min\":%.0f,\"round_trip_ns_median\":%.0f,\"round_trip_ns_max\":%.0f,\"batches\":%d}\n",
+  std::printf("{\"round_trip_ns_min\":%.0f,\"round_trip_ns_median\":%.0f,\"round_trip_ns_max\":%.0f,\"batches\":%ld}\n",
               ns.front(), ns[ns.size() / 2], ns.back(), batches);
 }

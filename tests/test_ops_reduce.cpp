@@ -446,6 +446,11 @@ TEST_CASE("log_softmax_gather: backward writes its gradient over logits that not
       loss.backward();
       CHECK(twice_w.grad().to_vector<double>() == (kept_w.grad() * 2).to_vector<double>());
     }
+  // No rows at all: nothing to overwrite, and the weight's gradient is zero.
+  Tensor w = input({300, 48}, -1, 1, 5).detach().requires_grad_();
+  sum(log_softmax_gather(linear(zeros({0, 48}, f64), w), -1, zeros({0, 1}, i64))).backward();
+  CHECK(w.grad().shape() == Shape{300, 48});
+  CHECK(max_abs_diff(w.grad(), zeros({300, 48}, f64)) == 0);
 }
 
 // --- errors -------------------------------------------------------------------------------------
