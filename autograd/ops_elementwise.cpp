@@ -63,7 +63,7 @@ Tensor map_vectorised(const char* op, const Tensor& x, double pad, BatchF batch_
           if (!regular(in[k])) o[k] = static_cast<T>(scalar_f(in[k]));
     };
     const std::int64_t n = x.numel(), full = n / W;
-    parallel_for(full, std::max<std::int64_t>(1, detail::kParallelElements / W), [&](std::int64_t b, std::int64_t e) {
+    parallel_for(full, std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelElements) / W), [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t i = b; i < e; ++i) batch(px + i * W, po + i * W);
     });
     if (const std::int64_t rest = n - full * W; rest > 0) {

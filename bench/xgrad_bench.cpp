@@ -1,5 +1,7 @@
 // xgrad's side of the benchmark (../shared/bench/README.md): one JSON line per measurement.
-//   xgrad_bench [--workloads a,b] [--threads N] [--quick]
+//   xgrad_bench [--workloads a,b] [--threads N] [--quick] [--cores near|far]
+// --cores fixes what the pool assumes of its cores' distance instead of probing it (see
+// core/parallel.hpp), to measure either policy whatever the machine does at the moment.
 //   xgrad_bench --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R] [--threads N] [--quick]
 // --sweep and the `decode` workload are issue 17's scaling and latency measurements; their
 // libtorch twin is bench/torch_twin, and bench/scaling.py runs both sides.
@@ -75,12 +77,19 @@ void tiny_op(const Args& a) {
 // Each is the ordinary user-level model of ../shared/bench/torch_anchor.py, trained one step at a
 // time: zero grads, forward, backward, SGD with lr 0.1.
 
-/// Times `step` (3 warm-up steps, then about 5 s, or 1 s with --quick) and prints the contract line.
+/// Times `step` (3 warm-up steps, then about 5 s, or 1 s with --quick) and prints the contract line,
+/// with the share of the pool's probes meanwhile that found the cores far apart (null: none answered).
 void time_steps(const char* workload, const Args& a, double items, const char* item, const std::function<void()>& step) {
+  const detail::CoreProbes before = detail::core_probes();
   const std::vector<double> ms = sample_ms(step, 3, 5, a.quick ? 1.0 : 5.0);
+  const detail::CoreProbes after = detail::core_probes();
   const double median = ms[ms.size() / 2];
+  nlohmann::json cores_far;
+  if (after.answered > before.answered)
+    cores_far = round3(double(after.far - before.far) / double(after.answered - before.answered));
   emit({{"workload", workload}, {"impl", "xgrad"}, {"step_ms_median", round3(median)}, {"step_ms_min", round3(ms[0])},
-        {"items_per_s", round3(items / (median / 1000))}, {"item", item}, {"threads", a.threads}, {"steps", ms.size()}});
+        {"items_per_s", round3(items / (median / 1000))}, {"item", item}, {"threads", a.threads}, {"steps", ms.size()},
+        {"cores_far", cores_far}});
 }
 
 /// A model's training step: the loss from `loss`, then backward and SGD over `params`.
@@ -305,7 +314,7 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 int main(int argc, char** argv) try {
   Args a;
-  const char* usage = "flags: --workloads a,b --threads N --quick, or --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R]";
+  const char* usage = "flags: --workloads a,b --threads N --quick --cores near|far, or --sweep [--cells lstm,gru] [--axes T,H,B] [--points v,w] [--interleave R]";
   auto positive = [](const std::string& flag, const std::string& value) {
     std::size_t used = 0;
     long long v = 0;
@@ -324,6 +333,11 @@ int main(int argc, char** argv) try {
     else if (flag == "--sweep") a.sweep = true;
     else if (flag == "--workloads" && has_value) a.workloads = split_commas(argv[++i]);
     else if (flag == "--threads" && has_value) a.threads = static_cast<int>(positive(flag, argv[++i]));
+    else if (flag == "--cores" && has_value) {
+      const std::string cores = argv[++i];
+      if (cores != "near" && cores != "far") fail("xgrad_bench: --cores takes near or far, got '{}'", cores);
+      detail::assume_cores_far_apart(cores == "far");
+    }
     else if (flag == "--cells" && has_value) a.cells = split_commas(argv[++i]), sweep_filter = true;
     else if (flag == "--axes" && has_value) a.axes = split_commas(argv[++i]), sweep_filter = true;
     else if (flag == "--interleave" && has_value) a.interleave = static_cast<int>(positive(flag, argv[++i])), sweep_filter = true;

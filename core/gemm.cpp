@@ -45,6 +45,13 @@ void check_blas_sizes(std::int64_t m, std::int64_t n, std::int64_t k) {
     fail("gemm: matrix sizes m = {}, n = {}, k = {} are outside what BLAS takes (0 to {})", m, n, k, INT_MAX);
 }
 
+/// parallel_for(n, grain, f)'s ranges, run by the pool's workers too only when `use_workers`.
+template <class F>
+void split_ranges(std::int64_t n, std::int64_t grain, F&& f, bool use_workers) {
+  if (n < 2 * grain) f(std::int64_t{0}, n);
+  else detail::parallel_run(n, grain, f, use_workers);
+}
+
 /// The multiply-adds of `count` m x n x k products, saturating (only compared with kParallelWork).
 double work(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t count = 1) {
   return static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) * static_cast<double>(count);
@@ -86,7 +93,7 @@ void gemv(bool trans, std::int64_t rows, std::int64_t cols, std::int64_t ld, T a
   const std::int64_t len = trans ? cols : rows;
   if (beta == T(0)) std::fill(y, y + len, T(0));  // C may hold anything (NaN) when beta is 0
   const std::int64_t grain =
-      work(rows, cols, 1) >= kParallelVectorWork ? std::max(kMinShare, len / num_threads()) : len;
+      work(rows, cols, 1) >= detail::parallel_threshold(kParallelVectorWork) ? std::max(kMinShare, len / num_threads()) : len;
   parallel_for(len, grain, [&](std::int64_t begin, std::int64_t end) {
     if (trans)  // columns [begin, end) of M
       blas_gemv(true, rows, end - begin, alpha, m + begin, ld, x, beta, y + begin);
@@ -339,8 +346,11 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   };
   const std::int64_t side = split_rows ? m : n;
   if (work(m, n, k) < kParallelWork) return span(0, side);
+  // From here the product runs in ranges fixed by its shape; the workers take some only while
+  // they are worth it (see parallel_threshold), so its bits do not depend on that.
+  const bool use_workers = work(m, n, k) >= detail::parallel_threshold(kParallelWork);
   if (!(small || tall || deep || wide || tiled)) {
-    parallel_for(side, std::max(kMinShare, side / num_threads()), span);
+    split_ranges(side, std::max(kMinShare, side / num_threads()), span, use_workers);
     return;
   }
   // A LIBXSMM kernel's summation order can depend on its sizes (on AVX-512, a 2-row tail kernel
@@ -348,9 +358,9 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   // along the split side, one kernel (or blocked call) each, whatever the thread count: an
   // element of C gets the same bits on any number of threads.
   const std::int64_t tiles = ceil_div(side, kBlock);
-  parallel_for(tiles, std::max<std::int64_t>(1, tiles / num_threads()), [&](std::int64_t first, std::int64_t last) {
+  split_ranges(tiles, std::max<std::int64_t>(1, tiles / num_threads()), [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t t = first; t < last; ++t) span(t * kBlock, std::min(side, (t + 1) * kBlock));
-  });
+  }, use_workers);
 }
 
 template <class T>
@@ -361,19 +371,20 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
   if (count < 0) fail("gemm: negative batch count {}", count);
   // Whole matrices to each thread; a single large one splits inside gemm instead.
   const std::int64_t grain = count > 1 && work(m, n, k, count) >= kParallelWork ? 1 : count;
+  const bool use_workers = work(m, n, k, count) >= detail::parallel_threshold(kParallelWork);
   // A B^T that LIBXSMM would take as A B (attention's Q K^T and dA = dY V^T per head) runs from
   // a transposed copy of each B: LIBXSMM has no kernel for a transposed B (see kSmallWork), and
   // the copy costs little next to the product (mha, three alternating quick runs of xgrad_bench,
   // items/s: 628, 598, 618 -> 638, 659, 677).
   const bool copy_b = transposed_batch_copy(transpose_a, transpose_b, m, n, k, alpha, beta);
-  parallel_for(count, grain, [&](std::int64_t begin, std::int64_t end) {
+  split_ranges(count, grain, [&](std::int64_t begin, std::int64_t end) {
     std::vector<T> bt(copy_b ? static_cast<std::size_t>(n * k) : 0);
     for (std::int64_t i = begin; i < end; ++i) {
       if (copy_b && (i == begin || stride_b != 0)) transpose_copy(n, k, b + i * stride_b, bt.data());  // one B: once
       gemm(transpose_a, transpose_b && !copy_b, m, n, k, alpha, a + i * stride_a, copy_b ? bt.data() : b + i * stride_b,
            beta, c + i * stride_c);
     }
-  });
+  }, use_workers);
 }
 
 bool gemm_prefers_transposed_copy(std::int64_t m, std::int64_t n, std::int64_t k) {

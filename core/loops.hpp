@@ -11,14 +11,17 @@
 
 namespace xgrad::detail {
 
-/// Elementwise work below this many elements stays on one thread (waking a worker costs more).
+/// Elementwise work below this many elements stays on one thread (waking a worker costs more);
+/// while the cores are far apart, below parallel_threshold of it.
 inline constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 
 /// parallel_for over `count` independent items of `elements_per_item` elements each, in parts of
-/// at least kParallelElements elements.
+/// at least parallel_threshold(kParallelElements) elements.
 template <class F>
 void parallel_items(std::int64_t count, std::int64_t elements_per_item, F&& f) {
-  parallel_for(count, std::max<std::int64_t>(1, kParallelElements / std::max<std::int64_t>(elements_per_item, 1)), f);
+  parallel_for(count,
+               std::max<std::int64_t>(1, parallel_threshold(kParallelElements) / std::max<std::int64_t>(elements_per_item, 1)),
+               f);
 }
 
 /// Row-major strides of `shape` as seen from an output of rank `rank` (right-aligned, as NumPy
@@ -65,7 +68,7 @@ template <class T, class R, class F>
 void broadcast_binary(const Shape& shape, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape, R* out,
                       F f) {
   if (a_shape == shape && b_shape == shape) {
-    parallel_for(numel(shape), kParallelElements, [&](std::int64_t begin, std::int64_t end) {
+    parallel_for(numel(shape), parallel_threshold(kParallelElements), [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
     });
     return;

@@ -2,8 +2,19 @@
 // xgrad's one thread pool. Large GEMMs and large elementwise or row-wise kernels split their
 // work across it; BLAS itself runs single-threaded inside it, so no second pool spins against
 // this one. Idle workers spin for up to 1 ms (yielding their core after 50 us), then sleep.
+//
+// How much work is worth a worker depends on how far apart the two cores are: a virtual machine's
+// cores may share a cache (a cache line crosses and back in about 100 ns) or sit on different
+// chips (about 350 ns), and the host moves them between the two for seconds to minutes at a time.
+// Far apart, a small kernel split in two loses more to moving its data than it gains (a small
+// LSTM's train step: 8150 items/s on two near cores, 5850 far apart, 7650 on one core). So the
+// pool times a cache line's round trip to a worker about every 100 ms, and while it is slow the
+// kernels split only work 8 times larger (detail::parallel_threshold). Results do not change:
+// a kernel whose result depends on its ranges keeps them and runs them on the calling thread.
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 namespace xgrad {
 
@@ -15,8 +26,36 @@ void set_num_threads(int threads);
 int num_threads();
 
 namespace detail {
-void parallel_run(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f);
-}
+/// parallel_for's ranges of [0, n), run as parallel_for runs them (kernels that f calls run on
+/// the calling thread alone), by the pool's workers too when `use_workers`, else by the calling
+/// thread alone, in order: a kernel whose result depends on its ranges (a BLAS product of those
+/// rows) gets the same bits either way.
+void parallel_run(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& f,
+                  bool use_workers = true);
+
+/// The least work (multiply-adds, elements: the caller's unit) worth splitting for a kernel that
+/// splits from `work` when the cores are near: `work`, or 8 times it while the pool's last probe
+/// found its cores far apart. Probes again (on this thread, about 100 us) when the last probe is
+/// more than 100 ms old and the pool is idle.
+std::int64_t parallel_threshold(std::int64_t work);
+
+/// The round trip of a cache line between this thread and a pool worker, in ns (the best of a
+/// few batches of a few trips): the probe behind parallel_threshold. nullopt when there is no
+/// worker to ask (one thread, a forked child, the pool busy or this thread inside it) or none
+/// answered within `wait`.
+std::optional<double> probe_round_trip(std::chrono::microseconds wait);
+
+/// Fixes what parallel_threshold assumes (true: the cores are far apart), for tests and
+/// measurements, instead of the probes' answer (they go on); nullopt goes back to that answer.
+void assume_cores_far_apart(std::optional<bool> far);
+bool cores_far_apart();
+
+/// How many probes have answered since the process started, and how many found the cores far apart.
+struct CoreProbes {
+  std::int64_t answered = 0, far = 0;
+};
+CoreProbes core_probes();
+}  // namespace detail
 
 /// Calls f(begin, end) on disjoint ranges that cover [0, n), in parallel when n is at least
 /// 2 * grain (each range holds at least `grain` items). The calling thread runs one range, and

@@ -146,7 +146,7 @@ void with_data(const Tensor& p, F&& f) {
       fail("optimizer: a gradient of shape {} for a parameter of shape {}", g.shape(), p.shape());
     T* param = p.data<T>();
     const T* grad = g.data<T>();
-    parallel_for(p.numel(), kParallelUpdate, [&](std::int64_t begin, std::int64_t end) { f(begin, end, param, grad); });
+    parallel_for(p.numel(), detail::parallel_threshold(kParallelUpdate), [&](std::int64_t begin, std::int64_t end) { f(begin, end, param, grad); });
     p.bump_version();  // an in-place write: a graph that saved p now refuses to back-propagate
   });
 }

@@ -1,0 +1,185 @@
+// The pool's probe of how far apart its cores are, and what kernels do with its answer: split
+// only larger work while far apart, over the same ranges and to the same bits.
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "testing.hpp"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+
+namespace {
+
+using Ranges = std::vector<std::pair<std::int64_t, std::int64_t>>;
+
+/// Fixes what the pool assumes of its cores for a scope, then goes back to probing.
+struct AssumeCores {
+  explicit AssumeCores(std::optional<bool> far) { detail::assume_cores_far_apart(far); }
+  ~AssumeCores() { detail::assume_cores_far_apart(std::nullopt); }
+};
+
+/// Runs `body` on a pool of `threads` threads, then restores the pool's size.
+template <class F>
+void with_threads(int threads, F body) {
+  const int saved = num_threads();
+  set_num_threads(threads);
+  try {
+    body();
+  } catch (...) {
+    set_num_threads(saved);
+    throw;
+  }
+  set_num_threads(saved);
+}
+
+}  // namespace
+
+TEST_CASE("parallel_threshold: 8 times the work while the cores are far apart, the work itself while near") {
+  AssumeCores far(true);
+  CHECK(detail::cores_far_apart());
+  CHECK(detail::parallel_threshold(std::int64_t{1} << 20) == std::int64_t{8} << 20);
+  CHECK(detail::parallel_threshold(3) == 24);
+  detail::assume_cores_far_apart(false);
+  CHECK_FALSE(detail::cores_far_apart());
+  CHECK(detail::parallel_threshold(std::int64_t{1} << 20) == std::int64_t{1} << 20);
+}
+
+TEST_CASE("parallel_run without workers: parallel_for's ranges, in order, on the calling thread, nested calls inline") {
+  for (int threads : {2, 3})
+    with_threads(threads, [] {
+      for (const auto& [n, grain] : Ranges{{100000, 1000}, {10, 3}, {7, 1}, {5, 5}, {1, 1}}) {
+        INFO(num_threads(), " threads, n ", n, ", grain ", grain);
+        std::mutex mutex;
+        Ranges with, without, nested;
+        std::set<std::thread::id> ran_on;
+        auto record = [&](Ranges& into) {
+          return [&](std::int64_t begin, std::int64_t end) {
+            std::lock_guard lock(mutex);
+            into.emplace_back(begin, end);
+            ran_on.insert(std::this_thread::get_id());
+          };
+        };
+        detail::parallel_run(n, grain, record(with), true);
+        ran_on.clear();
+        detail::parallel_run(n, grain, [&](std::int64_t begin, std::int64_t end) {
+          record(without)(begin, end);
+          parallel_for(100, 1, record(nested));  // inside a run: one range, on this thread
+        }, false);
+        std::sort(with.begin(), with.end());
+        CHECK(without == with);
+        CHECK(ran_on == std::set{std::this_thread::get_id()});
+        CHECK(nested == Ranges(without.size(), {0, 100}));
+      }
+    });
+}
+
+TEST_CASE_TEMPLATE("gemm: the same bits whether the cores are assumed near or far apart", T, float, double) {
+  // Products of 2^20 to 2^23 multiply-adds split across the workers only while the cores are
+  // near; far apart, the calling thread runs the same ranges (OpenBLAS's rows, LIBXSMM's tiles,
+  // whole matrices of a batch). One BLAS call over all rows would give other bits.
+  Generator g(12);
+  struct Product {
+    int m, n, k, count;
+    bool transpose_a;
+  };
+  for (const Product& p : {Product{300, 200, 64, 1, false}, Product{300, 200, 64, 1, true},
+                           Product{200, 300, 64, 1, false}, Product{512, 128, 32, 1, true},
+                           Product{100, 512, 32, 1, false}, Product{32, 1000, 128, 1, false},
+                           Product{997, 61, 33, 1, false}, Product{64, 80, 72, 6, false}})
+    with_threads(2, [&] {
+      INFO(p.count, " x ", p.m, " x ", p.n, " x ", p.k, ", transpose_a ", p.transpose_a);
+      const auto a = uniform({p.count * p.m * p.k}, -1, 1, f64, &g).template to_vector<T>();
+      const auto b = uniform({p.count * p.k * p.n}, -1, 1, f64, &g).template to_vector<T>();
+      std::vector<std::vector<T>> results;
+      for (bool far : {false, true}) {
+        AssumeCores cores(far);
+        std::vector<T> c(static_cast<std::size_t>(p.count * p.m * p.n), T(0.25));
+        gemm_batched<T>(p.transpose_a, false, p.m, p.n, p.k, T(1), a.data(), p.m * p.k, b.data(), p.k * p.n, T(1),
+                        c.data(), p.m * p.n, p.count);
+        results.push_back(std::move(c));
+      }
+      CHECK(results[0] == results[1]);
+    });
+}
+
+TEST_CASE("an LSTM's train step: loss and gradients have the same bits whether the cores are assumed near or far apart") {
+  with_threads(2, [] {
+    Generator g(13);
+    nn::LSTM lstm(64, 128, {.num_layers = 2});
+    const Tensor x = uniform({32, 12, 64}, -1, 1, f32, &g);  // batch first
+    std::vector<std::vector<std::vector<float>>> grads;
+    std::vector<float> losses;
+    for (bool far : {false, true}) {
+      AssumeCores cores(far);
+      lstm.zero_grad();
+      const Tensor y = lstm(x);
+      Tensor loss = sum(y * y);
+      loss.backward();
+      losses.push_back(loss.item<float>());
+      grads.emplace_back();
+      for (const auto& p : lstm.parameters()) grads.back().push_back(p.grad().to_vector<float>());
+    }
+    CHECK(losses[0] == losses[1]);
+    CHECK(grads[0] == grads[1]);
+  });
+}
+
+TEST_CASE("probe_round_trip: a worker answers in a plausible time; no answer on one thread, inside the pool, or while another thread holds it") {
+  with_threads(2, [] {
+    std::optional<double> ns;
+    // A sleeping worker may take a scheduler tick or more to start: a long wait, a few tries.
+    for (int i = 0; i < 20 && !ns; ++i) ns = detail::probe_round_trip(std::chrono::milliseconds(100));
+    REQUIRE(ns.has_value());
+    CHECK(*ns > 0);
+    CHECK(*ns < 1e6);  // a round trip of a millisecond: not a cache line's
+    for (int i = 0; i < 200; ++i) {  // no wait: the game ends at once, whoever takes the worker's part
+      const auto quick = detail::probe_round_trip(std::chrono::microseconds(0));
+      if (quick) REQUIRE(*quick > 0);
+    }
+    std::optional<double> inside = 1.0;
+    parallel_for(2, 1, [&](std::int64_t begin, std::int64_t) {
+      if (begin == 0) inside = detail::probe_round_trip(std::chrono::milliseconds(10));
+    });
+    CHECK_FALSE(inside.has_value());
+    std::atomic<bool> held{false}, probed{false};
+    std::thread holder([&] {
+      parallel_for(2, 1, [&](std::int64_t begin, std::int64_t) {
+        if (begin != 0) return;
+        held = true;
+        while (!probed) std::this_thread::yield();
+      });
+    });
+    while (!held) std::this_thread::yield();
+    const auto while_held = detail::probe_round_trip(std::chrono::milliseconds(10));
+    probed = true;
+    holder.join();
+    CHECK_FALSE(while_held.has_value());
+  });
+  with_threads(1, [] { CHECK_FALSE(detail::probe_round_trip(std::chrono::milliseconds(10)).has_value()); });
+}
+
+TEST_CASE("parallel_threshold probes the cores while kernels ask it, and an assumption fixed overrides the answer") {
+  with_threads(2, [] {
+    auto ask_for = [](std::chrono::milliseconds span) {  // as kernels do, with pauses between
+      for (auto until = std::chrono::steady_clock::now() + span; std::chrono::steady_clock::now() < until;) {
+        for (int i = 0; i < 64; ++i) (void)detail::parallel_threshold(1);
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    };
+    for (std::optional<bool> assumed : {std::optional<bool>{}, std::optional<bool>{true}, std::optional<bool>{false}}) {
+      AssumeCores cores(assumed);
+      const auto before = detail::core_probes();
+      for (int i = 0; i < 100 && detail::core_probes().answered == before.answered; ++i)
+        ask_for(std::chrono::milliseconds(100));
+      const auto after = detail::core_probes();
+      CHECK(after.answered > before.answered);
+      CHECK(after.far - before.far <= after.answered - before.answered);
+      if (assumed) CHECK(detail::parallel_threshold(5) == (*assumed ? 40 : 5));
+    }
+  });
+}
