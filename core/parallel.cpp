@@ -278,7 +278,7 @@ constexpr int kProbeBatches = 4, kProbeTrips = 16;
 std::atomic<bool> g_far{false};
 std::atomic<int> g_assumed{-1};  // assume_cores_far_apart: -1 probe, 0 near, 1 far
 std::atomic<std::int64_t> g_next_probe{0};  // steady_clock ticks
-std::atomic<std::int64_t> g_answered{0}, g_answered_far{0};
+std::atomic<std::int64_t> g_tried{0}, g_answered{0}, g_answered_far{0};
 
 std::int64_t ticks_now() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
@@ -295,6 +295,7 @@ void probe_when_due() {
   std::int64_t due = g_next_probe.load(std::memory_order_relaxed);
   if (now < due || !g_next_probe.compare_exchange_strong(due, now + ticks(kProbeRetry), std::memory_order_relaxed))
     return;
+  g_tried.fetch_add(1, std::memory_order_relaxed);
   if (const auto ns = detail::probe_round_trip(kProbeWait)) {
     const bool far = *ns > kFarRoundTripNs;
     g_far.store(far, std::memory_order_relaxed);
@@ -318,7 +319,8 @@ bool detail::cores_far_apart() {
 }
 
 detail::CoreProbes detail::core_probes() {
-  return {g_answered.load(std::memory_order_relaxed), g_answered_far.load(std::memory_order_relaxed)};
+  return {g_tried.load(std::memory_order_relaxed), g_answered.load(std::memory_order_relaxed),
+          g_answered_far.load(std::memory_order_relaxed)};
 }
 
 void detail::assume_cores_far_apart(std::optional<bool> far) { g_assumed.store(far ? int(*far) : -1); }

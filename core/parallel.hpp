@@ -50,9 +50,10 @@ std::optional<double> probe_round_trip(std::chrono::microseconds wait);
 void assume_cores_far_apart(std::optional<bool> far);
 bool cores_far_apart();
 
-/// How many probes have answered since the process started, and how many found the cores far apart.
+/// How many probes parallel_threshold has tried since the process started, how many a worker
+/// answered (one may not while another program holds its core), and how many found the cores far apart.
 struct CoreProbes {
-  std::int64_t answered = 0, far = 0;
+  std::int64_t tried = 0, answered = 0, far = 0;
 };
 CoreProbes core_probes();
 }  // namespace detail

@@ -171,13 +171,15 @@ TEST_CASE("parallel_threshold probes the cores while kernels ask it, and an assu
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
     };
+    // Whether a worker answers within the probe's 20 us depends on the scheduler (not while
+    // another program holds its core): probe_round_trip's own test waits for answers.
     for (std::optional<bool> assumed : {std::optional<bool>{}, std::optional<bool>{true}, std::optional<bool>{false}}) {
       AssumeCores cores(assumed);
       const auto before = detail::core_probes();
-      for (int i = 0; i < 100 && detail::core_probes().answered == before.answered; ++i)
-        ask_for(std::chrono::milliseconds(100));
+      ask_for(std::chrono::milliseconds(250));  // a probe is due at least every 100 ms
       const auto after = detail::core_probes();
-      CHECK(after.answered > before.answered);
+      CHECK(after.tried > before.tried);
+      CHECK(after.answered - before.answered <= after.tried - before.tried);
       CHECK(after.far - before.far <= after.answered - before.answered);
       if (assumed) CHECK(detail::parallel_threshold(5) == (*assumed ? 40 : 5));
     }
