@@ -129,9 +129,18 @@ const std::int64_t* detail::checked_index(const Tensor& index, const char* op, s
                                           const Shape& shape) {
   if (index.dtype() != Dtype::i64) fail("{}: index must be i64, got {} {}", op, dtype_name(index.dtype()), index.shape());
   const std::int64_t* p = index.data<std::int64_t>();
-  for (std::int64_t k = 0, n = index.numel(); k < n; ++k)
-    if (p[k] < 0 || p[k] >= bound)
-      fail("{}: index {} is out of range for axis {} of size {} (shape {})", op, p[k], axis, bound, shape);
+  const std::int64_t n = index.numel();
+  // One branch-free pass (it vectorises: a max pool's backward checks every window's index),
+  // then the first bad index for the message. As unsigned, a negative index is out of range too.
+  const auto out_of_range = [bound](std::int64_t i) {
+    return static_cast<std::uint64_t>(i) >= static_cast<std::uint64_t>(bound);
+  };
+  bool any = false;
+  for (std::int64_t k = 0; k < n; ++k) any |= out_of_range(p[k]);
+  if (any) {
+    const std::int64_t bad = *std::find_if(p, p + n, out_of_range);
+    fail("{}: index {} is out of range for axis {} of size {} (shape {})", op, bad, axis, bound, shape);
+  }
   return p;
 }
 
