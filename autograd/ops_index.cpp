@@ -130,14 +130,15 @@ const std::int64_t* detail::checked_index(const Tensor& index, const char* op, s
   if (index.dtype() != Dtype::i64) fail("{}: index must be i64, got {} {}", op, dtype_name(index.dtype()), index.shape());
   const std::int64_t* p = index.data<std::int64_t>();
   const std::int64_t n = index.numel();
-  // One branch-free pass (it vectorises: a max pool's backward checks every window's index),
-  // then the first bad index for the message. As unsigned, a negative index is out of range too.
-  const auto out_of_range = [bound](std::int64_t i) {
-    return static_cast<std::uint64_t>(i) >= static_cast<std::uint64_t>(bound);
-  };
-  bool any = false;
-  for (std::int64_t k = 0; k < n; ++k) any |= out_of_range(p[k]);
-  if (any) {
+  // One branch-free pass that vectorises (a max pool's backward checks every window's index),
+  // then the first bad index for the message. 0 <= i <= bound - 1 exactly when neither i nor
+  // bound - 1 - i is negative: the top bit of either, ORed over all, flags a bad one (in unsigned
+  // arithmetic, which wraps instead of overflowing).
+  const auto last = static_cast<std::uint64_t>(bound - 1);
+  std::uint64_t signs = 0;
+  for (std::int64_t k = 0; k < n; ++k) signs |= static_cast<std::uint64_t>(p[k]) | (last - static_cast<std::uint64_t>(p[k]));
+  if (signs >> 63) {
+    const auto out_of_range = [bound](std::int64_t i) { return i < 0 || i >= bound; };
     const std::int64_t bad = *std::find_if(p, p + n, out_of_range);
     fail("{}: index {} is out of range for axis {} of size {} (shape {})", op, bad, axis, bound, shape);
   }

@@ -46,6 +46,31 @@ TEST_CASE("index_select: values, gradcheck") {
                 R"(index_select: axis 2 is out of range for shape \[3, 2\])"));
 }
 
+TEST_CASE("index checks: every index from the extremes of i64 to the axis' size, the first bad one named") {
+  constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
+  Tensor x = iota({3, 2});
+  auto ids = [](std::vector<std::int64_t> v) {
+    xt::xarray<std::int64_t> a = xt::zeros<std::int64_t>({v.size()});
+    std::copy(v.begin(), v.end(), a.begin());
+    return from_xarray(a);
+  };
+  check_values(index_select(x, 0, ids({2, 0, 1, 2})), {4, 2}, {4, 5, 0, 1, 2, 3, 4, 5});
+  for (std::int64_t bad : {lo, lo + 1, std::int64_t{-3}, std::int64_t{-1}, std::int64_t{3}, std::int64_t{4}, hi - 1, hi})
+    CHECK(matches(error_of([&] { index_select(x, 0, ids({0, 2, bad, 1, -7, 9})); }),
+                  fmt::format(R"(^index_select: index {} is out of range for axis 0 of size 3 )", bad)));
+  // An empty axis takes no index, and an empty index is checked against any axis.
+  CHECK(matches(error_of([&] { index_select(zeros({0, 2}), 0, ids({0})); }),
+                R"(^index_select: index 0 is out of range for axis 0 of size 0 )"));
+  check_values(index_select(zeros({0, 2}), 0, ids({})), {0, 2}, {});
+  // Past a vector's width and tail: the bad index at each position of 37.
+  for (std::int64_t at = 0; at < 37; ++at) {
+    std::vector<std::int64_t> v(37, 1);
+    v[at] = at % 2 ? -1 : 3;
+    CHECK(matches(error_of([&] { gather(x, 0, reshape(ids(v), {37, 1})); }),
+                  fmt::format(R"(^gather: index {} is out of range for axis 0 of size 3 )", v[at])));
+  }
+}
+
 TEST_CASE("index_add: values, gradcheck") {
   check_values(index_add({3}, 0, tensor({2, 0, 2}, i64), tensor({1, 2, 3}, f64)), {3}, {2, 0, 4});
   check_values(index_add({3, 2}, 0, tensor({2, 0, 2}, i64), iota({3, 2})), {3, 2}, {2, 3, 0, 0, 4, 6});
