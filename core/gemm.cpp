@@ -27,6 +27,23 @@ constexpr std::int64_t kMinShare = 32;
 // A matrix-vector product reads each element of the matrix once (memory-bound): it splits from a
 // smaller size, so that both cores stream their half of the weights (batch-1 decoding).
 constexpr std::int64_t kParallelVectorWork = std::int64_t{1} << 16;
+// While the pool's cores are far apart (core/parallel.hpp), a product splits only from 64 times
+// kParallelWork (2^26 multiply-adds), not 8 times as other kernels: its operands, just written on
+// the calling core, must cross to the worker. `build/bench/product_split --seconds 150`
+// (2026-12-06 21:08 UTC; split over one-thread time, medians of 84-133 pairs far apart): the
+// products below 2^26 lost or tied, 7552 x 32 x 70 (a convolution's im2col product) 1.90, its
+// weight gradient 70 x 32 x 7552 (A^T B) 3.12, 2368 x 96 x 32 1.09, 96 x 32 x 16000 (A^T B) 2.14,
+// 1280 x 50 x 256 1.42, 1280 x 128 x 64 1.03, 256^3 1.15; above it 1600 x 512 x 128 won (0.68)
+// and 512 x 128 x 1280 (A^T B) tied (1.07). Near, all of these but the weight gradient won
+// (0.54-0.90). An earlier scratch version of these pairs found the same order, smaller losses
+// (1.00-1.72; 0.83-0.86 for 7552 x 70 x 32 and 1280 x 128 x 64): the host's speed drifts.
+constexpr std::int64_t kFarProductFactor = 64;
+
+/// The multiply-adds from which a product's ranges go to the pool's workers (see kFarProductFactor).
+std::int64_t product_threshold() {
+  const std::int64_t threshold = detail::parallel_threshold(kParallelWork);  // probes the cores when due
+  return detail::cores_far_apart() ? kParallelWork * kFarProductFactor : threshold;
+}
 
 /// BLAS runs single-threaded: the pool is the only one (see core/parallel.hpp).
 void blas_single_threaded() {
@@ -347,8 +364,8 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   const std::int64_t side = split_rows ? m : n;
   if (work(m, n, k) < kParallelWork) return span(0, side);
   // From here the product runs in ranges fixed by its shape; the workers take some only while
-  // they are worth it (see parallel_threshold), so its bits do not depend on that.
-  const bool use_workers = work(m, n, k) >= detail::parallel_threshold(kParallelWork);
+  // they are worth it (see product_threshold), so its bits do not depend on that.
+  const bool use_workers = work(m, n, k) >= product_threshold();
   if (!(small || tall || deep || wide || tiled)) {
     split_ranges(side, std::max(kMinShare, side / num_threads()), span, use_workers);
     return;
@@ -371,7 +388,7 @@ void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64
   if (count < 0) fail("gemm: negative batch count {}", count);
   // Whole matrices to each thread; a single large one splits inside gemm instead.
   const std::int64_t grain = count > 1 && work(m, n, k, count) >= kParallelWork ? 1 : count;
-  const bool use_workers = work(m, n, k, count) >= detail::parallel_threshold(kParallelWork);
+  const bool use_workers = work(m, n, k, count) >= product_threshold();
   // A B^T that LIBXSMM would take as A B (attention's Q K^T and dA = dY V^T per head) runs from
   // a transposed copy of each B: LIBXSMM has no kernel for a transposed B (see kSmallWork), and
   // the copy costs little next to the product (mha, three alternating quick runs of xgrad_bench,

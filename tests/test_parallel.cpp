@@ -79,7 +79,7 @@ TEST_CASE("parallel_run without workers: parallel_for's ranges, in order, on the
 }
 
 TEST_CASE_TEMPLATE("gemm: the same bits whether the cores are assumed near or far apart", T, float, double) {
-  // Products of 2^20 to 2^23 multiply-adds split across the workers only while the cores are
+  // Products of 2^20 to 2^26 multiply-adds split across the workers only while the cores are
   // near; far apart, the calling thread runs the same ranges (OpenBLAS's rows, LIBXSMM's tiles,
   // whole matrices of a batch). One BLAS call over all rows would give other bits.
   Generator g(12);
@@ -90,7 +90,8 @@ TEST_CASE_TEMPLATE("gemm: the same bits whether the cores are assumed near or fa
   for (const Product& p : {Product{300, 200, 64, 1, false}, Product{300, 200, 64, 1, true},
                            Product{200, 300, 64, 1, false}, Product{512, 128, 32, 1, true},
                            Product{100, 512, 32, 1, false}, Product{32, 1000, 128, 1, false},
-                           Product{997, 61, 33, 1, false}, Product{64, 80, 72, 6, false}})
+                           Product{997, 61, 33, 1, false}, Product{64, 80, 72, 6, false},
+                           Product{2368, 32, 160, 1, false}, Product{70, 32, 7552, 1, true}})
     with_threads(2, [&] {
       INFO(p.count, " x ", p.m, " x ", p.n, " x ", p.k, ", transpose_a ", p.transpose_a);
       const auto a = uniform({p.count * p.m * p.k}, -1, 1, f64, &g).template to_vector<T>();
