@@ -9,7 +9,8 @@
 // Far apart, a small kernel split in two loses more to moving its data than it gains (a small
 // LSTM's train step: 8150 items/s on two near cores, 5850 far apart, 7650 on one core). So the
 // pool times a cache line's round trip to a worker about every 100 ms, and while it is slow the
-// kernels split only work 8 times larger (detail::parallel_threshold). Results do not change:
+// kernels split only work 8 times larger (detail::parallel_threshold; a matrix product 64 times,
+// core/gemm.cpp's kFarProductFactor). Results do not change:
 // a kernel whose result depends on its ranges keeps them and runs them on the calling thread.
 #include <chrono>
 #include <cstdint>
