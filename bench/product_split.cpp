@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "timing.hpp"
 #include "xgrad/core/gemm.hpp"
 #include "xgrad/core/parallel.hpp"
 
@@ -21,11 +22,6 @@ struct Shape {
   bool transpose_a;
   std::int64_t m, n, k;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 
@@ -90,5 +86,5 @@ int main(int argc, char** argv) {
       if (!ratios->empty())
         std::printf("{\"m\":%ld,\"n\":%ld,\"k\":%ld,\"transpose_a\":%s,\"cores\":\"%s\",\"pairs\":%zu,\"split_over_one\":%.2f}\n",
                     static_cast<long>(shapes[i].m), static_cast<long>(shapes[i].n), static_cast<long>(shapes[i].k),
-                    shapes[i].transpose_a ? "true" : "false", regime, ratios->size(), median(*ratios));
+                    shapes[i].transpose_a ? "true" : "false", regime, ratios->size(), bench::median(*ratios));
 }
