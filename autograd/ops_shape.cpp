@@ -40,6 +40,22 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
                   s + ((o * src_len + src_start + k * src_step) * inner) * item, block);
 }
 
+/// Zeroes the steps of dst along `axis` outside [start, start + n): what a copy of n steps to
+/// `start` leaves unwritten.
+void zero_outside(const Tensor& dst, int axis, std::int64_t start, std::int64_t n) {
+  const std::size_t item = dtype_size(dst.dtype());
+  const std::int64_t outer = product(dst.shape(), 0, axis);
+  const std::int64_t inner = product(dst.shape(), axis + 1, dst.shape().size());
+  const std::int64_t len = dst.shape()[axis];
+  char* d = static_cast<char*>(dst.impl().storage->data()) + dst.impl().offset * item;
+  const auto bytes = [&](std::int64_t steps) { return static_cast<std::size_t>(steps * inner) * item; };
+  for (std::int64_t o = 0; o < outer; ++o) {
+    char* row = d + bytes(o * len);
+    std::memset(row, 0, bytes(start));
+    std::memset(row + bytes(start + n), 0, bytes(len - start - n));
+  }
+}
+
 /// Python's slice clamping for a positive step: the normalised start and the count.
 std::pair<std::int64_t, std::int64_t> slice_range(std::int64_t len, std::int64_t start, std::int64_t stop,
                                                   std::int64_t step) {
@@ -195,7 +211,9 @@ Tensor embed_slice(const Tensor& x, const Shape& shape, std::int64_t axis, std::
   expected[a] = n;
   if (expected != x.shape())
     fail("embed_slice: a slice of {} along axis {} has shape {}, got {}", shape, axis, expected, x.shape());
-  Tensor y = zeros(shape, x.dtype());
+  // with step 1 the copy covers one run of steps: zero only what lies outside it
+  Tensor y = step == 1 ? empty(shape, x.dtype()) : zeros(shape, x.dtype());
+  if (step == 1) zero_outside(y, a, b, n);
   copy_along_axis(x, y, a, n, 0, 1, b, step);
   return record("embed_slice", y, {x}, [a, b = b, n = n, step](const Tensor& g) -> Grads {
     return {slice(g, a, b, b + n * step, step)};

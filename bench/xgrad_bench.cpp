@@ -129,22 +129,22 @@ void small_lstm(const Args& a) {
 
 void gru_imdb(const Args& a) {
   nn::Embedding emb(10000, 32);
-  nn::GRU rnn(32, 32);
+  nn::GRU rnn(32, 32, {.return_sequences = false});  // the model reads the last h only
   nn::Linear fc(32, 1);
   Tensor tokens = randint(0, 10000, {32, 500}), y = randint(0, 2, {32}).to(f32);
   train("gru_imdb", a, 32, "sequences", params_of({&emb, &rnn, &fc}),
-        [&] { return nn::bce_with_logits(squeeze(fc(rnn.run(emb(tokens)).states[0][0]), 1), y); });
+        [&] { return nn::bce_with_logits(squeeze(fc(rnn(emb(tokens))), 1), y); });
 }
 
 void cnn_gru(const Args& a) {
   nn::Conv1D conv1(14, 32, 5), conv2(32, 32, 5);
   nn::MaxPool1D pool(3);
-  nn::GRU rnn(32, 32);
+  nn::GRU rnn(32, 32, {.return_sequences = false});
   nn::Linear fc(32, 1);
   Tensor x = randn({32, 240, 14}), y = randn({32});
   train("cnn_gru", a, 32, "sequences", params_of({&conv1, &conv2, &rnn, &fc}), [&] {
     Tensor z = relu(conv2(pool(relu(conv1(x)))));  // [B, 74, 32]
-    return nn::l1_loss(squeeze(fc(rnn.run(z).states[0][0]), 1), y);
+    return nn::l1_loss(squeeze(fc(rnn(z)), 1), y);
   });
 }
 

@@ -195,6 +195,15 @@ TEST_CASE("embed_slice: values, gradcheck") {
   check_values(embed_slice(tensor({1, 2, 3}, f64), {7}, 0, 1, 7, 2), {7}, {0, 1, 0, 2, 0, 3, 0});
   check_values(embed_slice(tensor({{1, 2}}, f64), {3, 2}, 0, -1, 3), {3, 2}, {0, 0, 0, 0, 1, 2});
   check_values(embed_slice(iota({2, 0}), {2, 3}, 1, 2, 2), {2, 3}, {0, 0, 0, 0, 0, 0});
+  SUBCASE("a step-1 slice in the middle of an axis: zeros before and after it, in a reused buffer") {
+    // a buffer of the same size freed just before: the pool hands it back with its 7s
+    { Tensor dirty = full({2, 6, 3}, 7.0, f64); }
+    Tensor y = embed_slice(iota({2, 2, 3}), {2, 6, 3}, 1, 3, 5);
+    std::vector<double> expected(36, 0.0);
+    for (int o = 0; o < 2; ++o)
+      for (int k = 0; k < 6; ++k) expected[o * 18 + 9 + k] = o * 6 + k;
+    check_values(y, {2, 6, 3}, expected);
+  }
   SUBCASE("adjoint of slice: <slice(x), y> = <x, embed_slice(y)>") {
     Tensor x = input({5, 7}, -1, 1, 3), y = input({5, 2}, -1, 1, 4);
     double lhs = sum(slice(x, 1, 1, 7, 4) * y).item();
