@@ -65,6 +65,33 @@ void for_each_gather(const Shape& index_shape, const Shape& data_shape, int axis
   }
 }
 
+/// Whether an index picks exactly one position on every line along `axis` of the data (the
+/// indices of a max or min with keepdim): then scatter_add writes each line once.
+bool one_pick_per_line(const Shape& index_shape, const Shape& data_shape, int axis) {
+  for (std::size_t d = 0; d < data_shape.size(); ++d)
+    if (index_shape[d] != (static_cast<int>(d) == axis ? 1 : data_shape[d])) return false;
+  return true;
+}
+
+/// y = scatter_add into zeros of one pick per line, slice by slice while the slice is in cache:
+/// zero it, then store 0 + each line's source value where the index picks (the sum that zeros
+/// then += makes, -0 included).
+template <class T>
+void scatter_one_pick(const Shape& shape, int axis, const std::int64_t* idx, const Tensor& src, const Tensor& y) {
+  const AxisLayout l = layout_around(shape, axis);
+  const T* ps = src.data<T>();
+  T* py = y.data<T>();
+  detail::parallel_items(l.outer, l.length * l.inner, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t o = begin; o < end; ++o) {
+      const std::int64_t* pick = idx + o * l.inner;
+      const T* s = ps + o * l.inner;
+      T* slice = py + o * l.length * l.inner;
+      std::fill_n(slice, l.length * l.inner, T(0));
+      for (std::int64_t i = 0; i < l.inner; ++i) slice[pick[i] * l.inner + i] = static_cast<T>(T(0) + s[i]);
+    }
+  });
+}
+
 void check_gather_shapes(const char* op, const Shape& index_shape, const Shape& data_shape, int axis) {
   bool ok = index_shape.size() == data_shape.size();
   for (std::size_t d = 0; ok && d < data_shape.size(); ++d)
@@ -219,6 +246,11 @@ Tensor scatter_add(const Shape& shape, std::int64_t axis, const Tensor& index, c
     fail("scatter_add: source shape {} differs from index shape {}", src.shape(), index.shape());
   check_gather_shapes("scatter_add", index.shape(), shape, a);
   const std::int64_t* idx = checked_index(index, "scatter_add", shape[a], axis, shape);
+  if (one_pick_per_line(index.shape(), shape, a)) {  // a max's or min's backward: one pass, no zeroing first
+    Tensor y = empty(shape, src.dtype());
+    dispatch(src.dtype(), [&](auto tag) { scatter_one_pick<decltype(tag)>(shape, a, idx, src, y); });
+    return record("scatter_add", y, {src}, [a, index](const Tensor& g) -> Grads { return {gather(g, a, index)}; });
+  }
   Tensor y = zeros(shape, src.dtype());
   dispatch(src.dtype(), [&](auto tag) {
     using T = decltype(tag);

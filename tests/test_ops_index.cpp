@@ -2,6 +2,9 @@
 // unfold <-> fold. Forward values on hand-computed cases, float64 gradcheck and gradgradcheck
 // with respect to the data (the i64 indices are constants, with repeats so that the adjoints
 // accumulate), and the error messages.
+#include <cmath>
+#include <limits>
+
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -133,6 +136,32 @@ TEST_CASE("scatter_add: values, gradcheck") {
   check_values(scatter_add({2, 3}, 1, index, tensor({{1, 2, 3}, {4, 5, 6}}, f64)), {2, 3}, {2, 0, 4, 0, 15, 0});
   check_values(scatter_add({3, 2}, 0, tensor({{2, 2}}, i64), tensor({{7, 8}}, f64)), {3, 2}, {0, 0, 0, 0, 7, 8});
   check_values(scatter_add({2, 2}, 0, zeros({0, 2}, i64), iota({0, 2})), {2, 2}, {0, 0, 0, 0});
+  SUBCASE("one pick per line (a max's backward) is one pass with the sums of zeros then +=") {
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    const std::vector<double> picks = {0, 2, 1, 1, 2, 2, 0, 1};  // [2, 1, 4] along axis 1 of [2, 3, 4]
+    const std::vector<double> values = {1.5, -0.0, nan, inf, -2, 3, -inf, 0.25};
+    for (Dtype dtype : {f64, f32, i64}) {
+      { Tensor dirty = full({2, 3, 4}, 7.0, dtype); }  // the pool hands this buffer back to scatter_add
+      std::vector<double> source = values;
+      if (dtype == i64) source = {1, -5, 2, 9, -2, 3, 4, 6};
+      Tensor src = f64_tensor(source, {2, 1, 4}).to(dtype);
+      Tensor y = scatter_add({2, 3, 4}, 1, f64_tensor(picks, {2, 1, 4}).to(i64), src);
+      const std::vector<double> got = y.to_vector<double>();
+      REQUIRE(got.size() == 24);
+      for (int o = 0; o < 2; ++o)
+        for (int j = 0; j < 3; ++j)
+          for (int i = 0; i < 4; ++i) {
+            const double want = picks[o * 4 + i] == j ? 0.0 + source[o * 4 + i] : 0.0, v = got[(o * 3 + j) * 4 + i];
+            INFO(dtype_name(dtype), " o ", o, " j ", j, " i ", i);
+            CHECK(((std::isnan(want) && std::isnan(v)) || v == want));
+            CHECK(std::signbit(v) == std::signbit(want));  // 0 + (-0) is +0, as zeros then +=
+          }
+    }
+    check_gradients([](const std::vector<Tensor>& in) { return scatter_add({3, 4}, 0, tensor({{2, 0, 1, 1}}, i64), in[0]); },
+                    {input({1, 4})});
+    check_gradients([](const std::vector<Tensor>& in) { return scatter_add({2, 0}, 1, zeros({2, 0}, i64), in[0]); },
+                    {input({2, 0})});
+  }
   SUBCASE("adjoint of gather: <gather(x), y> = <x, scatter_add(y)>") {
     Tensor x = input({3, 4}, -1, 1, 3), y = input({2, 3}, -1, 1, 4);
     Tensor idx = tensor({{3, 0, 3}, {1, 1, 2}}, i64);
