@@ -65,8 +65,9 @@ void for_each_gather(const Shape& index_shape, const Shape& data_shape, int axis
   }
 }
 
-/// Whether an index picks exactly one position on every line along `axis` of the data (the
-/// indices of a max or min with keepdim): then scatter_add writes each line once.
+/// Whether an index picks exactly one position on every line along `axis` of the data (a max's
+/// indices along an axis, kept as an axis of 1; the targets log_softmax_gather picks): then
+/// scatter_add writes each line once.
 bool one_pick_per_line(const Shape& index_shape, const Shape& data_shape, int axis) {
   for (std::size_t d = 0; d < data_shape.size(); ++d)
     if (index_shape[d] != (static_cast<int>(d) == axis ? 1 : data_shape[d])) return false;
@@ -246,7 +247,7 @@ Tensor scatter_add(const Shape& shape, std::int64_t axis, const Tensor& index, c
     fail("scatter_add: source shape {} differs from index shape {}", src.shape(), index.shape());
   check_gather_shapes("scatter_add", index.shape(), shape, a);
   const std::int64_t* idx = checked_index(index, "scatter_add", shape[a], axis, shape);
-  if (one_pick_per_line(index.shape(), shape, a)) {  // a max's or min's backward: one pass, no zeroing first
+  if (one_pick_per_line(index.shape(), shape, a)) {  // a max's backward: one pass, no zeroing first
     Tensor y = empty(shape, src.dtype());
     dispatch(src.dtype(), [&](auto tag) { scatter_one_pick<decltype(tag)>(shape, a, idx, src, y); });
     return record("scatter_add", y, {src}, [a, index](const Tensor& g) -> Grads { return {gather(g, a, index)}; });
