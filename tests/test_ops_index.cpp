@@ -159,8 +159,8 @@ TEST_CASE("scatter_add: values, gradcheck") {
     }
     check_gradients([](const std::vector<Tensor>& in) { return scatter_add({3, 4}, 0, tensor({{2, 0, 1, 1}}, i64), in[0]); },
                     {input({1, 4})});
-    check_gradients([](const std::vector<Tensor>& in) { return scatter_add({2, 0}, 1, zeros({2, 0}, i64), in[0]); },
-                    {input({2, 0})});
+    check_gradients([](const std::vector<Tensor>& in) { return scatter_add({0, 3}, 1, zeros({0, 1}, i64), in[0]); },
+                    {input({0, 1})});  // no lines at all
   }
   SUBCASE("adjoint of gather: <gather(x), y> = <x, scatter_add(y)>") {
     Tensor x = input({3, 4}, -1, 1, 3), y = input({2, 3}, -1, 1, 4);
