@@ -14,24 +14,6 @@
 using namespace xgrad;
 using namespace xgrad::testing;
 
-TEST_CASE("full: a large fill split across the pool sets every element, whatever the threads and cores") {
-  const int saved = num_threads();
-  for (int threads : {1, 2, 3})
-    for (bool far : {false, true}) {
-      set_num_threads(threads);
-      detail::assume_cores_far_apart(far);
-      for (std::int64_t n : {std::int64_t{1} << 19, (std::int64_t{1} << 19) + 7, (std::int64_t{1} << 22) + 3})
-        for (Dtype dtype : {f32, f64, i64}) {
-          INFO(threads, " threads, far ", far, ", ", n, " elements of ", dtype_name(dtype));
-          { Tensor dirty = full({n}, 7.0, dtype); }  // the pool hands its buffer to the next fill
-          const std::vector<double> values = full({n}, -2.0, dtype).to_vector<double>();
-          CHECK(std::count(values.begin(), values.end(), -2.0) == n);
-        }
-    }
-  detail::assume_cores_far_apart(std::nullopt);
-  set_num_threads(saved);
-}
-
 TEST_CASE("creation: zeros, ones, full, scalar, arange") {
   Tensor z = zeros({2, 3});
   CHECK(z.shape() == Shape{2, 3});

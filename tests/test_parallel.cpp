@@ -108,6 +108,50 @@ TEST_CASE_TEMPLATE("gemm: the same bits whether the cores are assumed near or fa
     });
 }
 
+TEST_CASE("full: a large fill split across the pool sets every element, whatever the threads and cores") {
+  for (int threads : {1, 2, 3})
+    with_threads(threads, [] {
+      for (bool far : {false, true}) {
+        AssumeCores cores(far);
+        for (std::int64_t n : {std::int64_t{1} << 19, (std::int64_t{1} << 19) + 7, (std::int64_t{1} << 22) + 3})
+          for (Dtype dtype : {f32, f64, i64}) {
+            INFO(num_threads(), " threads, far ", far, ", ", n, " elements of ", dtype_name(dtype));
+            { Tensor dirty = full({n}, 7.0, dtype); }  // the pool hands its buffer to the next fill
+            const std::vector<double> values = full({n}, -2.0, dtype).to_vector<double>();
+            CHECK(std::count(values.begin(), values.end(), -2.0) == n);
+          }
+      }
+    });
+}
+
+TEST_CASE("scatter_add with one pick per line: every slice written once, whatever the threads and cores") {
+  // 2^16 slices of [3, 8] (a max pooling's backward at scale): enough for the slices to split
+  Generator g(14);
+  const std::int64_t outer = std::int64_t{1} << 16, length = 3, inner = 8;
+  const Tensor src = uniform({outer, 1, inner}, -1, 1, f32, &g);
+  Tensor index = empty({outer, 1, inner}, i64);
+  std::int64_t* pick = index.data<std::int64_t>();
+  for (std::int64_t e = 0; e < outer * inner; ++e) pick[e] = (e * 7 + e / inner) % length;
+  const std::vector<float> s = src.to_vector<float>();
+  for (int threads : {1, 2})
+    with_threads(threads, [&] {
+      for (bool far : {false, true}) {
+        AssumeCores cores(far);
+        INFO(num_threads(), " threads, far ", far);
+        { Tensor dirty = full({outer, length, inner}, 7.0); }
+        const std::vector<float> y = scatter_add({outer, length, inner}, 1, index, src).to_vector<float>();
+        std::int64_t wrong = 0;
+        for (std::int64_t o = 0; o < outer; ++o)
+          for (std::int64_t j = 0; j < length; ++j)
+            for (std::int64_t i = 0; i < inner; ++i) {
+              const std::int64_t at = o * inner + i;
+              wrong += y[(o * length + j) * inner + i] != (pick[at] == j ? s[at] : 0.f);
+            }
+        CHECK(wrong == 0);
+      }
+    });
+}
+
 TEST_CASE("an LSTM's train step: loss and gradients have the same bits whether the cores are assumed near or far apart") {
   with_threads(2, [] {
     Generator g(13);
