@@ -382,7 +382,10 @@ Tensor unary_derivative(ElementOp op, const Tensor& g, const Tensor& v) {
     with_op(op, [&](auto op_tag) {
       constexpr ElementOp o = decltype(op_tag)::value;
       if constexpr (!is_binary(o))
-        for (std::int64_t e = 0, n = g.numel(); e < n; ++e) po[e] = grad_a<o, T>(pg[e], pv[e], pv[e], pv[e]);
+        parallel_for(g.numel(), xgrad::detail::parallel_threshold(xgrad::detail::kParallelElements),
+                     [&](std::int64_t b, std::int64_t e) {
+                       for (std::int64_t i = b; i < e; ++i) po[i] = grad_a<o, T>(pg[i], pv[i], pv[i], pv[i]);
+                     });
     });
     return out;
   });

@@ -1,4 +1,5 @@
 // Elementwise primitives: forward kernel, derivative, shape rule and errors, side by side.
+#include <array>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -14,22 +15,42 @@ namespace xgrad {
 
 namespace {
 
-/// out = kernel(x) for floating x.
-template <class Kernel>
-Tensor map_floating(const char* op, const Tensor& x, Kernel kernel) {
-  return dispatch_floating(x.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    return evaluate<T>(x.shape(), kernel(view<T>(x)));
-  });
+/// out = kernel(x) in dtype T, where kernel maps an xtensor expression elementwise. Split
+/// across the pool in ranges that start at multiples of the SIMD width: xtensor then covers the
+/// same elements with its vector body (and the same last few with its scalar tail) as in one
+/// pass over the whole buffer, so no element's bits depend on the thread count.
+template <class T, class Kernel>
+Tensor map_expression(const Tensor& x, Kernel kernel) {
+  constexpr std::int64_t W = xsimd::batch<T>::size;
+  Tensor out = empty(x.shape(), x.dtype());
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  const std::int64_t n = x.numel();
+  parallel_for(ceil_div(n, W), std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelElements) / W),
+               [&](std::int64_t b, std::int64_t e) {
+                 const std::size_t begin = static_cast<std::size_t>(b * W), end = static_cast<std::size_t>(std::min(n, e * W));
+                 const std::array<std::size_t, 1> len{end - begin};
+                 auto out_range = xt::adapt(po + begin, end - begin, xt::no_ownership(), len);
+                 xt::noalias(out_range) = kernel(xt::adapt(px + begin, end - begin, xt::no_ownership(), len));
+               });
+  return out;
 }
 
-/// out = f(x) one element at a time, in dtype T.
+/// map_expression for floating x.
+template <class Kernel>
+Tensor map_floating(const char* op, const Tensor& x, Kernel kernel) {
+  return dispatch_floating(x.dtype(), op, [&](auto tag) { return map_expression<decltype(tag)>(x, kernel); });
+}
+
+/// out = f(x) one element at a time, in dtype T (split across the pool for large x).
 template <class T, class F>
 Tensor map_elements(const Tensor& x, F f) {
   Tensor out = empty(x.shape(), x.dtype());
   const T* px = x.data<T>();
   T* po = out.data<T>();
-  for (std::int64_t i = 0, n = x.numel(); i < n; ++i) po[i] = static_cast<T>(f(px[i]));
+  parallel_for(x.numel(), detail::parallel_threshold(detail::kParallelElements), [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) po[i] = static_cast<T>(f(px[i]));
+  });
   return out;
 }
 
@@ -177,10 +198,7 @@ Tensor unary_derivative(const Tensor& g, const Tensor& v) {
 // --- unary ------------------------------------------------------------------------------------
 
 Tensor neg(const Tensor& x) {
-  Tensor y = dispatch(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    return evaluate<T>(x.shape(), -view<T>(x));
-  });
+  Tensor y = dispatch(x.dtype(), [&](auto tag) { return map_expression<decltype(tag)>(x, [](auto&& v) { return -v; }); });
   return record_elementwise(ElementOp::neg, y, {x}, [](const Tensor& g) -> Grads {
     return {grad_a<ElementOp::neg>(g, {}, {}, {})};
   });
@@ -246,10 +264,7 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor abs(const Tensor& x) {
-  Tensor y = dispatch(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    return evaluate<T>(x.shape(), xt::abs(view<T>(x)));
-  });
+  Tensor y = dispatch(x.dtype(), [&](auto tag) { return map_expression<decltype(tag)>(x, [](auto&& v) { return xt::abs(v); }); });
   return record("abs", y, {x}, [x](const Tensor& g) -> Grads { return {g * sign(x)}; });
 }
 

@@ -4,6 +4,7 @@
 #include "xgrad/autograd/engine_detail.hpp"
 #include "xgrad/autograd/op_impl.hpp"
 #include "xgrad/core/gemm.hpp"
+#include "xgrad/core/loops.hpp"
 #include "xgrad/core/transposed.hpp"
 
 namespace xgrad {
@@ -131,7 +132,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::dispatch_floating(x.dtype(), "linear", [&](auto tag) {
     using T = decltype(tag);
     T* py = y.data<T>();
-    for (std::int64_t i = 0; i < m; ++i) std::copy_n(bias.data<T>(), n, py + i * n);
+    const T* pb = bias.data<T>();
+    const std::int64_t row_bytes = std::max<std::int64_t>(1, n * static_cast<std::int64_t>(sizeof(T)));
+    parallel_for(m, std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelCopyBytes) / row_bytes),
+                 [&](std::int64_t first, std::int64_t last) {
+                   for (std::int64_t i = first; i < last; ++i) std::copy_n(pb, n, py + i * n);
+                 });
     product_with_transposed<T>(m, n, k, x, weight, T(1), py);
   });
   return record("linear", y, {x, weight, bias}, [x, weight](const Tensor& g) -> Grads {

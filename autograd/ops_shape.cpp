@@ -28,16 +28,21 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
   const char* s = static_cast<const char*>(src.impl().storage->data()) + src.impl().offset * item;
   char* d = static_cast<char*>(dst.impl().storage->data()) + dst.impl().offset * item;
   const std::size_t block = static_cast<std::size_t>(inner) * item;
-  if (src_step == 1 && dst_step == 1) {  // the n blocks are one run: one copy per outer index
-    for (std::int64_t o = 0; o < outer; ++o)
-      std::memcpy(d + ((o * dst_len + dst_start) * inner) * item, s + ((o * src_len + src_start) * inner) * item,
-                  block * n);
-    return;
-  }
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t k = 0; k < n; ++k)
-      std::memcpy(d + ((o * dst_len + dst_start + k * dst_step) * inner) * item,
-                  s + ((o * src_len + src_start + k * src_step) * inner) * item, block);
+  auto copy = [&](std::int64_t first, std::int64_t last) {  // outer indices [first, last)
+    for (std::int64_t o = first; o < last; ++o) {
+      if (src_step == 1 && dst_step == 1) {  // the n blocks are one run: one copy
+        std::memcpy(d + ((o * dst_len + dst_start) * inner) * item, s + ((o * src_len + src_start) * inner) * item,
+                    block * n);
+        continue;
+      }
+      for (std::int64_t k = 0; k < n; ++k)
+        std::memcpy(d + ((o * dst_len + dst_start + k * dst_step) * inner) * item,
+                    s + ((o * src_len + src_start + k * src_step) * inner) * item, block);
+    }
+  };
+  // a large copy (a pooling window's slice of a convolution's output) splits across the pool
+  const std::int64_t per_outer = std::max<std::int64_t>(1, n * inner * static_cast<std::int64_t>(item));
+  parallel_for(outer, std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelCopyBytes) / per_outer), copy);
 }
 
 /// Zeroes the steps of dst along `axis` outside [start, start + n): what a copy of n steps to

@@ -15,6 +15,11 @@ namespace xgrad::detail {
 /// while the cores are far apart, below parallel_threshold of it.
 inline constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 
+/// Copies split across the pool in parts of at least this many bytes: bound by memory bandwidth,
+/// which two cores draw more of (2^17 f32 in 32 rows took 14.0 us on one core and 9.8 on two,
+/// 2^18 23.6 and 11.8, 2^16 6.3 and 3.8; /work/scratch/copyp, 2026-12-07).
+inline constexpr std::int64_t kParallelCopyBytes = std::int64_t{1} << 18;
+
 /// parallel_for over `count` independent items of `elements_per_item` elements each, in parts of
 /// at least parallel_threshold(kParallelElements) elements.
 template <class F>
@@ -131,6 +136,20 @@ template <class T>
 void pairwise_sum_rows(const T* x, std::int64_t rows, std::int64_t m, T* out) {
   if (rows == 0) {
     std::fill(out, out + m, T(0));
+    return;
+  }
+  // A large sum (a bias's gradient over B x T rows) sums the tree's two halves side by side,
+  // then adds them as one thread would: the same bits on any number of threads.
+  if (rows > 8 && num_threads() > 1 && rows * m >= 2 * parallel_threshold(kParallelElements)) {
+    const std::int64_t half = rows / 2;
+    std::vector<T> second(static_cast<std::size_t>(m));
+    parallel_for(2, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        if (i == 0) pairwise_sum_rows(x, half, m, out);
+        else pairwise_sum_rows(x + half * m, rows - half, m, second.data());
+      }
+    });
+    for (std::int64_t j = 0; j < m; ++j) out[j] += second[j];
     return;
   }
   std::int64_t levels = 0;

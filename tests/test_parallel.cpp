@@ -230,3 +230,58 @@ TEST_CASE("parallel_threshold probes the cores while kernels ask it, and an assu
     }
   });
 }
+
+TEST_CASE_TEMPLATE("maps, unary derivatives, copies, bias rows and row sums split across the pool: one thread's bits", T, float,
+                   double) {
+  // Sizes that split while the cores are near and while far (8 times the work), and whose ends
+  // fall inside a SIMD batch: each range's vector body and scalar tail must cover what one pass does.
+  Generator g(15);
+  const Dtype dtype = dtype_of<T>();
+  const std::int64_t n = (std::int64_t{1} << 20) + 13;
+  const Tensor x = uniform({n}, -3, 3, dtype, &g), dy = uniform({n}, -1, 1, dtype, &g);
+  const Tensor rows = uniform({(std::int64_t{1} << 16) + 3, 17}, -1, 1, dtype, &g);  // [65539, 17]
+  const Tensor seq = uniform({16, 4099, 9}, -1, 1, dtype, &g), up = uniform({16, 4095, 9}, -1, 1, dtype, &g);
+  const Tensor in = uniform({40003, 7}, -1, 1, dtype, &g), weight = uniform({11, 7}, -1, 1, dtype, &g),
+               bias = uniform({11}, -1, 1, dtype, &g);
+  auto results = [&] {
+    std::vector<std::vector<T>> out;
+    for (const Tensor& y : {relu(x), tanh(x), sqrt(abs(x)), neg(x), sin(x), pow(x, 3.0), sum(rows, {0}),
+                            slice(seq, 1, 1, 4098), concat({seq, seq}, 2), linear(in, weight, bias)})
+      out.push_back(y.to_vector<T>());
+    for (auto op : {+[](const Tensor& t) { return relu(t); }, +[](const Tensor& t) { return tanh(t); }}) {
+      Tensor leaf = x.detach().requires_grad_();
+      op(leaf).backward(dy);  // a node of its own (too large to fuse): unary_derivative
+      out.push_back(leaf.grad().to_vector<T>());
+    }
+    Tensor leaf = seq.detach().requires_grad_();
+    slice(leaf, 1, 2, 4097).backward(up);  // embed_slice: zeros outside the slice, a copy inside
+    out.push_back(leaf.grad().to_vector<T>());
+    return out;
+  };
+  std::vector<std::vector<T>> one;
+  with_threads(1, [&] { one = results(); });
+  // the copies against the source itself
+  const std::vector<T> s = seq.to_vector<T>(), u = up.to_vector<T>(), sliced = one[7], joined = one[8], embedded = one[12];
+  std::int64_t wrong = 0;
+  for (std::int64_t b = 0; b < 16; ++b)
+    for (std::int64_t t = 0; t < 4099; ++t)
+      for (std::int64_t c = 0; c < 9; ++c) {
+        const std::int64_t at = (b * 4099 + t) * 9 + c;
+        const T v = s[at];
+        if (t >= 1 && t < 4098) wrong += sliced[(b * 4097 + t - 1) * 9 + c] != v;
+        wrong += joined[(b * 4099 + t) * 18 + c] != v || joined[(b * 4099 + t) * 18 + 9 + c] != v;
+        wrong += embedded[at] != (t >= 2 && t < 4097 ? u[(b * 4095 + t - 2) * 9 + c] : T(0));
+      }
+  CHECK(wrong == 0);
+  for (int threads : {2, 3})
+    with_threads(threads, [&] {
+      for (bool far : {false, true}) {
+        AssumeCores cores(far);
+        const auto split = results();
+        for (std::size_t i = 0; i < one.size(); ++i) {
+          INFO(num_threads(), " threads, far ", far, ", result ", i);
+          CHECK(split[i] == one[i]);
+        }
+      }
+    });
+}
