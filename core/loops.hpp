@@ -43,7 +43,8 @@ inline Shape broadcast_strides(const Shape& shape, std::size_t rank) {
 }
 
 /// Calls inner(out_offset, a_offset, b_offset, n, a_step, b_step) for every run of the last axis
-/// of `shape`, where operand offsets follow the given strides.
+/// of `shape`, where operand offsets follow the given strides. Runs write disjoint parts of the
+/// output, so a large shape's runs split across the pool (each range starts its own odometer).
 template <class Inner>
 void for_each_run(const Shape& shape, const Shape& a_strides, const Shape& b_strides, Inner inner) {
   const std::size_t rank = shape.size();
@@ -53,19 +54,28 @@ void for_each_run(const Shape& shape, const Shape& a_strides, const Shape& b_str
   }
   const std::int64_t n = shape[rank - 1], total = numel(shape);
   if (total == 0) return;
-  Shape index(rank, 0);
-  std::int64_t a = 0, b = 0;
-  for (std::int64_t out = 0; out < total; out += n) {
-    inner(out, a, b, n, a_strides[rank - 1], b_strides[rank - 1]);
-    for (std::size_t d = rank - 1; d-- > 0;) {  // advance the odometer over the outer axes
-      a += a_strides[d];
-      b += b_strides[d];
-      if (++index[d] < shape[d]) break;
-      a -= a_strides[d] * shape[d];
-      b -= b_strides[d] * shape[d];
-      index[d] = 0;
+  auto runs = [&](std::int64_t first, std::int64_t last) {  // runs [first, last) in row-major order
+    Shape index(rank, 0);
+    std::int64_t a = 0, b = 0;
+    for (std::int64_t r = first, d = static_cast<std::int64_t>(rank) - 2; d >= 0; --d) {
+      index[d] = r % shape[d];
+      r /= shape[d];
+      a += index[d] * a_strides[d];
+      b += index[d] * b_strides[d];
     }
-  }
+    for (std::int64_t run = first; run < last; ++run) {
+      inner(run * n, a, b, n, a_strides[rank - 1], b_strides[rank - 1]);
+      for (std::size_t d = rank - 1; d-- > 0;) {  // advance the odometer over the outer axes
+        a += a_strides[d];
+        b += b_strides[d];
+        if (++index[d] < shape[d]) break;
+        a -= a_strides[d] * shape[d];
+        b -= b_strides[d] * shape[d];
+        index[d] = 0;
+      }
+    }
+  };
+  parallel_items(total / n, n, runs);
 }
 
 /// out = f(a, b) elementwise over the broadcast shape `shape` (pointers to the first elements).

@@ -231,10 +231,11 @@ TEST_CASE("parallel_threshold probes the cores while kernels ask it, and an assu
   });
 }
 
-TEST_CASE_TEMPLATE("maps, unary derivatives, copies, bias rows and row sums split across the pool: one thread's bits", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("maps, unary derivatives, copies, permutes, broadcasts, bias rows and row sums split across the pool: one thread's bits",
+                   T, float, double) {
   // Sizes that split while the cores are near and while far (8 times the work), and whose ends
-  // fall inside a SIMD batch: each range's vector body and scalar tail must cover what one pass does.
+  // fall inside a SIMD batch: each range's vector body and scalar tail must cover what one pass
+  // does, and each range of a permute's or a broadcast's runs must start its odometer right.
   Generator g(15);
   const Dtype dtype = dtype_of<T>();
   const std::int64_t n = (std::int64_t{1} << 20) + 13;
@@ -246,7 +247,8 @@ TEST_CASE_TEMPLATE("maps, unary derivatives, copies, bias rows and row sums spli
   auto results = [&] {
     std::vector<std::vector<T>> out;
     for (const Tensor& y : {relu(x), tanh(x), sqrt(abs(x)), neg(x), sin(x), pow(x, 3.0), sum(rows, {0}),
-                            slice(seq, 1, 1, 4098), concat({seq, seq}, 2), linear(in, weight, bias)})
+                            slice(seq, 1, 1, 4098), concat({seq, seq}, 2), linear(in, weight, bias),
+                            permute(seq, {1, 0, 2}), seq + slice(bias, 0, 0, 9)})
       out.push_back(y.to_vector<T>());
     for (auto op : {+[](const Tensor& t) { return relu(t); }, +[](const Tensor& t) { return tanh(t); }}) {
       Tensor leaf = x.detach().requires_grad_();
@@ -261,7 +263,8 @@ TEST_CASE_TEMPLATE("maps, unary derivatives, copies, bias rows and row sums spli
   std::vector<std::vector<T>> one;
   with_threads(1, [&] { one = results(); });
   // the copies against the source itself
-  const std::vector<T> s = seq.to_vector<T>(), u = up.to_vector<T>(), sliced = one[7], joined = one[8], embedded = one[12];
+  const std::vector<T> s = seq.to_vector<T>(), u = up.to_vector<T>(), b9 = slice(bias, 0, 0, 9).to_vector<T>();
+  const std::vector<T>&sliced = one[7], &joined = one[8], &permuted = one[10], &shifted = one[11], &embedded = one[14];
   std::int64_t wrong = 0;
   for (std::int64_t b = 0; b < 16; ++b)
     for (std::int64_t t = 0; t < 4099; ++t)
@@ -271,6 +274,7 @@ TEST_CASE_TEMPLATE("maps, unary derivatives, copies, bias rows and row sums spli
         if (t >= 1 && t < 4098) wrong += sliced[(b * 4097 + t - 1) * 9 + c] != v;
         wrong += joined[(b * 4099 + t) * 18 + c] != v || joined[(b * 4099 + t) * 18 + 9 + c] != v;
         wrong += embedded[at] != (t >= 2 && t < 4097 ? u[(b * 4095 + t - 2) * 9 + c] : T(0));
+        wrong += permuted[(t * 16 + b) * 9 + c] != v || shifted[at] != v + b9[c];
       }
   CHECK(wrong == 0);
   for (int threads : {2, 3})
