@@ -64,6 +64,9 @@ void derivative_loop(T* __restrict into, const T* __restrict g, const T* __restr
 class FusedNode final : public Node {
  public:
   static constexpr std::size_t kMaxInstructions = 64, kMaxOperands = 16, kMaxReads = 32;
+  // A backward sweep splits its tiles across the pool in parts of at least this many element
+  // derivatives (a derivative costs several times an add: a smaller unit than a plain op's).
+  static constexpr std::int64_t kParallelSweep = std::int64_t{1} << 13;
 
   FusedNode(ElementOp first, Shape shape, Dtype dtype)
       : Node(op_name(first), 0, 0), shape_(std::move(shape)), dtype_(dtype) {
@@ -294,53 +297,58 @@ class FusedNode final : public Node {
     }
 
     // A tile of each instruction's gradient (its incoming gradient read in place when no op of
-    // the node adds to it); the edges' gradients go straight to their buffers.
-    thread_local std::vector<T> tiles;
-    if (tiles.size() < ni * kTile) tiles.resize(ni * kTile);
+    // the node adds to it); the edges' gradients go straight to their buffers. Tiles are
+    // independent: a long chain over many elements splits them across the pool.
     static const std::array<T, kTile> zeros{};
-    std::array<bool, kMaxInstructions> has;
-    std::array<T*, kMaxInstructions> gradient;
-    for (std::int64_t begin = 0; begin < n; begin += kTile) {
-      const std::int64_t len = std::min(kTile, n - begin);
-      auto tile = [&](std::size_t i) { return tiles.data() + i * kTile; };
-      auto at = [&](Slot s) -> const T* {
-        if (s == kNoSlot) return zeros.data();
-        const T* p = values[is_operand(s) ? ni + operand_index(s) : static_cast<std::size_t>(s)];
-        return p ? p + begin : zeros.data();
-      };
-      for (std::size_t i = 0; i < ni; ++i) {
-        has[i] = output_grads[i].defined();
-        if (!has[i]) continue;
-        T* incoming = output_grads[i].data<T>() + begin;
-        if (instructions_[i].read_inside) gradient[i] = std::copy_n(incoming, len, tile(i)) - len;
-        else gradient[i] = incoming;  // only read
-      }
-      for (std::size_t i = ni; i-- > 0;) {
-        if (!has[i]) continue;
-        const Instruction& in = instructions_[i];
-        // Distinct buffers: a slot never feeds itself, values are tensors, tiles are scratch.
-        const T *g = gradient[i], *a = at(in.a), *b = at(in.b), *y = at(static_cast<Slot>(i));
-        const auto [a_edge, b_edge] = read_edges(in);
-        auto add = [&](Slot s, std::int32_t edge, auto operand_b) {
-          if (edge < 0 && is_operand(s)) return;  // an outside tensor that needs no gradient
-          T* into = edge >= 0 ? grads[edge].data<T>() + begin : tile(static_cast<std::size_t>(s));
-          const bool accumulate = edge < 0 && has[s];
-          constexpr bool on_b = decltype(operand_b)::value;
-          with_op(in.op, [&](auto tag) {
-            constexpr ElementOp op = decltype(tag)::value;
-            if constexpr (on_b && !is_binary(op)) return;
-            else if (accumulate) derivative_loop<op, on_b, true>(into, g, a, b, y, len);
-            else derivative_loop<op, on_b, false>(into, g, a, b, y, len);
-          });
-          if (edge < 0 && !accumulate) {
-            has[s] = true;
-            gradient[s] = into;
-          }
+    auto sweep = [&](std::int64_t first_tile, std::int64_t last_tile) {
+      thread_local std::vector<T> tiles;
+      if (tiles.size() < ni * kTile) tiles.resize(ni * kTile);
+      std::array<bool, kMaxInstructions> has;
+      std::array<T*, kMaxInstructions> gradient;
+      for (std::int64_t t = first_tile; t < last_tile; ++t) {
+        const std::int64_t begin = t * kTile, len = std::min(kTile, n - begin);
+        auto tile = [&](std::size_t i) { return tiles.data() + i * kTile; };
+        auto at = [&](Slot s) -> const T* {
+          if (s == kNoSlot) return zeros.data();
+          const T* p = values[is_operand(s) ? ni + operand_index(s) : static_cast<std::size_t>(s)];
+          return p ? p + begin : zeros.data();
         };
-        add(in.a, a_edge, std::false_type{});
-        if (is_binary(in.op)) add(in.b, b_edge, std::true_type{});
+        for (std::size_t i = 0; i < ni; ++i) {
+          has[i] = output_grads[i].defined();
+          if (!has[i]) continue;
+          T* incoming = output_grads[i].data<T>() + begin;
+          if (instructions_[i].read_inside) gradient[i] = std::copy_n(incoming, len, tile(i)) - len;
+          else gradient[i] = incoming;  // only read
+        }
+        for (std::size_t i = ni; i-- > 0;) {
+          if (!has[i]) continue;
+          const Instruction& in = instructions_[i];
+          // Distinct buffers: a slot never feeds itself, values are tensors, tiles are scratch.
+          const T *g = gradient[i], *a = at(in.a), *b = at(in.b), *y = at(static_cast<Slot>(i));
+          const auto [a_edge, b_edge] = read_edges(in);
+          auto add = [&](Slot s, std::int32_t edge, auto operand_b) {
+            if (edge < 0 && is_operand(s)) return;  // an outside tensor that needs no gradient
+            T* into = edge >= 0 ? grads[edge].data<T>() + begin : tile(static_cast<std::size_t>(s));
+            const bool accumulate = edge < 0 && has[s];
+            constexpr bool on_b = decltype(operand_b)::value;
+            with_op(in.op, [&](auto tag) {
+              constexpr ElementOp op = decltype(tag)::value;
+              if constexpr (on_b && !is_binary(op)) return;
+              else if (accumulate) derivative_loop<op, on_b, true>(into, g, a, b, y, len);
+              else derivative_loop<op, on_b, false>(into, g, a, b, y, len);
+            });
+            if (edge < 0 && !accumulate) {
+              has[s] = true;
+              gradient[s] = into;
+            }
+          };
+          add(in.a, a_edge, std::false_type{});
+          if (is_binary(in.op)) add(in.b, b_edge, std::true_type{});
+        }
       }
-    }
+    };
+    const std::int64_t tile_work = kTile * static_cast<std::int64_t>(ni);  // element derivatives per tile
+    parallel_for(ceil_div(n, kTile), std::max<std::int64_t>(1, xgrad::detail::parallel_threshold(kParallelSweep) / tile_work), sweep);
     // A broadcast operand's gradient is summed down to its shape read by read, as by its op.
     for (const Instruction& in : instructions_) {
       const auto [a_edge, b_edge] = read_edges(in);

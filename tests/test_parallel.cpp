@@ -289,3 +289,35 @@ TEST_CASE_TEMPLATE("maps, unary derivatives, copies, permutes, broadcasts, bias 
       }
     });
 }
+
+TEST_CASE_TEMPLATE("fusion: a chain's backward sweep split across the pool gives one thread's bits, and one node per op's", T,
+                   float, double) {
+  // [32, 512]: 64 tiles of an LSTM update's derivatives, enough to split near and far
+  Generator g(16);
+  const Dtype dtype = dtype_of<T>();
+  const Tensor gates = uniform({32, 2048}, -3, 3, dtype, &g), c = uniform({32, 512}, -1, 1, dtype, &g),
+               bias = uniform({512}, -1, 1, dtype, &g), seed = uniform({32, 512}, -1, 1, dtype, &g);
+  auto gradients = [&](bool fused) {
+    autograd::FusionGuard fusion(fused);
+    Tensor x = gates.detach().requires_grad_(), c0 = c.detach().requires_grad_(), b = bias.detach().requires_grad_();
+    auto p = chunk(x, 4, -1);
+    Tensor c1 = sigmoid(p[1] + b) * c0 + sigmoid(p[0]) * tanh(p[2]);
+    Tensor h = sigmoid(p[3]) * tanh(c1);
+    (h * seed + c1).backward(ones_like(h));
+    return std::vector<std::vector<T>>{x.grad().to_vector<T>(), c0.grad().to_vector<T>(), b.grad().to_vector<T>()};
+  };
+  std::vector<std::vector<T>> one, unfused;
+  with_threads(1, [&] {
+    one = gradients(true);
+    unfused = gradients(false);
+  });
+  CHECK(one == unfused);
+  for (int threads : {2, 3})
+    with_threads(threads, [&] {
+      for (bool far : {false, true}) {
+        AssumeCores cores(far);
+        INFO(num_threads(), " threads, far ", far);
+        CHECK(gradients(true) == one);
+      }
+    });
+}
