@@ -348,7 +348,7 @@ class FusedNode final : public Node {
       }
     };
     const std::int64_t tile_work = kTile * static_cast<std::int64_t>(ni);  // element derivatives per tile
-    parallel_for(ceil_div(n, kTile), std::max<std::int64_t>(1, xgrad::detail::parallel_threshold(kParallelSweep) / tile_work), sweep);
+    xgrad::detail::parallel_items(ceil_div(n, kTile), tile_work, sweep, kParallelSweep);
     // A broadcast operand's gradient is summed down to its shape read by read, as by its op.
     for (const Instruction& in : instructions_) {
       const auto [a_edge, b_edge] = read_edges(in);
@@ -390,10 +390,9 @@ Tensor unary_derivative(ElementOp op, const Tensor& g, const Tensor& v) {
     with_op(op, [&](auto op_tag) {
       constexpr ElementOp o = decltype(op_tag)::value;
       if constexpr (!is_binary(o))
-        parallel_for(g.numel(), xgrad::detail::parallel_threshold(xgrad::detail::kParallelElements),
-                     [&](std::int64_t b, std::int64_t e) {
-                       for (std::int64_t i = b; i < e; ++i) po[i] = grad_a<o, T>(pg[i], pv[i], pv[i], pv[i]);
-                     });
+        xgrad::detail::parallel_items(g.numel(), 1, [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t i = b; i < e; ++i) po[i] = grad_a<o, T>(pg[i], pv[i], pv[i], pv[i]);
+        });
     });
     return out;
   });

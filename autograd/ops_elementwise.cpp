@@ -26,13 +26,12 @@ Tensor map_expression(const Tensor& x, Kernel kernel) {
   const T* px = x.data<T>();
   T* po = out.data<T>();
   const std::int64_t n = x.numel();
-  parallel_for(ceil_div(n, W), std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelElements) / W),
-               [&](std::int64_t b, std::int64_t e) {
-                 const std::size_t begin = static_cast<std::size_t>(b * W), end = static_cast<std::size_t>(std::min(n, e * W));
-                 const std::array<std::size_t, 1> len{end - begin};
-                 auto out_range = xt::adapt(po + begin, end - begin, xt::no_ownership(), len);
-                 xt::noalias(out_range) = kernel(xt::adapt(px + begin, end - begin, xt::no_ownership(), len));
-               });
+  detail::parallel_items(ceil_div(n, W), W, [&](std::int64_t b, std::int64_t e) {
+    const std::size_t begin = static_cast<std::size_t>(b * W), end = static_cast<std::size_t>(std::min(n, e * W));
+    const std::array<std::size_t, 1> len{end - begin};
+    auto out_range = xt::adapt(po + begin, end - begin, xt::no_ownership(), len);
+    xt::noalias(out_range) = kernel(xt::adapt(px + begin, end - begin, xt::no_ownership(), len));
+  });
   return out;
 }
 
@@ -48,7 +47,7 @@ Tensor map_elements(const Tensor& x, F f) {
   Tensor out = empty(x.shape(), x.dtype());
   const T* px = x.data<T>();
   T* po = out.data<T>();
-  parallel_for(x.numel(), detail::parallel_threshold(detail::kParallelElements), [&](std::int64_t b, std::int64_t e) {
+  detail::parallel_items(x.numel(), 1, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i) po[i] = static_cast<T>(f(px[i]));
   });
   return out;

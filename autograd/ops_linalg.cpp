@@ -133,11 +133,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     using T = decltype(tag);
     T* py = y.data<T>();
     const T* pb = bias.data<T>();
-    const std::int64_t row_bytes = std::max<std::int64_t>(1, n * static_cast<std::int64_t>(sizeof(T)));
-    parallel_for(m, std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelCopyBytes) / row_bytes),
-                 [&](std::int64_t first, std::int64_t last) {
-                   for (std::int64_t i = first; i < last; ++i) std::copy_n(pb, n, py + i * n);
-                 });
+    detail::parallel_items(m, n * static_cast<std::int64_t>(sizeof(T)), [&](std::int64_t first, std::int64_t last) {
+      for (std::int64_t i = first; i < last; ++i) std::copy_n(pb, n, py + i * n);
+    }, detail::kParallelCopyBytes);
     product_with_transposed<T>(m, n, k, x, weight, T(1), py);
   });
   return record("linear", y, {x, weight, bias}, [x, weight](const Tensor& g) -> Grads {

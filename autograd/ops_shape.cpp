@@ -25,24 +25,24 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
   const std::int64_t outer = product(src.shape(), 0, axis);
   const std::int64_t inner = product(src.shape(), axis + 1, src.shape().size());
   const std::int64_t src_len = src.shape()[axis], dst_len = dst.shape()[axis];
-  const char* s = static_cast<const char*>(src.impl().storage->data()) + src.impl().offset * item;
-  char* d = static_cast<char*>(dst.impl().storage->data()) + dst.impl().offset * item;
-  const std::size_t block = static_cast<std::size_t>(inner) * item;
-  auto copy = [&](std::int64_t first, std::int64_t last) {  // outer indices [first, last)
-    for (std::int64_t o = first; o < last; ++o) {
-      if (src_step == 1 && dst_step == 1) {  // the n blocks are one run: one copy
-        std::memcpy(d + ((o * dst_len + dst_start) * inner) * item, s + ((o * src_len + src_start) * inner) * item,
-                    block * n);
-        continue;
-      }
-      for (std::int64_t k = 0; k < n; ++k)
-        std::memcpy(d + ((o * dst_len + dst_start + k * dst_step) * inner) * item,
-                    s + ((o * src_len + src_start + k * src_step) * inner) * item, block);
+  const std::size_t block = static_cast<std::size_t>(inner) * item;  // one step's bytes
+  const char* s = static_cast<const char*>(src.impl().storage->data()) + src.impl().offset * item + src_start * block;
+  char* d = static_cast<char*>(dst.impl().storage->data()) + dst.impl().offset * item + dst_start * block;
+  const bool run = src_step == 1 && dst_step == 1;  // the n blocks are one run: one copy per outer index
+  const std::size_t src_row = src_len * block, dst_row = dst_len * block;
+  const std::size_t src_jump = src_step * block, dst_jump = dst_step * block;
+  auto copy = [=](std::int64_t first, std::int64_t last) {  // outer indices [first, last)
+    const char* from = s + first * src_row;
+    char* to = d + first * dst_row;
+    if (run) {
+      for (std::int64_t o = first; o < last; ++o, from += src_row, to += dst_row) std::memcpy(to, from, block * n);
+      return;
     }
+    for (std::int64_t o = first; o < last; ++o, from += src_row, to += dst_row)
+      for (std::int64_t k = 0; k < n; ++k) std::memcpy(to + k * dst_jump, from + k * src_jump, block);
   };
   // a large copy (a pooling window's slice of a convolution's output) splits across the pool
-  const std::int64_t per_outer = std::max<std::int64_t>(1, n * inner * static_cast<std::int64_t>(item));
-  parallel_for(outer, std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelCopyBytes) / per_outer), copy);
+  detail::parallel_items(outer, n * inner * static_cast<std::int64_t>(item), copy, detail::kParallelCopyBytes);
 }
 
 /// Zeroes the steps of dst along `axis` outside [start, start + n): what a copy of n steps to
@@ -148,7 +148,9 @@ Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
     T* py = y.data<T>();
     detail::for_each_run(out, strides, strides,
                          [&](std::int64_t o, std::int64_t i, std::int64_t, std::int64_t n, std::int64_t step, std::int64_t) {
-                           for (std::int64_t j = 0; j < n; ++j) py[o + j] = px[i + j * step];
+                           if (step == 1) std::copy_n(px + i, n, py + o);  // the last axis stays last
+                           else
+                             for (std::int64_t j = 0; j < n; ++j) py[o + j] = px[i + j * step];
                          });
   });
   std::vector<std::int64_t> inverse(perm.size());

@@ -20,13 +20,15 @@ inline constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 /// 2^18 23.6 and 11.8, 2^16 6.3 and 3.8; /work/scratch/copyp, 2026-12-07).
 inline constexpr std::int64_t kParallelCopyBytes = std::int64_t{1} << 18;
 
-/// parallel_for over `count` independent items of `elements_per_item` elements each, in parts of
-/// at least parallel_threshold(kParallelElements) elements.
+/// parallel_for over `count` independent items of `work_per_item` units of work each (elements,
+/// bytes), in parts of at least parallel_threshold(unit) units. Work below two units runs here
+/// at once, without asking the pool (the per-step ops of a small recurrent cell).
 template <class F>
-void parallel_items(std::int64_t count, std::int64_t elements_per_item, F&& f) {
-  parallel_for(count,
-               std::max<std::int64_t>(1, parallel_threshold(kParallelElements) / std::max<std::int64_t>(elements_per_item, 1)),
-               f);
+void parallel_items(std::int64_t count, std::int64_t work_per_item, F&& f, std::int64_t unit = kParallelElements) {
+  const std::int64_t per_item = std::max<std::int64_t>(work_per_item, 1);
+  if (count <= 0) return;
+  if (count * per_item < 2 * unit) return f(std::int64_t{0}, count);
+  parallel_for(count, std::max<std::int64_t>(1, parallel_threshold(unit) / per_item), f);
 }
 
 /// Row-major strides of `shape` as seen from an output of rank `rank` (right-aligned, as NumPy
@@ -150,7 +152,8 @@ void pairwise_sum_rows(const T* x, std::int64_t rows, std::int64_t m, T* out) {
   }
   // A large sum (a bias's gradient over B x T rows) sums the tree's two halves side by side,
   // then adds them as one thread would: the same bits on any number of threads.
-  if (rows > 8 && num_threads() > 1 && rows * m >= 2 * parallel_threshold(kParallelElements)) {
+  if (rows > 8 && rows * m >= 2 * kParallelElements && num_threads() > 1 &&
+      rows * m >= 2 * parallel_threshold(kParallelElements)) {
     const std::int64_t half = rows / 2;
     std::vector<T> second(static_cast<std::size_t>(m));
     parallel_for(2, 1, [&](std::int64_t begin, std::int64_t end) {
