@@ -20,7 +20,7 @@ namespace {
 /// same elements with its vector body (and the same last few with its scalar tail) as in one
 /// pass over the whole buffer, so no element's bits depend on the thread count.
 template <class T, class Kernel>
-Tensor map_expression(const Tensor& x, Kernel kernel) {
+Tensor map_expression(const Tensor& x, Kernel kernel, std::int64_t unit = detail::kParallelElements) {
   constexpr std::int64_t W = xsimd::batch<T>::size;
   Tensor out = empty(x.shape(), x.dtype());
   const T* px = x.data<T>();
@@ -31,15 +31,19 @@ Tensor map_expression(const Tensor& x, Kernel kernel) {
     const std::array<std::size_t, 1> len{end - begin};
     auto out_range = xt::adapt(po + begin, end - begin, xt::no_ownership(), len);
     xt::noalias(out_range) = kernel(xt::adapt(px + begin, end - begin, xt::no_ownership(), len));
-  });
+  }, unit);
   return out;
 }
 
 /// map_expression for floating x.
 template <class Kernel>
-Tensor map_floating(const char* op, const Tensor& x, Kernel kernel) {
-  return dispatch_floating(x.dtype(), op, [&](auto tag) { return map_expression<decltype(tag)>(x, kernel); });
+Tensor map_floating(const char* op, const Tensor& x, Kernel kernel, std::int64_t unit = detail::kParallelElements) {
+  return dispatch_floating(x.dtype(), op, [&](auto tag) { return map_expression<decltype(tag)>(x, kernel, unit); });
 }
+
+/// Transcendental maps (exp, log, sigmoid, tanh) cost about ten times an add per element: they
+/// split across the pool from a smaller tensor (a recurrent cell's gates at H = 128, B = 32).
+constexpr std::int64_t kParallelTranscendental = std::int64_t{1} << 12;
 
 /// out = f(x) one element at a time, in dtype T (split across the pool for large x).
 template <class T, class F>
@@ -83,9 +87,9 @@ Tensor map_vectorised(const char* op, const Tensor& x, double pad, BatchF batch_
           if (!regular(in[k])) o[k] = static_cast<T>(scalar_f(in[k]));
     };
     const std::int64_t n = x.numel(), full = n / W;
-    parallel_for(full, std::max<std::int64_t>(1, detail::parallel_threshold(detail::kParallelElements) / W), [&](std::int64_t b, std::int64_t e) {
+    detail::parallel_items(full, W, [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t i = b; i < e; ++i) batch(px + i * W, po + i * W);
-    });
+    }, kParallelTranscendental);
     if (const std::int64_t rest = n - full * W; rest > 0) {
       T in[W], o[W];
       std::fill(in, in + W, static_cast<T>(pad));
@@ -226,7 +230,7 @@ Tensor log(const Tensor& x) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor y = map_floating("tanh", x, [](auto&& v) { return xt::tanh(v); });
+  Tensor y = map_floating("tanh", x, [](auto&& v) { return xt::tanh(v); }, kParallelTranscendental);
   return record_elementwise(ElementOp::tanh, y, {x}, [](const Tensor& g, const Tensor& y) -> Grads {
     return {unary_derivative<ElementOp::tanh>(g, y)};
   });
