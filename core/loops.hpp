@@ -16,8 +16,8 @@ namespace xgrad::detail {
 inline constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 
 /// Copies split across the pool in parts of at least this many bytes: bound by memory bandwidth,
-/// which two cores draw more of (2^17 f32 in 32 rows took 14.0 us on one core and 9.8 on two,
-/// 2^18 23.6 and 11.8, 2^16 6.3 and 3.8; /work/scratch/copyp, 2026-12-07).
+/// which two cores draw more of (a scratch timing of memcpy, 2026-12-07: 2^17 f32 in 32 rows took
+/// 14.0 us on one core and 9.8 on two, 2^18 23.6 and 11.8, 2^16 6.3 and 3.8).
 inline constexpr std::int64_t kParallelCopyBytes = std::int64_t{1} << 18;
 
 /// parallel_for over `count` independent items of `work_per_item` units of work each (elements,
