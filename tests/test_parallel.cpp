@@ -2,9 +2,11 @@
 // only larger work while far apart, over the same ranges and to the same bits.
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -245,27 +247,42 @@ TEST_CASE_TEMPLATE("maps, unary derivatives, copies, permutes, broadcasts, bias 
   const Tensor in = uniform({40003, 7}, -1, 1, dtype, &g), weight = uniform({11, 7}, -1, 1, dtype, &g),
                bias = uniform({11}, -1, 1, dtype, &g);
   auto results = [&] {
-    std::vector<std::vector<T>> out;
-    for (const Tensor& y : {relu(x), tanh(x), sqrt(abs(x)), neg(x), sin(x), pow(x, 3.0), sum(rows, {0}),
-                            slice(seq, 1, 1, 4098), concat({seq, seq}, 2), linear(in, weight, bias),
-                            permute(seq, {1, 0, 2}), seq + slice(bias, 0, 0, 9), sigmoid(x), exp(x),
-                            tanh(slice(x, 0, 0, 9001))})  // (transcendental maps split from 2^13 elements)
-      out.push_back(y.to_vector<T>());
-    for (auto op : {+[](const Tensor& t) { return relu(t); }, +[](const Tensor& t) { return tanh(t); }}) {
-      Tensor leaf = x.detach().requires_grad_();
-      op(leaf).backward(dy);  // a node of its own (too large to fuse): unary_derivative
-      out.push_back(leaf.grad().to_vector<T>());
-    }
-    Tensor leaf = seq.detach().requires_grad_();
-    slice(leaf, 1, 2, 4097).backward(up);  // embed_slice: zeros outside the slice, a copy inside
-    out.push_back(leaf.grad().to_vector<T>());
+    auto backward_of = [&](const Tensor& source, Tensor (*op)(const Tensor&), const Tensor& upstream) {
+      Tensor leaf = source.detach().requires_grad_();
+      op(leaf).backward(upstream);
+      return leaf.grad();
+    };
+    const std::vector<std::pair<const char*, Tensor>> named{
+        {"relu", relu(x)},
+        {"tanh", tanh(x)},
+        {"tanh of 9001", tanh(slice(x, 0, 0, 9001))},  // (transcendental maps split from 2^13 elements)
+        {"sigmoid", sigmoid(x)},
+        {"exp", exp(x)},
+        {"sqrt(abs)", sqrt(abs(x))},
+        {"neg", neg(x)},
+        {"sin", sin(x)},
+        {"pow", pow(x, 3.0)},
+        {"row sum", sum(rows, {0})},
+        {"slice", slice(seq, 1, 1, 4098)},
+        {"concat", concat({seq, seq}, 2)},
+        {"linear", linear(in, weight, bias)},
+        {"permute", permute(seq, {1, 0, 2})},
+        {"broadcast add", seq + slice(bias, 0, 0, 9)},
+        // nodes of their own (too large to fuse): unary_derivative
+        {"relu's derivative", backward_of(x, [](const Tensor& t) { return relu(t); }, dy)},
+        {"tanh's derivative", backward_of(x, [](const Tensor& t) { return tanh(t); }, dy)},
+        // embed_slice: zeros outside the slice, a copy inside
+        {"embed_slice", backward_of(seq, [](const Tensor& t) { return slice(t, 1, 2, 4097); }, up)}};
+    std::map<std::string, std::vector<T>> out;
+    for (const auto& [name, y] : named) out[name] = y.template to_vector<T>();
     return out;
   };
-  std::vector<std::vector<T>> one;
+  std::map<std::string, std::vector<T>> one;
   with_threads(1, [&] { one = results(); });
   // the copies against the source itself
   const std::vector<T> s = seq.to_vector<T>(), u = up.to_vector<T>(), b9 = slice(bias, 0, 0, 9).to_vector<T>();
-  const std::vector<T>&sliced = one[7], &joined = one[8], &permuted = one[10], &shifted = one[11], &embedded = one[17];
+  const std::vector<T>&sliced = one["slice"], &joined = one["concat"], &permuted = one["permute"],
+                       &shifted = one["broadcast add"], &embedded = one["embed_slice"];
   std::int64_t wrong = 0;
   for (std::int64_t b = 0; b < 16; ++b)
     for (std::int64_t t = 0; t < 4099; ++t)
@@ -282,10 +299,10 @@ TEST_CASE_TEMPLATE("maps, unary derivatives, copies, permutes, broadcasts, bias 
     with_threads(threads, [&] {
       for (bool far : {false, true}) {
         AssumeCores cores(far);
-        const auto split = results();
-        for (std::size_t i = 0; i < one.size(); ++i) {
-          INFO(num_threads(), " threads, far ", far, ", result ", i);
-          CHECK(split[i] == one[i]);
+        auto split = results();
+        for (const auto& [name, values] : one) {
+          INFO(num_threads(), " threads, far ", far, ", ", name);
+          CHECK(split[name] == values);
         }
       }
     });
