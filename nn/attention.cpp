@@ -101,13 +101,9 @@ AttentionResult dot_product_attention(const Tensor& query, const Tensor& key, co
 }
 
 /// q, k, v = the input projections x W_i^T + b_i, the rows of weight [3E, E] and bias [3E] taken in
-/// thirds; one fused GEMM when query, key and value are the same tensor (self-attention).
+/// thirds (self-attention takes them in one GEMM instead: MultiheadAttention::forward).
 std::array<Tensor, 3> in_projections(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& weight,
                                      const Tensor& bias) {
-  if (query.is_same(key) && key.is_same(value)) {
-    auto qkv = chunk(linear(query, weight, bias), 3, -1);
-    return {qkv[0], qkv[1], qkv[2]};
-  }
   auto w = chunk(weight, 3, 0);
   auto b = bias.defined() ? chunk(bias, 3, 0) : std::vector<Tensor>(3);
   return {linear(query, w[0], b[0]), linear(key, w[1], b[1]), linear(value, w[2], b[2])};
@@ -264,17 +260,25 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
   auto split_heads = [&](const Tensor& x) {
     return permute(reshape(x, {batch, x.size(1), num_heads, head_dim}), {0, 2, 1, 3});
   };
-  std::array<Tensor, 3> qkv;
-  if (packed) {
-    qkv = in_projections(query, key, value, in_proj_weight, in_proj_bias);
+  std::array<Tensor, 3> qkv;  // [B, heads, T, head_dim] each
+  if (packed && query.is_same(key) && key.is_same(value)) {
+    // Self-attention: one GEMM, and one copy of its output [B, T, 3, heads, head_dim] to
+    // [3, B, heads, T, head_dim], whose thirds are views (not a copy per third, then per head split).
+    Tensor projected = reshape(linear(query, in_proj_weight, in_proj_bias), {batch, query_length, 3, num_heads, head_dim});
+    auto thirds = unbind(permute(projected, {2, 0, 3, 1, 4}), 0);
+    qkv = {thirds[0], thirds[1], thirds[2]};
   } else {
-    auto b = in_proj_bias.defined() ? chunk(in_proj_bias, 3, 0) : std::vector<Tensor>(3);
-    qkv = {linear(query, q_proj_weight, b[0]), linear(key, k_proj_weight, b[1]), linear(value, v_proj_weight, b[2])};
+    if (packed) {
+      qkv = in_projections(query, key, value, in_proj_weight, in_proj_bias);
+    } else {
+      auto b = in_proj_bias.defined() ? chunk(in_proj_bias, 3, 0) : std::vector<Tensor>(3);
+      qkv = {linear(query, q_proj_weight, b[0]), linear(key, k_proj_weight, b[1]), linear(value, v_proj_weight, b[2])};
+    }
+    for (auto& t : qkv) t = split_heads(t);
   }
   auto& [q, k, v] = qkv;
-  AttentionResult heads =
-      dot_product_attention(split_heads(q), split_heads(k), split_heads(v), {padding, score_mask, future},
-                            1.0 / std::sqrt(static_cast<double>(head_dim)), is_training() ? dropout : 0.0);
+  AttentionResult heads = dot_product_attention(q, k, v, {padding, score_mask, future},
+                                                1.0 / std::sqrt(static_cast<double>(head_dim)), is_training() ? dropout : 0.0);
   Tensor joined = reshape(permute(heads.context, {0, 2, 1, 3}), {batch, query_length, embed_dim});
   Tensor context = traced((*out_proj)(joined));
   return {context, average_attn_weights ? mean(heads.weights, 1) : heads.weights};
