@@ -47,7 +47,6 @@ void emit(nlohmann::json row) {
   std::fflush(stdout);
 }
 
-/// Microseconds per call of fn: `reps` samples of `iters` calls each, median and minimum.
 /// Times `fn` in batches of 20 000 calls (5 000 with --quick) for about 1.5 s (0.3 s), as long as a
 /// training workload's steps take, and prints the median and the fastest batch's us per call. Five
 /// batches (60 ms in all at 0.6 us per call) moved with every short slow spell of the shared host:
