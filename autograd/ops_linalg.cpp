@@ -133,8 +133,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     using T = decltype(tag);
     T* py = y.data<T>();
     const T* pb = bias.data<T>();
-    detail::parallel_items(m, n * static_cast<std::int64_t>(sizeof(T)), [&](std::int64_t first, std::int64_t last) {
-      for (std::int64_t i = first; i < last; ++i) std::copy_n(pb, n, py + i * n);
+    const std::size_t row = static_cast<std::size_t>(n) * sizeof(T);
+    detail::parallel_items(m, static_cast<std::int64_t>(row), [&](std::int64_t first, std::int64_t last) {
+      detail::copy_rows(reinterpret_cast<const char*>(pb), 0, reinterpret_cast<char*>(py + first * n), row, last - first, row);
     }, detail::kParallelCopyBytes);
     product_with_transposed<T>(m, n, k, x, weight, T(1), py);
   });

@@ -34,12 +34,9 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
   auto copy = [=](std::int64_t first, std::int64_t last) {  // outer indices [first, last)
     const char* from = s + first * src_row;
     char* to = d + first * dst_row;
-    if (run) {
-      for (std::int64_t o = first; o < last; ++o, from += src_row, to += dst_row) std::memcpy(to, from, block * n);
-      return;
-    }
+    if (run) return detail::copy_rows(from, src_row, to, dst_row, last - first, block * n);
     for (std::int64_t o = first; o < last; ++o, from += src_row, to += dst_row)
-      for (std::int64_t k = 0; k < n; ++k) std::memcpy(to + k * dst_jump, from + k * src_jump, block);
+      detail::copy_rows(from, src_jump, to, dst_jump, n, block);
   };
   // a large copy (a pooling window's slice of a convolution's output) splits across the pool
   detail::parallel_items(outer, n * inner * static_cast<std::int64_t>(item), copy, detail::kParallelCopyBytes);

@@ -2,7 +2,10 @@
 // Internal to the library's .cpp files: dtype dispatch and xtensor views over a tensor's
 // buffer. Heavy xtensor headers are included here, never from a public header.
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
+
+#include <xsimd/xsimd.hpp>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
@@ -22,6 +25,28 @@ template <class T>
 auto view(const Tensor& t) {
   return xt::adapt(t.data<T>(), static_cast<std::size_t>(t.numel()), xt::no_ownership(),
                    size_shape(t.shape()));
+}
+
+/// Copies `rows` rows of `bytes` bytes each, `src_pitch` and `dst_pitch` bytes apart (0: the
+/// same row each time). Rows of one to eight SIMD widths (a recurrent cell's [B, H] gate pieces,
+/// a bias row) are moved inline, the last width of a row overlapping the one before: gru_imdb's
+/// quick run at one thread took 1 269 M instructions with a memcpy call per row, 1 256 M with
+/// this, 1 263 M with rows up to 32 widths inline (callgrind, 2026-12-07).
+inline void copy_rows(const char* src, std::size_t src_pitch, char* dst, std::size_t dst_pitch, std::int64_t rows,
+                      std::size_t bytes) {
+  using Bytes = xsimd::batch<std::uint8_t>;
+  constexpr std::size_t W = Bytes::size;
+  if (bytes < W || bytes > 8 * W) {
+    for (std::int64_t r = 0; r < rows; ++r, src += src_pitch, dst += dst_pitch) std::memcpy(dst, src, bytes);
+    return;
+  }
+  for (std::int64_t r = 0; r < rows; ++r, src += src_pitch, dst += dst_pitch) {
+    std::size_t i = 0;
+    for (; i + W <= bytes; i += W) Bytes::load_unaligned(reinterpret_cast<const std::uint8_t*>(src + i)).store_unaligned(reinterpret_cast<std::uint8_t*>(dst + i));
+    if (i < bytes)
+      Bytes::load_unaligned(reinterpret_cast<const std::uint8_t*>(src + bytes - W))
+          .store_unaligned(reinterpret_cast<std::uint8_t*>(dst + bytes - W));
+  }
 }
 
 /// Calls f(T{}) with T the C++ type of dtype d.

@@ -184,6 +184,13 @@ TEST_CASE("linear: one GEMM onto the bias equals matmul + bias; gradcheck on 1-D
   }
   check_values(linear(tensor({{1, 2}}, f64), tensor({{1, 0}, {0, 1}, {1, 1}}, f64), tensor({10, 20, 30}, f64)),
                {1, 3}, {11, 22, 33});
+  // bias rows of every width (copied inline up to a few SIMD widths, by memcpy past them)
+  for (Dtype dtype : {f32, f64})
+    for (std::int64_t n = 1; n <= 80; ++n) {
+      CAPTURE(n);
+      Tensor bias = arange(static_cast<double>(n), dtype) + 1.0;
+      check_close(linear(zeros({3, 2}, dtype), zeros({n, 2}, dtype), bias), expand(reshape(bias, {1, n}), {3, n}), 0);
+    }
   // a constant input: no gradient asked of it, the parameters still get theirs
   Tensor w = input({3, 2}), b = input({3});
   sum(linear(tensor({{1, 2}, {3, 4}}, f64), w, b)).backward();
