@@ -242,14 +242,16 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
   }
   Tensor y = empty(out, xs[0].dtype());
   std::vector<std::int64_t> offsets;
+  offsets.reserve(xs.size());
   std::int64_t offset = 0;
   for (const auto& x : xs) {
     copy_along_axis(x, y, a, x.shape()[a], 0, 1, offset, 1);
     offsets.push_back(offset);
     offset += x.shape()[a];
   }
-  return record("concat", y, std::span<const Tensor>(xs), [a, offsets, out](const Tensor& g) -> Grads {
+  return record("concat", y, std::span<const Tensor>(xs), [a, offsets = std::move(offsets), out](const Tensor& g) -> Grads {
     Grads grads;
+    grads.reserve(offsets.size());
     for (std::size_t i = 0; i < offsets.size(); ++i) {
       std::int64_t end = i + 1 < offsets.size() ? offsets[i + 1] : out[a];
       grads.push_back(slice(g, a, offsets[i], end));
@@ -285,6 +287,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
   const bool ranges = product(x.shape(), 0, a) == 1;
   const std::int64_t inner = product(x.shape(), a + 1, x.shape().size());
   std::vector<Tensor> pieces;
+  pieces.reserve(sizes.size());
   std::int64_t offset = 0;
   for (auto n : sizes) {
     Shape s = x.shape();
@@ -297,10 +300,13 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
     offset += n;
   }
   std::vector<Shape> piece_shapes;
+  piece_shapes.reserve(pieces.size());
   for (const auto& p : pieces) piece_shapes.push_back(p.shape());
   return autograd::record_outputs("split", std::move(pieces), std::span<const Tensor>(&x, 1),
-                                  [a, piece_shapes, dtype = x.dtype()](const std::vector<Tensor>& grads) -> Grads {
+                                  [a, piece_shapes = std::move(piece_shapes),
+                                   dtype = x.dtype()](const std::vector<Tensor>& grads) -> Grads {
                                     std::vector<Tensor> parts;
+                                    parts.reserve(grads.size());
                                     for (std::size_t i = 0; i < grads.size(); ++i)
                                       parts.push_back(grads[i].defined() ? grads[i] : zeros(piece_shapes[i], dtype));
                                     return {concat(parts, a)};
@@ -319,6 +325,7 @@ std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axi
   if (chunks <= 0) fail("chunk: chunks must be positive, got {}", chunks);
   const std::int64_t len = x.shape()[a], size = ceil_div(len, chunks);  // (len + chunks - 1) overflows
   std::vector<std::int64_t> sizes;
+  sizes.reserve(static_cast<std::size_t>(std::min(chunks, std::max<std::int64_t>(len, 1))));
   for (std::int64_t left = len; left > 0; left -= size) sizes.push_back(std::min(size, left));
   if (sizes.empty()) sizes.push_back(0);
   return split(x, sizes, a);
