@@ -142,8 +142,10 @@ struct TensorImpl {
   std::atomic<bool> has_accumulator{false};
   Tensor grad;
 
-  TensorImpl(std::shared_ptr<Storage> s, std::int64_t off, Shape sh, Dtype dt)
-      : storage(std::move(s)), offset(off), shape(std::move(sh)), dtype(dt) {}
+  // The shape by reference: xtensor's svector moves by swapping its inline elements, which costs
+  // twice a copy.
+  TensorImpl(std::shared_ptr<Storage> s, std::int64_t off, const Shape& sh, Dtype dt)
+      : storage(std::move(s)), offset(off), shape(sh), dtype(dt) {}
   ~TensorImpl();  // hands grad_fn to the iterative graph teardown
 };
 
