@@ -195,7 +195,13 @@ inline TensorImpl& Tensor::impl() const {
 }
 inline const Shape& Tensor::shape() const { return impl().shape; }
 inline std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(impl().shape.size()); }
-inline std::int64_t Tensor::numel() const { return xgrad::numel(impl().shape); }
+inline std::int64_t Tensor::numel() const {
+  // A tensor's shape was checked against overflow when it was made (empty, reshape): a plain
+  // product here, not xgrad::numel's checked one (a call on every kernel's path).
+  std::uint64_t n = 1;
+  for (auto d : impl().shape) n *= static_cast<std::uint64_t>(d);
+  return static_cast<std::int64_t>(n);
+}
 inline Dtype Tensor::dtype() const { return impl().dtype; }
 inline std::uint32_t Tensor::version() const { return impl().storage->version(); }
 inline void Tensor::bump_version() const { impl().storage->bump_version(); }
