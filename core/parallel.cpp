@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,20 @@ constexpr auto kWorkerSpin = std::chrono::microseconds(1000);
 // The caller spins this long for the workers to finish their parts, then sleeps: the parts are of
 // equal size, so they usually end together.
 constexpr auto kCallerSpin = std::chrono::microseconds(50);
+// A lane queues at most this many tasks; its next post first drains them (a worker that cannot
+// keep up, or whose core another program holds, costs the caller the work, never unbounded memory).
+constexpr std::size_t kSideQueued = 32;
+
+}  // namespace
+
+namespace detail {
+
+struct SideTask {
+  explicit SideTask(std::function<void()> f) : run(std::move(f)) {}
+  std::function<void()> run;
+  std::exception_ptr error;
+  std::atomic<bool> done{false};
+};
 
 class Pool {
  public:
@@ -109,7 +124,55 @@ class Pool {
     if (error) std::rethrow_exception(error);
   }
 
+  /// Queues a SideLane's task for a worker (see SideLane).
+  void post(SideTask* task) {
+    {
+      std::lock_guard lock(mutex_);
+      side_.push_back(task);
+      side_queued_.store(side_.size(), std::memory_order_release);
+    }
+    wake_.notify_all();
+  }
+
+  /// Runs queued side tasks in order, on this thread, until none is left or `until` is done;
+  /// false, with nothing run, while another thread runs them (one runner at a time keeps the
+  /// order).
+  bool run_side_tasks(const SideTask* until) {
+    {
+      std::lock_guard lock(mutex_);
+      if (side_running_.load(std::memory_order_relaxed) || side_.empty()) return false;
+      side_running_.store(true, std::memory_order_relaxed);
+    }
+    for (;;) {
+      SideTask* task;
+      {
+        std::lock_guard lock(mutex_);
+        if (side_.empty() || (until && until->done.load(std::memory_order_acquire))) {
+          side_running_.store(false, std::memory_order_release);
+          break;
+        }
+        task = side_.front();
+        side_.pop_front();
+        side_queued_.store(side_.size(), std::memory_order_release);
+      }
+      try {
+        task->run();
+      } catch (...) {
+        task->error = std::current_exception();
+      }
+      task->done.store(true, std::memory_order_release);  // its owner may destroy it from here on
+    }
+    if (side_queued_.load(std::memory_order_acquire) > 0) wake_.notify_all();  // left for a worker
+    return true;
+  }
+
  private:
+  /// Whether a worker has something to do: a new run, or side tasks nobody is running.
+  bool work_ready(std::uint64_t seen) const {
+    return generation_.load(std::memory_order_acquire) != seen ||
+           (side_queued_.load(std::memory_order_acquire) > 0 && !side_running_.load(std::memory_order_acquire));
+  }
+
   /// The next part of run `run_id` not yet taken, or -1 (all taken, or that run is over).
   int claim(std::uint32_t run_id, int parts) {
     std::uint64_t seen = claims_.load(std::memory_order_acquire);
@@ -124,18 +187,25 @@ class Pool {
     std::uint64_t seen = 0;
     for (;;) {
       // Spin first: the next parallel kernel of a training step usually follows soon.
-      spin_briefly([&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
+      spin_briefly([&] { return work_ready(seen); }, kWorkerSpin);
       const std::function<void(int)>* task;
       int parts;
       std::uint32_t run_id;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        wake_.wait(lock, [&] { return work_ready(seen); });
         if (stop_) return;
-        seen = generation_.load(std::memory_order_relaxed);
-        task = task_;
-        parts = parts_;
-        run_id = runs_;
+        if (generation_.load(std::memory_order_relaxed) == seen) task = nullptr;  // side tasks
+        else {
+          seen = generation_.load(std::memory_order_relaxed);
+          task = task_;
+          parts = parts_;
+          run_id = runs_;
+        }
+      }
+      if (!task) {
+        run_side_tasks(nullptr);
+        continue;
       }
       // A part claimed belongs to the run read above: the claim fails once that run is over.
       for (int part; (part = claim(run_id, parts)) >= 0;) {
@@ -171,7 +241,16 @@ class Pool {
   std::uint32_t runs_ = 0;  // numbers the runs (under mutex_); wraps, as the claims' high bits
   bool stop_ = false;
   std::exception_ptr worker_error_;  // the first exception a worker's part threw
+  std::deque<SideTask*> side_;             // posted side tasks not started yet (under mutex_)
+  std::atomic<std::size_t> side_queued_{0};  // side_.size(), for the spinning workers
+  std::atomic<bool> side_running_{false};    // a thread runs side tasks (set under mutex_)
 };
+
+}  // namespace detail
+
+namespace {
+
+using detail::Pool;
 
 std::mutex g_pool_mutex;  // guards g_pool's replacement
 std::shared_ptr<Pool> g_pool;
@@ -255,6 +334,55 @@ void detail::parallel_run(std::int64_t n, std::int64_t grain,
   if (use_workers) return p->run(parts, [&](int part) { run_range(n, parts, part, f); });
   busy.unlock();  // the workers are not needed: another thread may have them
   for (int part = 0; part < parts; ++part) run_range(n, parts, part, f);
+}
+
+// --- the side lane ------------------------------------------------------------------------------
+
+detail::SideLane::SideLane() = default;
+
+detail::SideLane::~SideLane() {
+  try {
+    drain();
+  } catch (...) {  // a destructor cannot throw; drain() is where errors are reported
+  }
+}
+
+void detail::SideLane::post(std::function<void()> task) {
+  collect();
+  std::shared_ptr<Pool> p = t_in_pool ? nullptr : pool();
+  if (!p || p->size() < 2 || !p->usable()) {
+    drain();  // after the tasks posted before it
+    task();
+    return;
+  }
+  if (tasks_.size() >= kSideQueued || (pool_ && pool_ != p)) drain();
+  pool_ = std::move(p);
+  tasks_.push_back(std::make_unique<SideTask>(std::move(task)));
+  pool_->post(tasks_.back().get());
+}
+
+void detail::SideLane::drain() {
+  if (!tasks_.empty()) {
+    const SideTask* last = tasks_.back().get();
+    // Run what no worker has started; while a worker runs them, wait for it (a task is a few
+    // microseconds to a few hundred).
+    const auto start = std::chrono::steady_clock::now();
+    while (!last->done.load(std::memory_order_acquire))
+      if (!pool_->run_side_tasks(last)) {
+        if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(50)) _mm_pause();
+        else std::this_thread::yield();
+      }
+  }
+  pool_.reset();
+  collect();
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void detail::SideLane::collect() {
+  while (!tasks_.empty() && tasks_.front()->done.load(std::memory_order_acquire)) {
+    if (!error_) error_ = tasks_.front()->error;
+    tasks_.pop_front();
+  }
 }
 
 // --- how far apart the cores are ----------------------------------------------------------------

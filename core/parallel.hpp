@@ -14,7 +14,10 @@
 // a kernel whose result depends on its ranges keeps them and runs them on the calling thread.
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 
 namespace xgrad {
@@ -57,6 +60,35 @@ struct CoreProbes {
   std::int64_t tried = 0, answered = 0, far = 0;
 };
 CoreProbes core_probes();
+
+class Pool;
+struct SideTask;
+
+/// Work that runs beside the calling thread on a pool worker while the caller goes on: a
+/// recurrent weight's gradient, summed one time step after another, off the path of the
+/// recurrence's backward. A lane's tasks run one at a time and in the order posted, so whatever
+/// they compute is the same bits as running them inline; the caller leaves alone what a posted
+/// task writes until drain() returns. drain() runs on the calling thread the tasks no worker has
+/// started, waits for the one running, and rethrows the first exception a task of this lane
+/// threw. A task runs inline where no worker could take it (one thread, a forked child, a caller
+/// inside the pool). A lane belongs to one thread, which also destroys its tasks (their tensors'
+/// buffers go back to that thread's cache).
+class SideLane {
+ public:
+  SideLane();
+  ~SideLane();  // drains; an exception is dropped
+  SideLane(const SideLane&) = delete;
+  SideLane& operator=(const SideLane&) = delete;
+  void post(std::function<void()> task);
+  void drain();
+
+ private:
+  void collect();  // destroys the finished tasks at the front, keeping their first exception
+
+  std::shared_ptr<Pool> pool_;  // the pool its queued tasks went to
+  std::deque<std::unique_ptr<SideTask>> tasks_;
+  std::exception_ptr error_;
+};
 }  // namespace detail
 
 /// Calls f(begin, end) on disjoint ranges that cover [0, n), in parallel when n is at least

@@ -339,3 +339,63 @@ TEST_CASE_TEMPLATE("fusion: a chain's backward sweep split across the pool gives
       }
     });
 }
+
+TEST_CASE("SideLane: tasks run beside the caller on a worker, one at a time, in the order posted; drain waits for them") {
+  with_threads(2, [] {
+    const auto wait_for = [](const std::atomic<bool>& flag) {  // false after 10 s without it
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!flag.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+      return flag.load();
+    };
+    std::atomic<bool> started{false}, release{false};
+    std::thread::id first_thread;
+    std::vector<int> order;  // touched by the tasks alone, one at a time
+    bool released = false;
+    detail::SideLane lane;
+    lane.post([&] {
+      first_thread = std::this_thread::get_id();
+      started = true;
+      released = wait_for(release);
+      order.push_back(0);
+    });
+    // post returned while the first task waits: it runs on a worker
+    for (int i = 1; i <= 20; ++i) lane.post([&order, i] { order.push_back(i); });
+    REQUIRE(wait_for(started));
+    CHECK(first_thread != std::this_thread::get_id());
+    release = true;
+    // more than a lane queues: posts drain it on the way
+    for (int i = 21; i <= 120; ++i) lane.post([&order, i] { order.push_back(i); });
+    lane.drain();
+    CHECK(released);
+    REQUIRE(order.size() == 121);
+    for (int i = 0; i <= 120; ++i) CHECK(order[static_cast<std::size_t>(i)] == i);
+    lane.drain();  // nothing left: returns at once
+  });
+}
+
+TEST_CASE("SideLane: inline on one thread and inside the pool; a task's exception comes out of drain once, later tasks still run") {
+  with_threads(1, [] {
+    detail::SideLane lane;
+    bool ran = false;
+    lane.post([&] { ran = true; });
+    CHECK(ran);  // no worker: post ran it
+  });
+  with_threads(2, [] {
+    std::atomic<int> inline_runs{0};
+    parallel_for(2, 1, [&](std::int64_t, std::int64_t) {
+      detail::SideLane lane;  // a lane of a thread inside the pool
+      bool ran = false;
+      lane.post([&] { ran = true; });
+      inline_runs += ran;
+    });
+    CHECK(inline_runs == 2);
+
+    detail::SideLane lane;
+    std::atomic<bool> later{false};
+    lane.post([] { fail("side task: {}", "boom"); });
+    lane.post([&] { later = true; });
+    CHECK(matches(error_of([&] { lane.drain(); }), "side task: boom"));
+    CHECK(later);
+    CHECK(error_of([&] { lane.drain(); }).empty());
+  });
+}

@@ -159,3 +159,44 @@ TEST_CASE("weight gradients over many steps: with checkpointing, bit for bit") {
     }
   }
 }
+
+TEST_CASE("weight gradients over many steps: summed beside the backward on a worker, one thread's bits; a failed backward leaves the next right") {
+  // On two threads a running sum's products go to a worker (core/parallel.hpp's SideLane) while
+  // the backward goes on; stacked ones too. Against one thread, where they run in place.
+  struct Case {
+    std::int64_t in, out;
+    std::vector<std::int64_t> rows;
+  };
+  const std::vector<Case> cases{{32, 96, std::vector<std::int64_t>(40, 32)},    // a GRU's W_hh: a running sum
+                                {90, 130, std::vector<std::int64_t>(100, 12)},  // stacked, 1024 rows at a time
+                                {90, 130, std::vector<std::int64_t>(30, 40)}};
+  const int saved = num_threads();
+  for (const auto& c : cases) {
+    INFO("weight ", c.out, " x ", c.in, ", ", c.rows.size(), " steps");
+    std::vector<Tensor> grads;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      Sequence seq(Form::linear, c.in, c.out, c.rows, 17);
+      seq.loss().backward();
+      grads.push_back(seq.w.grad());
+    }
+    CHECK(same_bits(grads[0], grads[1]));
+  }
+  // The first step's term fails in backward (anomaly: sqrt's derivative at 0), after the later
+  // steps' products went to the worker. The next backward gets the same gradient as before.
+  set_num_threads(2);
+  Sequence seq(Form::linear, 32, 96, std::vector<std::int64_t>(40, 32), 17);
+  seq.loss().backward();
+  const Tensor expected = seq.w.grad();
+  seq.w.zero_grad();
+  {
+    autograd::AnomalyModeGuard anomaly;
+    Tensor early = sum(sqrt(zeros({1}, f64) * slice(seq.w, 0, 0, 1)));  // made first: its backward runs last
+    Tensor failing = early + seq.loss();
+    CHECK(matches(error_of([&] { failing.backward(); }), "anomaly: the backward of 'sqrt'"));
+  }
+  seq.w.zero_grad();
+  seq.loss().backward();
+  CHECK(same_bits(seq.w.grad(), expected));
+  set_num_threads(saved);
+}
