@@ -151,6 +151,13 @@ void with_data(const Tensor& p, F&& f) {
   });
 }
 
+/// The gradient with L2 weight decay, g + decay * p; without decay the term is left out, as
+/// PyTorch does (0 * inf would turn an infinite parameter into NaN).
+template <class T>
+T decayed(T g, T p, T decay) {
+  return decay != T(0) ? g + decay * p : g;
+}
+
 /// PyTorch's checks of the hyperparameters: each of these must be >= 0 (NaN is not), and,
 /// beyond PyTorch, finite.
 void check_non_negative(const char* op, std::initializer_list<std::pair<const char*, double>> values) {
@@ -187,7 +194,7 @@ void SGD::step() {
       using T = std::remove_pointer_t<decltype(p)>;
       T* b = buf ? buf->data<T>() : nullptr;
       for (std::int64_t k = begin; k < end; ++k) {
-        T d = g[k] + T(o.weight_decay) * p[k];
+        T d = decayed(g[k], p[k], T(o.weight_decay));
         if (b) {
           b[k] = first ? d : T(o.momentum) * b[k] + T(1 - o.dampening) * d;
           d = o.nesterov ? d + T(o.momentum) * b[k] : b[k];
@@ -222,7 +229,7 @@ void RMSprop::step() {
       T *s = square_avg.data<T>(), *ga = grad_avg ? grad_avg->data<T>() : nullptr, *b = momentum ? momentum->data<T>() : nullptr;
       const T alpha(o.alpha);
       for (std::int64_t k = begin; k < end; ++k) {
-        const T d = g[k] + T(o.weight_decay) * p[k];
+        const T d = decayed(g[k], p[k], T(o.weight_decay));
         s[k] = alpha * s[k] + (1 - alpha) * d * d;
         T avg;
         if (ga) {
@@ -272,7 +279,7 @@ void Adam::step() {
       for (std::int64_t k = begin; k < end; ++k) {
         T d = g[k];
         if (decoupled_) p[k] *= T(1 - lr_ * o.weight_decay);
-        else d += T(o.weight_decay) * p[k];
+        else d = decayed(d, p[k], T(o.weight_decay));
         m[k] = b1 * m[k] + (1 - b1) * d;
         v[k] = b2 * v[k] + (1 - b2) * d * d;
         T second = v[k];
@@ -308,7 +315,7 @@ void Adagrad::step() {
       using T = std::remove_pointer_t<decltype(p)>;
       T* s = sum.data<T>();
       for (std::int64_t k = begin; k < end; ++k) {
-        const T d = g[k] + T(o.weight_decay) * p[k];
+        const T d = decayed(g[k], p[k], T(o.weight_decay));
         s[k] += d * d;
         p[k] -= T(clr) * d / (std::sqrt(s[k]) + T(o.eps));
       }

@@ -210,3 +210,53 @@ TEST_CASE("ReduceLROnPlateau matches PyTorch: patience, cooldown, threshold") {
   CHECK(got == want);
   CHECK(*std::min_element(want.begin(), want.end()) < 1.0);  // the fixture does reduce
 }
+
+TEST_CASE("every optimizer at edge values (infinite, NaN, huge, signed zero parameters): PyTorch's steps") {
+  // Without weight decay the decay term is left out, as PyTorch does: an infinite parameter
+  // stays infinite (0 * inf would have made it NaN). Fixture: tests/fixtures/optim_edges.py.
+  const std::map<std::string, Make> configs{
+      {"sgd", [](auto p) { return std::make_unique<SGD>(p, SGDOptions{.lr = 0.1}); }},
+      {"sgd_momentum", [](auto p) { return std::make_unique<SGD>(p, SGDOptions{.lr = 0.05, .momentum = 0.9, .dampening = 0.1}); }},
+      {"sgd_decay", [](auto p) { return std::make_unique<SGD>(p, SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.01}); }},
+      {"rmsprop", [](auto p) { return std::make_unique<RMSprop>(p, RMSpropOptions{.lr = 0.01}); }},
+      {"rmsprop_centered_decay",
+       [](auto p) {
+         return std::make_unique<RMSprop>(
+             p, RMSpropOptions{.lr = 0.005, .alpha = 0.9, .weight_decay = 0.01, .momentum = 0.5, .centered = true});
+       }},
+      {"adam", [](auto p) { return std::make_unique<Adam>(p, AdamOptions{.lr = 0.05}); }},
+      {"adam_decay", [](auto p) { return std::make_unique<Adam>(p, AdamOptions{.lr = 0.05, .weight_decay = 0.1, .amsgrad = true}); }},
+      {"adamw", [](auto p) { return std::make_unique<AdamW>(p, AdamOptions{.lr = 0.05, .weight_decay = 0.1}); }},
+      {"adamw_no_decay", [](auto p) { return std::make_unique<AdamW>(p, AdamOptions{.lr = 0.05, .weight_decay = 0.0}); }},
+      {"adagrad", [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1}); }},
+      {"adagrad_decay", [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1, .weight_decay = 0.01}); }},
+  };
+  auto f = fixture("optim_edges");
+  for (const std::string dtype : {"f64", "f32"}) {
+    for (const auto& [name, make] : configs) {
+      INFO("optimizer ", name, ", ", dtype);
+      REQUIRE(f.count(name + "." + dtype + ".p2") == 1);
+      Tensor p = f["p0." + dtype].clone().detach().requires_grad_();
+      const Tensor g = f["g." + dtype];
+      auto opt = make({p});
+      for (int step = 1; step <= 2; ++step) {
+        opt->zero_grad();
+        sum(p * g).backward();
+        opt->step();
+        // infinities, NaN and zeros (their signs too) exactly; other values to a few units in
+        // the last place (PyTorch's kernels round some steps otherwise, as in the trajectories)
+        const auto got = p.detach().to(f64).to_vector<double>();
+        const auto want = f[name + "." + dtype + ".p" + std::to_string(step)].to(f64).to_vector<double>();
+        REQUIRE(got.size() == want.size());
+        for (std::size_t k = 0; k < got.size(); ++k) {
+          INFO("step ", step, ", element ", k, ": ", got[k], " against PyTorch's ", want[k]);
+          if (!std::isfinite(want[k]) || want[k] == 0) {
+            CHECK(same_bits(scalar(got[k], f64), scalar(want[k], f64)));
+          } else {
+            CHECK(std::abs(got[k] - want[k]) <= (dtype == "f32" ? 1e-6 : 1e-14) * std::abs(want[k]));
+          }
+        }
+      }
+    }
+  }
+}
