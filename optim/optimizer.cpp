@@ -234,7 +234,9 @@ void RMSprop::step() {
         T avg;
         if (ga) {
           ga[k] = alpha * ga[k] + (1 - alpha) * d;
-          avg = std::sqrt(s[k] - ga[k] * ga[k]) + T(o.eps);
+          // s - ga^2 in one rounding, as PyTorch's addcmul (and what an optimised build
+          // contracts it to): where s overflowed to inf it stays inf, not inf - inf = NaN
+          avg = std::sqrt(std::fma(-ga[k], ga[k], s[k])) + T(o.eps);
         } else {
           avg = std::sqrt(s[k]) + T(o.eps);
         }
