@@ -10,12 +10,12 @@
 #include <utility>
 
 #include "xgrad/autograd/engine_detail.hpp"
-#include "xgrad/core/parallel.hpp"
 #include "xgrad/autograd/fusion.hpp"
 #include "xgrad/autograd/node.hpp"
 #include "xgrad/autograd/ops.hpp"
 #include "xgrad/core/gemm.hpp"
 #include "xgrad/core/kernel.hpp"
+#include "xgrad/core/parallel.hpp"
 
 namespace xgrad::autograd {
 
@@ -470,7 +470,7 @@ struct Engine {
       // (gru_imdb's 96 x 32 x 32 sum took 4.1 us a step in place, its operands out of cache).
       const auto& [a0, b0] = held->factors.front();
       if (!held->sum.defined()) held->sum = zeros({a0.shape()[1], b0.shape()[1]}, a0.dtype());
-      if (held->rows * a0.shape()[1] * b0.shape()[1] <= kSideWork) {
+      if (held->rows * a0.shape()[1] * b0.shape()[1] <= kSideWork && xgrad::detail::SideLane::has_worker()) {
         s.lane.post([sum = held->sum, factors = std::move(held->factors)]() mutable { fold_products(sum, factors); });
       } else {
         s.lane.drain();  // after the sums posted before it

@@ -347,6 +347,12 @@ detail::SideLane::~SideLane() {
   }
 }
 
+bool detail::SideLane::has_worker() {
+  if (t_in_pool) return false;
+  const std::shared_ptr<Pool> p = pool();
+  return p->size() > 1 && p->usable();
+}
+
 void detail::SideLane::post(std::function<void()> task) {
   collect();
   std::shared_ptr<Pool> p = t_in_pool ? nullptr : pool();

@@ -79,6 +79,9 @@ class SideLane {
   ~SideLane();  // drains; an exception is dropped
   SideLane(const SideLane&) = delete;
   SideLane& operator=(const SideLane&) = delete;
+  /// Whether a task posted now would go to a worker (else post() runs it inline): callers use it
+  /// to skip building a task that a worker would not take.
+  static bool has_worker();
   void post(std::function<void()> task);
   void drain();
 
