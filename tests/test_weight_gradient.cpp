@@ -61,13 +61,15 @@ struct Sequence {
 TEST_CASE("weight gradients over many steps: equal to the per-step products added up") {
   // 12 x 9 = 108 entries: one running sum; 130 x 90 at 12 rows a step: stacked rows, 1024 at a
   // time (the steps' rows cross that point inside the sequence); at 40 rows a step: a running sum
-  // (LIBXSMM's range). Steps of 0 and 1 rows too, and weights with no entries.
+  // (LIBXSMM's range); steps of 256 rows and more among small ones (each of those its own product,
+  // the small ones' rows stacked). Steps of 0 and 1 rows too, and weights with no entries.
   struct Case {
     std::int64_t in, out;
     std::vector<std::int64_t> rows;
   };
   const std::vector<Case> cases{{9, 12, {4, 4, 3, 1, 0, 2}}, {90, 130, std::vector<std::int64_t>(100, 12)},
                                 {90, 130, std::vector<std::int64_t>(30, 40)},
+                                {90, 130, {400, 12, 12, 700, 5, 300, 256, 3}},
                                 {90, 130, {5, 0, 1, 7}},
                                 {0, 6, {3, 2}},
                                 {5, 0, {3, 2}}};
