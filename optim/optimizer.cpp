@@ -1,8 +1,11 @@
 #include "xgrad/optim/optimizer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <type_traits>
 #include <unordered_set>
 
 #include "xgrad/autograd/node.hpp"
@@ -158,6 +161,24 @@ T decayed(T g, T p, T decay) {
   return decay != T(0) ? g + decay * p : g;
 }
 
+/// p -= lr g over [begin, end), leaving alone each block whose gradients are all +0: there
+/// p - lr * +0 is p, bit for bit, for any p (-0, NaN and infinities included) when lr is finite
+/// and >= 0, so the block's parameters are neither read nor written. The rows of an embedding
+/// that no token of the batch used are such blocks (bilstm_tagger: 94 % of a 10 MB table).
+/// A gradient of -0 is not skipped: -0 - lr * -0 is +0.
+template <class T>
+void descend_skipping_zeros(T* p, const T* g, T lr, std::int64_t begin, std::int64_t end) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr std::int64_t kBlock = 64;
+  for (std::int64_t k = begin; k < end; k += kBlock) {
+    const std::int64_t stop = std::min(end, k + kBlock);
+    Bits any = 0;
+    for (std::int64_t j = k; j < stop; ++j) any |= std::bit_cast<Bits>(g[j]);
+    if (any == 0) continue;
+    for (std::int64_t j = k; j < stop; ++j) p[j] -= lr * g[j];
+  }
+}
+
 /// PyTorch's checks of the hyperparameters: each of these must be >= 0 (NaN is not), and,
 /// beyond PyTorch, finite.
 void check_non_negative(const char* op, std::initializer_list<std::pair<const char*, double>> values) {
@@ -192,6 +213,7 @@ void SGD::step() {
     Tensor* buf = o.momentum != 0 ? &buffer(i, "momentum_buffer") : nullptr;
     with_data(param, [&](std::int64_t begin, std::int64_t end, auto* p, const auto* g) {
       using T = std::remove_pointer_t<decltype(p)>;
+      if (!buf && o.weight_decay == 0 && std::isfinite(T(lr_))) return descend_skipping_zeros(p, g, T(lr_), begin, end);
       T* b = buf ? buf->data<T>() : nullptr;
       for (std::int64_t k = begin; k < end; ++k) {
         T d = decayed(g[k], p[k], T(o.weight_decay));

@@ -231,29 +231,33 @@ TEST_CASE("every optimizer at edge values (infinite, NaN, huge, signed zero para
       {"adagrad", [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1}); }},
       {"adagrad_decay", [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1, .weight_decay = 0.01}); }},
   };
+  // "sparse.": rows of +0, -0 and +0-but-one gradients (plain SGD skips blocks of +0 gradients).
   auto f = fixture("optim_edges");
-  for (const std::string dtype : {"f64", "f32"}) {
-    for (const auto& [name, make] : configs) {
-      INFO("optimizer ", name, ", ", dtype);
-      REQUIRE(f.count(name + "." + dtype + ".p2") == 1);
-      Tensor p = f["p0." + dtype].clone().detach().requires_grad_();
-      const Tensor g = f["g." + dtype];
-      auto opt = make({p});
-      for (int step = 1; step <= 2; ++step) {
-        opt->zero_grad();
-        sum(p * g).backward();
-        opt->step();
-        // infinities, NaN and zeros (their signs too) exactly; other values to a few units in
-        // the last place (PyTorch's kernels round some steps otherwise, as in the trajectories)
-        const auto got = p.detach().to(f64).to_vector<double>();
-        const auto want = f[name + "." + dtype + ".p" + std::to_string(step)].to(f64).to_vector<double>();
-        REQUIRE(got.size() == want.size());
-        for (std::size_t k = 0; k < got.size(); ++k) {
-          INFO("step ", step, ", element ", k, ": ", got[k], " against PyTorch's ", want[k]);
-          if (!std::isfinite(want[k]) || want[k] == 0) {
-            CHECK(same_bits(scalar(got[k], f64), scalar(want[k], f64)));
-          } else {
-            CHECK(std::abs(got[k] - want[k]) <= (dtype == "f32" ? 1e-6 : 1e-14) * std::abs(want[k]));
+  for (const std::string set : {"", "sparse."}) {
+    for (const std::string dtype : {"f64", "f32"}) {
+      for (const auto& [config, make] : configs) {
+        const std::string name = set + config;
+        INFO("optimizer ", name, ", ", dtype);
+        REQUIRE(f.count(name + "." + dtype + ".p2") == 1);
+        Tensor p = f[set + "p0." + dtype].clone().detach().requires_grad_();
+        const Tensor g = f[set + "g." + dtype];
+        auto opt = make({p});
+        for (int step = 1; step <= 2; ++step) {
+          opt->zero_grad();
+          sum(p * g).backward();
+          opt->step();
+          // infinities, NaN and zeros (their signs too) exactly; other values to a few units in
+          // the last place (PyTorch's kernels round some steps otherwise, as in the trajectories)
+          const auto got = p.detach().to(f64).to_vector<double>();
+          const auto want = f[name + "." + dtype + ".p" + std::to_string(step)].to(f64).to_vector<double>();
+          REQUIRE(got.size() == want.size());
+          for (std::size_t k = 0; k < got.size(); ++k) {
+            INFO("step ", step, ", element ", k, ": ", got[k], " against PyTorch's ", want[k]);
+            if (!std::isfinite(want[k]) || want[k] == 0) {
+              CHECK(same_bits(scalar(got[k], f64), scalar(want[k], f64)));
+            } else {
+              CHECK(std::abs(got[k] - want[k]) <= (dtype == "f32" ? 1e-6 : 1e-14) * std::abs(want[k]));
+            }
           }
         }
       }
