@@ -162,7 +162,7 @@ T decayed(T g, T p, T decay) {
 }
 
 /// p -= lr g over [begin, end), leaving alone each block whose gradients are all +0: there
-/// p - lr * +0 is p, bit for bit, for any p (-0, NaN and infinities included) when lr is finite
+/// p - lr * +0 is p, bit for bit, for any p (-0, quiet NaN and infinities included) when lr is finite
 /// and >= 0, so the block's parameters are neither read nor written. The rows of an embedding
 /// that no token of the batch used are such blocks (bilstm_tagger: 94 % of a 10 MB table).
 /// A gradient of -0 is not skipped: -0 - lr * -0 is +0.
