@@ -347,16 +347,22 @@ detail::SideLane::~SideLane() {
   }
 }
 
-bool detail::SideLane::has_worker() {
-  if (t_in_pool) return false;
-  const std::shared_ptr<Pool> p = pool();
-  return p->size() > 1 && p->usable();
+namespace {
+/// The pool whose worker would take a side task posted from this thread now; null where none
+/// would (one thread, a pool unusable after fork, or a thread already inside the pool).
+std::shared_ptr<Pool> side_pool() {
+  if (t_in_pool) return nullptr;
+  std::shared_ptr<Pool> p = pool();
+  return p->size() > 1 && p->usable() ? p : nullptr;
 }
+}  // namespace
+
+bool detail::SideLane::has_worker() { return side_pool() != nullptr; }
 
 void detail::SideLane::post(std::function<void()> task) {
   collect();
-  std::shared_ptr<Pool> p = t_in_pool ? nullptr : pool();
-  if (!p || p->size() < 2 || !p->usable()) {
+  std::shared_ptr<Pool> p = side_pool();
+  if (!p) {
     drain();  // after the tasks posted before it
     task();
     return;
