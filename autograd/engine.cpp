@@ -77,9 +77,10 @@ class NodeIndex {
 /// in L1), or a step of at least kEfficientRows rows within LIBXSMM's range for weight gradients
 /// (gemm.cpp; measured: dglstm's 512 x 128 x 32 ran 28.1 ms per step this way, 32.8 stacked) --
 /// else once their stacked rows reach kStackedRows or their bytes kHeldBytes (one GEMM with a
-/// large K, for few rows per step or products beyond LIBXSMM: small_lstm's B = 8, lstm_lm's
-/// 1024 x 256 x 32; the bound keeps a long sequence's memory in check). The points depend only
-/// on the shapes and the order in which products arrive.
+/// large K, for few rows per step or products beyond LIBXSMM: lstm_lm's 1024 x 256 x 32; the
+/// bound keeps a long sequence's memory in check), or kSideRows where that fold is small enough
+/// to run beside the backward (small_lstm's B = 8). The points depend only on the shapes and the
+/// order in which products arrive, never on the threads.
 constexpr std::int64_t kChainedEntries = 8192;
 constexpr std::int64_t kEfficientRows = 16;
 constexpr std::int64_t kEfficientWork = std::int64_t{1} << 22;
@@ -90,6 +91,12 @@ constexpr std::size_t kHeldBytes = std::size_t{16} << 20;
 /// split across the pool (lstm_lm's 1024 x 256 x 1024 ran 4.5 % slower beside: the next thing
 /// its backward does is wait for that sum).
 constexpr std::int64_t kSideWork = std::int64_t{1} << 23;
+/// A stack of this many rows whose fold is at most kSideWork is folded at once (beside the
+/// backward where a worker is free), not held for kStackedRows or the end of the backward, where
+/// the step would wait for it: small_lstm's [8, 256] x [8, 64] products fold 16 steps at a time
+/// (2 threads, three rounds of 8-10 alternating `xgrad_bench --quick` runs: fastest step 4.2-4.9 %
+/// shorter, median 1.4-20 %; one thread unchanged).
+constexpr std::int64_t kSideRows = 128;
 
 /// A factor of at least this many rows is multiplied on its own: its GEMM is efficient alone, and
 /// stacking it would copy more than it saves (bilstm_tagger's input projection: chunks of 256 and
@@ -475,7 +482,8 @@ struct Engine {
     held->rows += rows;
     held->bytes += static_cast<std::size_t>(a.numel() + b.numel()) * dtype_size(a.dtype());
     held->factors.emplace_back(std::move(a), std::move(b));
-    if (chained || held->rows >= kStackedRows || held->bytes >= kHeldBytes) {
+    if (chained || held->rows >= kStackedRows || held->bytes >= kHeldBytes ||
+        (held->rows >= kSideRows && held->rows * entries <= kSideWork)) {
       // Beside the backward, on a worker: the recurrence's next step does not wait for it
       // (gru_imdb's 96 x 32 x 32 sum took 4.1 us a step in place, its operands out of cache).
       const auto& [a0, b0] = held->factors.front();

@@ -59,15 +59,18 @@ struct Sequence {
 }  // namespace
 
 TEST_CASE("weight gradients over many steps: equal to the per-step products added up") {
-  // 12 x 9 = 108 entries: one running sum; 130 x 90 at 12 rows a step: stacked rows, 1024 at a
-  // time (the steps' rows cross that point inside the sequence); at 40 rows a step: a running sum
-  // (LIBXSMM's range); steps of 256 rows and more among small ones (each of those its own product,
-  // the small ones' rows stacked). Steps of 0 and 1 rows too, and weights with no entries.
+  // 12 x 9 = 108 entries: one running sum; 130 x 90 at 12 rows a step: stacked rows, folded 132
+  // at a time (at least 128, and small enough to fold beside the backward); 256 x 300 at 12 rows
+  // a step: too wide for that, 1032 rows at a time (the steps' rows cross those points inside the
+  // sequence); at 40 rows a step: a running sum (LIBXSMM's range); steps of 256 rows and more
+  // among small ones (each of those its own product, the small ones' rows stacked). Steps of 0
+  // and 1 rows too, and weights with no entries.
   struct Case {
     std::int64_t in, out;
     std::vector<std::int64_t> rows;
   };
   const std::vector<Case> cases{{9, 12, {4, 4, 3, 1, 0, 2}}, {90, 130, std::vector<std::int64_t>(100, 12)},
+                                {300, 256, std::vector<std::int64_t>(100, 12)},
                                 {90, 130, std::vector<std::int64_t>(30, 40)},
                                 {90, 130, {400, 12, 12, 700, 5, 300, 256, 3}},
                                 {90, 130, {5, 0, 1, 7}},
@@ -170,7 +173,7 @@ TEST_CASE("weight gradients over many steps: summed beside the backward on a wor
     std::vector<std::int64_t> rows;
   };
   const std::vector<Case> cases{{32, 96, std::vector<std::int64_t>(40, 32)},    // a GRU's W_hh: a running sum
-                                {90, 130, std::vector<std::int64_t>(100, 12)},  // stacked, 1024 rows at a time
+                                {90, 130, std::vector<std::int64_t>(100, 12)},  // stacked, 132 rows at a time
                                 {90, 130, std::vector<std::int64_t>(30, 40)}};
   const int saved = num_threads();
   for (const auto& c : cases) {
