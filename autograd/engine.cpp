@@ -94,8 +94,8 @@ constexpr std::int64_t kSideWork = std::int64_t{1} << 23;
 /// A stack of this many rows whose fold is at most kSideWork is folded at once (beside the
 /// backward where a worker is free), not held for kStackedRows or the end of the backward, where
 /// the step would wait for it: small_lstm's [8, 256] x [8, 64] products fold 16 steps at a time
-/// (2 threads, three rounds of 8-10 alternating `xgrad_bench --quick` runs: fastest step 4.2-4.9 %
-/// shorter, median 1.4-20 %; one thread unchanged).
+/// (2 threads, four rounds of 4-10 alternating `xgrad_bench --quick` runs: fastest step 4.2-5.1 %
+/// shorter each time, the medians between 20 % shorter and 3.7 % longer; one thread unchanged).
 constexpr std::int64_t kSideRows = 128;
 
 /// A factor of at least this many rows is multiplied on its own: its GEMM is efficient alone, and
