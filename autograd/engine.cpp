@@ -482,13 +482,13 @@ struct Engine {
     held->rows += rows;
     held->bytes += static_cast<std::size_t>(a.numel() + b.numel()) * dtype_size(a.dtype());
     held->factors.emplace_back(std::move(a), std::move(b));
-    if (chained || held->rows >= kStackedRows || held->bytes >= kHeldBytes ||
-        (held->rows >= kSideRows && held->rows * entries <= kSideWork)) {
+    const bool side_sized = held->rows * entries <= kSideWork;  // the fold of all held, beside the backward
+    if (chained || held->rows >= kStackedRows || held->bytes >= kHeldBytes || (held->rows >= kSideRows && side_sized)) {
       // Beside the backward, on a worker: the recurrence's next step does not wait for it
       // (gru_imdb's 96 x 32 x 32 sum took 4.1 us a step in place, its operands out of cache).
       const auto& [a0, b0] = held->factors.front();
       if (!held->sum.defined()) held->sum = zeros({a0.shape()[1], b0.shape()[1]}, a0.dtype());
-      if (held->rows * a0.shape()[1] * b0.shape()[1] <= kSideWork && xgrad::detail::SideLane::has_worker()) {
+      if (side_sized && xgrad::detail::SideLane::has_worker()) {
         s.lane.post([sum = held->sum, factors = std::move(held->factors)]() mutable { fold_products(sum, factors); });
       } else {
         s.lane.drain();  // after the sums posted before it
