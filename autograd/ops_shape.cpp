@@ -31,6 +31,14 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
   const bool run = src_step == 1 && dst_step == 1;  // the n blocks are one run: one copy per outer index
   const std::size_t src_row = src_len * block, dst_row = dst_len * block;
   const std::size_t src_jump = src_step * block, dst_jump = dst_step * block;
+  if (run && (outer == 1 || (src_row == block * n && dst_row == block * n))) {
+    // one contiguous range on both sides (a join along the outermost axis: attention's q, k, v
+    // gradients, a sequence's steps): split its bytes, not its few outer indices, across the pool
+    const std::int64_t bytes = outer * static_cast<std::int64_t>(block * n);
+    return detail::parallel_items(bytes, 1, [=](std::int64_t first, std::int64_t last) {
+      std::memcpy(d + first, s + first, static_cast<std::size_t>(last - first));
+    }, detail::kParallelCopyBytes);
+  }
   auto copy = [=](std::int64_t first, std::int64_t last) {  // outer indices [first, last)
     const char* from = s + first * src_row;
     char* to = d + first * dst_row;

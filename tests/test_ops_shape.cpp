@@ -1,6 +1,7 @@
 // Shape primitives: forward values on small hand-computed cases, float64 gradcheck and
 // gradgradcheck over typical, size-1, rank-0 and zero-size shapes, and the error messages.
 #include "testing.hpp"
+#include "xgrad/core/parallel.hpp"
 
 using namespace xgrad;
 using namespace xgrad::testing;
@@ -262,6 +263,30 @@ TEST_CASE("split and concat along the last axis copy rows of every length, f32 a
       CHECK(concat(pieces, -1).to_vector<double>() == v);
     }
   }
+}
+
+TEST_CASE("concat along the outermost axis: a large join split across two threads lands every value") {
+  // Joins of megabytes along axis 0 (attention's q, k, v gradients) copy one contiguous range
+  // per piece, in parts on both threads; an odd element count leaves a part of odd bytes.
+  const int saved = num_threads();
+  set_num_threads(2);
+  detail::assume_cores_far_apart(false);
+  for (Dtype dtype : {f32, f64}) {
+    Tensor a = reshape(arange(3 * 100001, dtype), {1, 3, 100001});
+    Tensor b = reshape(arange(2 * 100001, dtype) - 1e6, {1, 2, 100001});
+    const std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
+    std::vector<double> want = va;
+    want.insert(want.end(), vb.begin(), vb.end());
+    CHECK(concat({a, b}, 1).to_vector<double>() == want);  // outer extent 1: axis 1 is one range
+    CHECK(concat({a, b}, 1).shape() == Shape{1, 5, 100001});
+    Tensor joined = concat({reshape(a, {3, 100001}), reshape(b, {2, 100001})}, 0);
+    CHECK(joined.to_vector<double>() == want);
+    auto pieces = split(joined, {3, 2}, 0);  // and back: views of the join
+    CHECK(pieces[0].to_vector<double>() == va);
+    CHECK(pieces[1].to_vector<double>() == vb);
+  }
+  detail::assume_cores_far_apart(std::nullopt);
+  set_num_threads(saved);
 }
 
 TEST_CASE("stack: values, gradcheck") {
