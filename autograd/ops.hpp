@@ -141,6 +141,10 @@ Tensor stack(const std::vector<Tensor>& xs, std::int64_t axis);
 std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes, std::int64_t axis);
 /// The slices of an axis, that axis removed: x[.., t, ..] for every t (one node for all).
 std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis);
+/// unbind(permute(x, dims), 0): the slices of x's axis dims[0], each with the remaining axes in
+/// the order of dims (attention's heads: x [B, T, 3, heads, D], dims {2, 0, 3, 1, 4} -> q, k, v
+/// [B, heads, T, D]). One node; d: each piece's gradient written straight into x's layout.
+std::vector<Tensor> unbind_permuted(const Tensor& x, const std::vector<std::int64_t>& dims);
 /// Splits into `chunks` equal pieces along an axis.
 std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis);
 /// Pads one axis with `before` and `after` elements of `value`; a negative amount crops that

@@ -328,6 +328,60 @@ std::vector<Tensor> unbind(const Tensor& x, std::int64_t axis) {
   return pieces;
 }
 
+std::vector<Tensor> unbind_permuted(const Tensor& x, const std::vector<std::int64_t>& dims) {
+  if (x.dim() == 0) fail("unbind_permuted: expects a tensor of rank >= 1, got shape {}", x.shape());
+  Tensor joined;  // permute(x, dims) (which checks dims), its slices along axis 0 views of it
+  {
+    autograd::NoGradGuard no_grad;
+    joined = permute(x, dims);
+  }
+  const Shape piece(joined.shape().begin() + 1, joined.shape().end());
+  const std::int64_t size = numel(piece);
+  std::vector<Tensor> pieces;
+  for (std::int64_t i = 0; i < joined.size(0); ++i)
+    pieces.emplace_back(std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>(), joined.impl().storage,
+                                                         joined.impl().offset + i * size, piece, x.dtype()));
+  // x's strides in the order of a piece's axes, and the stride of the unbound axis
+  const std::size_t rank = x.shape().size();
+  const Shape x_strides = detail::broadcast_strides(x.shape(), rank);
+  const auto unbound = static_cast<std::size_t>(normalize_axis(dims[0], rank, "unbind_permuted", x.shape()));
+  Shape strides;
+  for (std::size_t k = 1; k < rank; ++k)
+    strides.push_back(x_strides[static_cast<std::size_t>(normalize_axis(dims[k], rank, "unbind_permuted", x.shape()))]);
+  return autograd::record_outputs(
+      "unbind_permuted", std::move(pieces), std::span<const Tensor>(&x, 1),
+      [shape = x.shape(), dims, piece, strides, slab = x_strides[unbound], dtype = x.dtype()](const std::vector<Tensor>& grads) -> Grads {
+        if (autograd::grad_enabled()) {  // create_graph: the same sums, from differentiable ops
+          std::vector<Tensor> parts;
+          for (const Tensor& g : grads) parts.push_back(g.defined() ? g : zeros(piece, dtype));
+          std::vector<std::int64_t> inverse(dims.size());
+          for (std::size_t k = 0; k < dims.size(); ++k)
+            inverse[static_cast<std::size_t>(normalize_axis(dims[k], dims.size(), "unbind_permuted", shape))] =
+                static_cast<std::int64_t>(k);
+          return {permute(stack(parts, 0), inverse)};
+        }
+        // Each piece's gradient goes straight to its place in x's layout: one copy, where
+        // unbind then permute would join the pieces first and permute the join.
+        Tensor gx = empty(shape, dtype);
+        dispatch(dtype, [&](auto tag) {
+          using T = decltype(tag);
+          T* out = gx.data<T>();
+          for (std::size_t i = 0; i < grads.size(); ++i) {
+            const T* g = grads[i].defined() ? grads[i].data<T>() : nullptr;
+            T* base = out + static_cast<std::int64_t>(i) * slab;
+            detail::for_each_run(piece, strides, strides,
+                                 [&](std::int64_t o, std::int64_t at, std::int64_t, std::int64_t n, std::int64_t step, std::int64_t) {
+                                   T* to = base + at;
+                                   if (step == 1 && g) std::copy_n(g + o, n, to);  // the last axis stays last
+                                   else
+                                     for (std::int64_t j = 0; j < n; ++j) to[j * step] = g ? g[o + j] : T(0);
+                                 });
+          }
+        });
+        return {gx};
+      });
+}
+
 std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t axis) {
   int a = normalize_axis(axis, x.shape().size(), "chunk", x.shape());
   if (chunks <= 0) fail("chunk: chunks must be positive, got {}", chunks);

@@ -263,9 +263,10 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
   std::array<Tensor, 3> qkv;  // [B, heads, T, head_dim] each
   if (packed && query.is_same(key) && key.is_same(value)) {
     // Self-attention: one GEMM, and one copy of its output [B, T, 3, heads, head_dim] to
-    // [3, B, heads, T, head_dim], whose thirds are views (not a copy per third, then per head split).
+    // [3, B, heads, T, head_dim], whose thirds are views (not a copy per third, then per head
+    // split); the backward writes their gradients straight back, without joining them first.
     Tensor projected = reshape(linear(query, in_proj_weight, in_proj_bias), {batch, query_length, 3, num_heads, head_dim});
-    auto thirds = unbind(permute(projected, {2, 0, 3, 1, 4}), 0);
+    auto thirds = unbind_permuted(projected, {2, 0, 3, 1, 4});
     qkv = {thirds[0], thirds[1], thirds[2]};
   } else {
     if (packed) {

@@ -328,6 +328,40 @@ TEST_CASE("split: values, gradcheck") {
   CHECK(matches(error_of([&] { split(x, {4}, 2); }), R"(split: axis 2 is out of range for shape \[4, 2\])"));
 }
 
+TEST_CASE("unbind_permuted: unbind(permute(x, dims), 0) in one node, the same values and gradients") {
+  const std::vector<std::vector<std::int64_t>> orders{{2, 0, 3, 1, 4}, {0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {-3, 0, 1, 3, 4}};
+  for (const auto& dims : orders) {
+    CAPTURE(dims.front());
+    Tensor x = iota({2, 3, 3, 2, 4});
+    auto pieces = unbind_permuted(x, dims), expected = unbind(permute(x, dims), 0);
+    REQUIRE(pieces.size() == expected.size());
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      CHECK(pieces[i].shape() == expected[i].shape());
+      CHECK(pieces[i].to_vector<double>() == expected[i].to_vector<double>());
+    }
+    auto f = [dims](const std::vector<Tensor>& in) { return join_pieces(unbind_permuted(in[0], dims)); };
+    check_gradients(f, {input({2, 3, 3, 2, 4})});
+  }
+  // the backward's direct copy (no create_graph) against unbind then permute, f32, with a piece unused
+  Tensor a = reshape(arange(2 * 5 * 3 * 4, f32), {2, 5, 3, 4}).requires_grad_(), b = a.detach().requires_grad_();
+  auto pa = unbind_permuted(a, {2, 0, 1, 3});
+  auto pb = unbind(permute(b, {2, 0, 1, 3}), 0);
+  (sum(pa[0] * pa[0]) + sum(pa[2] * 3.0)).backward();
+  (sum(pb[0] * pb[0]) + sum(pb[2] * 3.0)).backward();
+  CHECK(a.grad().to_vector<double>() == b.grad().to_vector<double>());
+  // rank 1: scalar pieces; size-one and zero-size axes
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(unbind_permuted(in[0], {0})); }, {input({3})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(unbind_permuted(in[0], {1, 0, 2})); },
+                  {input({1, 2, 1})});
+  check_gradients([](const std::vector<Tensor>& in) { return join_pieces(unbind_permuted(in[0], {1, 0})); }, {input({0, 2})});
+  CHECK(unbind_permuted(iota({2, 0}), {1, 0}).empty());
+  CHECK(matches(error_of([] { unbind_permuted(iota({2, 3}), {0}); }), R"(permute: 1 axes given for shape \[2, 3\])"));
+  CHECK(matches(error_of([] { unbind_permuted(iota({2, 3}), {1, 1}); }),
+                R"(permute: \[1, 1\] is not a permutation of the axes of \[2, 3\])"));
+  CHECK(matches(error_of([] { unbind_permuted(scalar(1, f64), {}); }),
+                R"(unbind_permuted: expects a tensor of rank >= 1, got shape \[\])"));
+}
+
 TEST_CASE("chunk: values, gradcheck") {
   auto sizes_of = [](const std::vector<Tensor>& pieces) {
     std::vector<std::int64_t> sizes;
