@@ -36,7 +36,7 @@ void copy_along_axis(const Tensor& src, const Tensor& dst, int axis, std::int64_
     // gradients, a sequence's steps): split its bytes, not its few outer indices, across the pool
     const std::int64_t bytes = outer * static_cast<std::int64_t>(block * n);
     return detail::parallel_items(bytes, 1, [=](std::int64_t first, std::int64_t last) {
-      std::memcpy(d + first, s + first, static_cast<std::size_t>(last - first));
+      detail::copy_rows(s + first, 0, d + first, 0, 1, static_cast<std::size_t>(last - first));
     }, detail::kParallelCopyBytes);
   }
   auto copy = [=](std::int64_t first, std::int64_t last) {  // outer indices [first, last)
@@ -341,23 +341,23 @@ std::vector<Tensor> unbind_permuted(const Tensor& x, const std::vector<std::int6
   for (std::int64_t i = 0; i < joined.size(0); ++i)
     pieces.emplace_back(std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>(), joined.impl().storage,
                                                          joined.impl().offset + i * size, piece, x.dtype()));
-  // x's strides in the order of a piece's axes, and the stride of the unbound axis
+  // dims as axes of x (permute checked them), x's strides in a piece's axis order, the stride of
+  // the unbound axis, and the permutation back
   const std::size_t rank = x.shape().size();
+  std::vector<std::size_t> perm;
+  for (auto d : dims) perm.push_back(static_cast<std::size_t>(normalize_axis(d, rank, "unbind_permuted", x.shape())));
   const Shape x_strides = detail::broadcast_strides(x.shape(), rank);
-  const auto unbound = static_cast<std::size_t>(normalize_axis(dims[0], rank, "unbind_permuted", x.shape()));
   Shape strides;
-  for (std::size_t k = 1; k < rank; ++k)
-    strides.push_back(x_strides[static_cast<std::size_t>(normalize_axis(dims[k], rank, "unbind_permuted", x.shape()))]);
+  for (std::size_t k = 1; k < rank; ++k) strides.push_back(x_strides[perm[k]]);
+  std::vector<std::int64_t> inverse(rank);
+  for (std::size_t k = 0; k < rank; ++k) inverse[perm[k]] = static_cast<std::int64_t>(k);
   return autograd::record_outputs(
       "unbind_permuted", std::move(pieces), std::span<const Tensor>(&x, 1),
-      [shape = x.shape(), dims, piece, strides, slab = x_strides[unbound], dtype = x.dtype()](const std::vector<Tensor>& grads) -> Grads {
-        if (autograd::grad_enabled()) {  // create_graph: the same sums, from differentiable ops
+      [shape = x.shape(), piece, strides, slab = x_strides[perm[0]], inverse = std::move(inverse),
+       dtype = x.dtype()](const std::vector<Tensor>& grads) -> Grads {
+        if (autograd::grad_enabled()) {  // create_graph: the same values, from differentiable ops
           std::vector<Tensor> parts;
           for (const Tensor& g : grads) parts.push_back(g.defined() ? g : zeros(piece, dtype));
-          std::vector<std::int64_t> inverse(dims.size());
-          for (std::size_t k = 0; k < dims.size(); ++k)
-            inverse[static_cast<std::size_t>(normalize_axis(dims[k], dims.size(), "unbind_permuted", shape))] =
-                static_cast<std::int64_t>(k);
           return {permute(stack(parts, 0), inverse)};
         }
         // Each piece's gradient goes straight to its place in x's layout: one copy, where
@@ -365,16 +365,19 @@ std::vector<Tensor> unbind_permuted(const Tensor& x, const std::vector<std::int6
         Tensor gx = empty(shape, dtype);
         dispatch(dtype, [&](auto tag) {
           using T = decltype(tag);
-          T* out = gx.data<T>();
           for (std::size_t i = 0; i < grads.size(); ++i) {
-            const T* g = grads[i].defined() ? grads[i].data<T>() : nullptr;
-            T* base = out + static_cast<std::int64_t>(i) * slab;
+            const T* g = grads[i].defined() ? grads[i].data<T>() : nullptr;  // none: zeros
+            T* base = gx.data<T>() + static_cast<std::int64_t>(i) * slab;
             detail::for_each_run(piece, strides, strides,
                                  [&](std::int64_t o, std::int64_t at, std::int64_t, std::int64_t n, std::int64_t step, std::int64_t) {
                                    T* to = base + at;
-                                   if (step == 1 && g) std::copy_n(g + o, n, to);  // the last axis stays last
-                                   else
-                                     for (std::int64_t j = 0; j < n; ++j) to[j * step] = g ? g[o + j] : T(0);
+                                   if (!g) {
+                                     for (std::int64_t j = 0; j < n; ++j) to[j * step] = T(0);
+                                   } else if (step == 1) {  // the last axis stays last
+                                     std::copy_n(g + o, n, to);
+                                   } else {
+                                     for (std::int64_t j = 0; j < n; ++j) to[j * step] = g[o + j];
+                                   }
                                  });
           }
         });
