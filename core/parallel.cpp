@@ -155,11 +155,15 @@ class Pool {
         side_.pop_front();
         side_queued_.store(side_.size(), std::memory_order_release);
       }
+      // Its kernels run on this thread alone, as on a worker, also where the owner runs it (drain):
+      // a product split into ranges would sum some rows otherwise than in one (OpenBLAS's tails).
+      const bool in_pool = std::exchange(t_in_pool, true);
       try {
         task->run();
       } catch (...) {
         task->error = std::current_exception();
       }
+      t_in_pool = in_pool;
       task->done.store(true, std::memory_order_release);  // its owner may destroy it from here on
     }
     if (side_queued_.load(std::memory_order_acquire) > 0) wake_.notify_all();  // left for a worker
@@ -325,14 +329,15 @@ void detail::parallel_run(std::int64_t n, std::int64_t grain,
   if (!t_in_pool) p = pool();
   std::unique_lock<std::mutex> busy;
   if (p && p->usable()) busy = std::unique_lock(p->busy(), std::try_to_lock);
-  if (!busy.owns_lock()) {
+  if (!p || !p->usable()) {  // inside the pool, or no workers: one range, as on one thread
     f(0, n);
     return;
   }
   const int parts = static_cast<int>(std::clamp<std::int64_t>(n / grain, 1, p->size()));
   InPool in_pool;
-  if (use_workers) return p->run(parts, [&](int part) { run_range(n, parts, part, f); });
-  busy.unlock();  // the workers are not needed: another thread may have them
+  if (busy.owns_lock() && use_workers) return p->run(parts, [&](int part) { run_range(n, parts, part, f); });
+  // Not needed, or another thread holds them: the same ranges on this thread, in order.
+  if (busy.owns_lock()) busy.unlock();
   for (int part = 0; part < parts; ++part) run_range(n, parts, part, f);
 }
 

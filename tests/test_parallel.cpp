@@ -2,6 +2,7 @@
 // only larger work while far apart, over the same ranges and to the same bits.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -108,6 +109,54 @@ TEST_CASE_TEMPLATE("gemm: the same bits whether the cores are assumed near or fa
       }
       CHECK(results[0] == results[1]);
     });
+}
+
+TEST_CASE_TEMPLATE("gemm: inside the pool one thread's bits; while another thread holds it, a free pool's", T, float,
+                   double) {
+  // A product inside a parallel run (a batch's matrix, a side task's weight gradient) runs as on
+  // one thread. One that finds the workers held by another thread runs the ranges a free pool
+  // would split it into, one after another: one OpenBLAS call over all rows sums some rows
+  // otherwise (a tail row of a Haswell kernel: 130 x 90 x 400 = dW^T of 400 rows, row 64).
+  Generator g(21);
+  struct Product {
+    int m, n, k;
+    bool transpose_a;
+  };
+  for (const Product& p : {Product{130, 90, 400, true}, Product{300, 200, 64, false}, Product{997, 61, 33, false},
+                           Product{200, 300, 64, true}}) {
+    INFO(p.m, " x ", p.n, " x ", p.k, ", transpose_a ", p.transpose_a);
+    const auto a = uniform({p.m * p.k}, -1, 1, f64, &g).template to_vector<T>();
+    const auto b = uniform({p.k * p.n}, -1, 1, f64, &g).template to_vector<T>();
+    auto product = [&] {
+      std::vector<T> c(static_cast<std::size_t>(p.m * p.n), T(0.25));
+      gemm<T>(p.transpose_a, false, p.m, p.n, p.k, T(1), a.data(), b.data(), T(1), c.data());
+      return c;
+    };
+    std::vector<T> one_thread;
+    with_threads(1, [&] { one_thread = product(); });
+    with_threads(2, [&] {
+      const std::vector<T> free_pool = product();
+      std::vector<T> nested;
+      detail::parallel_run(2, 1, [&](std::int64_t begin, std::int64_t) {
+        if (begin == 0) nested = product();  // on this thread, inside the run
+      });
+      CHECK(nested == one_thread);
+      // Another thread holds the pool (its run waits in part 0) while this one multiplies.
+      std::atomic<bool> holding{false}, release{false};
+      std::thread holder([&] {
+        detail::parallel_run(2, 1, [&](std::int64_t begin, std::int64_t) {
+          if (begin != 0) return;
+          holding = true;
+          while (!release) std::this_thread::yield();
+        });
+      });
+      while (!holding) std::this_thread::yield();
+      const std::vector<T> busy_pool = product();
+      release = true;
+      holder.join();
+      CHECK(busy_pool == free_pool);
+    });
+  }
 }
 
 TEST_CASE("full: a large fill split across the pool sets every element, whatever the threads and cores") {
@@ -370,6 +419,32 @@ TEST_CASE("SideLane: tasks run beside the caller on a worker, one at a time, in 
     REQUIRE(order.size() == 121);
     for (int i = 0; i <= 120; ++i) CHECK(order[static_cast<std::size_t>(i)] == i);
     lane.drain();  // nothing left: returns at once
+  });
+}
+
+TEST_CASE("SideLane: a task's kernels run on one thread as one range, on a worker or where drain runs it") {
+  // The owner runs a task no worker has started yet (a worker asleep takes a while to wake): its
+  // kernels must split as on the worker, or a weight gradient's bits would depend on who ran it.
+  with_threads(2, [] {
+    std::mutex mutex;
+    int on_owner = 0;
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));  // past the workers' spin: asleep
+      Ranges ranges;
+      std::thread::id ran_on;
+      detail::SideLane lane;
+      lane.post([&] {
+        ran_on = std::this_thread::get_id();
+        parallel_for(100, 1, [&](std::int64_t begin, std::int64_t end) {
+          std::lock_guard lock(mutex);
+          ranges.emplace_back(begin, end);
+        });
+      });
+      lane.drain();
+      CHECK(ranges == Ranges{{0, 100}});
+      on_owner += ran_on == std::this_thread::get_id();
+    }
+    MESSAGE(on_owner, " of 20 tasks ran where drain was called");
   });
 }
 
