@@ -327,13 +327,12 @@ void detail::parallel_run(std::int64_t n, std::int64_t grain,
   grain = std::max<std::int64_t>(grain, 1);
   std::shared_ptr<Pool> p;
   if (!t_in_pool) p = pool();
-  std::unique_lock<std::mutex> busy;
-  if (p && p->usable()) busy = std::unique_lock(p->busy(), std::try_to_lock);
   if (!p || !p->usable()) {  // inside the pool, or no workers: one range, as on one thread
     f(0, n);
     return;
   }
   const int parts = static_cast<int>(std::clamp<std::int64_t>(n / grain, 1, p->size()));
+  std::unique_lock busy(p->busy(), std::try_to_lock);
   InPool in_pool;
   if (busy.owns_lock() && use_workers) return p->run(parts, [&](int part) { run_range(n, parts, part, f); });
   // Not needed, or another thread holds them: the same ranges on this thread, in order.
